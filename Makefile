@@ -1,0 +1,108 @@
+# ghplane: `make dev` runs the worker locally, `make test` runs every check and test.
+# Both install what they need into git-ignored folders (.tools/, node_modules/) and skip
+# what is already there. Nothing is downloaded from GitHub releases: worker-build is pointed
+# at locally installed wasm-bindgen and esbuild.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+WORKER_BUILD_VERSION := 0.8.7
+WASM_BINDGEN_VERSION := 0.2.130
+TOOLS := $(CURDIR)/.tools
+WASM_TARGET := wasm32-unknown-unknown
+
+export PATH := $(TOOLS)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export WASM_BINDGEN_BIN := $(TOOLS)/bin/wasm-bindgen
+export ESBUILD_BIN := $(CURDIR)/node_modules/.bin/esbuild
+export WRANGLER_SEND_METRICS := false
+export WRANGLER_SEND_ERROR_REPORTS := false
+export CARGO_TERM_COLOR := never
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
+
+.PHONY: types help tools rust-target worker-build wasm-bindgen node build dev test lint unit wasm-test e2e types-check fmt
+
+help:
+	@echo "make dev    start the worker on http://127.0.0.1:8787 (wrangler dev, local Durable Objects)"
+	@echo "make test   fmt, clippy (host + wasm), unit, wasm, end-to-end tests and the types drift check"
+	@echo "make build  build the worker into build/"
+
+tools: rust-target worker-build wasm-bindgen node
+
+rust-target:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || { echo "installing rust target $(WASM_TARGET)"; rustup target add $(WASM_TARGET); }
+
+worker-build:
+	@if [ "$$($(TOOLS)/bin/worker-build --version 2>/dev/null)" != "$(WORKER_BUILD_VERSION)" ]; then \
+	  echo "installing worker-build $(WORKER_BUILD_VERSION) into .tools (a few minutes, once)"; \
+	  cargo install --quiet --root $(TOOLS) worker-build --version $(WORKER_BUILD_VERSION) --locked; \
+	fi
+
+# Not --locked: wasm-bindgen-cli's lockfile pins a webpki-roots release the registry no longer serves.
+wasm-bindgen:
+	@if [ "$$($(TOOLS)/bin/wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $(WASM_BINDGEN_VERSION)" ]; then \
+	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) into .tools (a few minutes, once)"; \
+	  cargo install --quiet --root $(TOOLS) wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); \
+	fi
+
+node: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	@echo "installing wrangler (npm ci)"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+build: tools
+	@worker-build --release
+
+.dev.vars:
+	@echo "creating .dev.vars from .dev.vars.example with a generated ENCRYPTION_KEY"
+	@key=$$(node -e "process.stdout.write(require('crypto').randomBytes(32).toString('base64'))"); \
+	  sed "s|^ENCRYPTION_KEY=.*|ENCRYPTION_KEY=$$key|" .dev.vars.example > $@
+
+dev: tools .dev.vars
+	@wrangler dev --ip 127.0.0.1 --port 8787 --persist-to .wrangler/state
+
+fmt:
+	@cargo fmt --all
+
+lint: tools
+	@echo "== cargo fmt --check"
+	@cargo fmt --all -- --check
+	@echo "== cargo clippy (host)"
+	@cargo clippy --workspace --all-targets --quiet -- -D warnings
+	@echo "== cargo clippy ($(WASM_TARGET))"
+	@cargo clippy --workspace --lib --target $(WASM_TARGET) --quiet -- -D warnings
+
+unit:
+	@echo "== native unit tests"
+	@cargo test --workspace --lib --bins
+
+wasm-test: tools
+	@echo "== wasm-bindgen tests in Node (Web Crypto)"
+	@cargo test -p ghplane-webcrypto --target $(WASM_TARGET)
+
+e2e: build
+	@echo "== end-to-end tests on workerd (wrangler dev) against the fake GitHub"
+	@cargo test --test e2e
+
+# worker-configuration.d.ts must match wrangler.jsonc. Secrets are typed from
+# .dev.vars.example so the result never depends on a developer's own .dev.vars. wrangler 4.86
+# runs the custom build first, names the Durable Object classes from build/, ignores a path
+# argument and ignores --env-file under --check: so build, regenerate in place, compare.
+TYPES_CMD := wrangler types --env-file .dev.vars.example
+
+types: build
+	@$(TYPES_CMD) >/dev/null
+
+types-check: build
+	@echo "== wrangler types drift check"
+	@tmp=$$(mktemp -d); cp worker-configuration.d.ts "$$tmp/committed.d.ts"; \
+	  $(TYPES_CMD) >"$$tmp/log" 2>&1 || { cat "$$tmp/log"; exit 1; }; \
+	  if ! diff -q "$$tmp/committed.d.ts" worker-configuration.d.ts >/dev/null; then \
+	    diff -u "$$tmp/committed.d.ts" worker-configuration.d.ts | head -30; \
+	    cp "$$tmp/committed.d.ts" worker-configuration.d.ts; rm -rf "$$tmp"; \
+	    echo "worker-configuration.d.ts is stale: run 'make types'"; exit 1; fi; \
+	  rm -rf "$$tmp"; echo "worker-configuration.d.ts is up to date"
+
+test: lint unit wasm-test types-check e2e

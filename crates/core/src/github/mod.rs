@@ -1,0 +1,3 @@
+//! What ghplane understands of GitHub's REST API, without making any call.
+
+pub mod error;

@@ -1,0 +1,18 @@
+//! ghplane's core: every decision the worker makes, as plain Rust.
+//!
+//! **Architecture invariant:** this crate never depends on `worker`, never does I/O and
+//! never reads a clock; callers pass `now` in. That keeps its tests native and fast.
+
+pub mod auth;
+pub mod error;
+pub mod github;
+pub mod ids;
+pub mod jwt;
+pub mod openapi;
+pub mod pem;
+pub mod routes;
+pub mod sealed;
+pub mod tenancy;
+pub mod time;
+
+pub use error::ApiError;

@@ -1,0 +1,190 @@
+//! The route table: every public path, its method, and whether it needs the admin token.
+//!
+//! The adapter dispatches on [`Route`]; the OpenAPI document is checked against [`ROUTES`], so
+//! a route that is not described fails the tests.
+
+use crate::error::ApiError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Route {
+    Healthz,
+    OpenApi,
+    PutInstallationConfig,
+    GetInstallationConfig,
+    PatchInstallationConfig,
+    DeleteInstallationConfig,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    Public,
+    /// `Authorization: Bearer <ADMIN_TOKEN>`.
+    Admin,
+}
+
+#[derive(Debug)]
+pub struct RouteSpec {
+    pub method: &'static str,
+    /// OpenAPI-style template: `{name}` matches one non-empty segment.
+    pub path: &'static str,
+    pub route: Route,
+    pub auth: Auth,
+}
+
+const fn spec(method: &'static str, path: &'static str, route: Route, auth: Auth) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        route,
+        auth,
+    }
+}
+
+pub const ROUTES: &[RouteSpec] = &[
+    spec("GET", "/healthz", Route::Healthz, Auth::Public),
+    spec("GET", "/openapi.json", Route::OpenApi, Auth::Public),
+    spec(
+        "PUT",
+        "/api/installations/{installation_id}/config",
+        Route::PutInstallationConfig,
+        Auth::Admin,
+    ),
+    spec(
+        "GET",
+        "/api/installations/{installation_id}/config",
+        Route::GetInstallationConfig,
+        Auth::Admin,
+    ),
+    spec(
+        "PATCH",
+        "/api/installations/{installation_id}/config",
+        Route::PatchInstallationConfig,
+        Auth::Admin,
+    ),
+    spec(
+        "DELETE",
+        "/api/installations/{installation_id}/config",
+        Route::DeleteInstallationConfig,
+        Auth::Admin,
+    ),
+];
+
+/// A matched route with its path parameters (raw segments; typed parsing happens in handlers).
+#[derive(Debug)]
+pub struct Matched {
+    pub spec: &'static RouteSpec,
+    params: Vec<(&'static str, String)>,
+}
+
+impl Matched {
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// Finds the route for `method` + `path`. A path that exists under other methods is a 405
+/// naming them; anything else is a 404.
+pub fn match_route(method: &str, path: &str) -> Result<Matched, ApiError> {
+    let mut allowed = Vec::new();
+    for spec in ROUTES {
+        if let Some(params) = match_template(spec.path, path) {
+            if spec.method == method {
+                return Ok(Matched { spec, params });
+            }
+            allowed.push(spec.method);
+        }
+    }
+    if allowed.is_empty() {
+        Err(ApiError::RouteNotFound {
+            method: method.to_owned(),
+            path: crate::ids::truncate(path, 200),
+        })
+    } else {
+        Err(ApiError::MethodNotAllowed {
+            method: method.to_owned(),
+            allowed,
+        })
+    }
+}
+
+fn match_template(template: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
+    let mut params = Vec::new();
+    let mut want = template.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) => {
+                if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                    if g.is_empty() {
+                        return None;
+                    }
+                    params.push((name, g.to_owned()));
+                } else if w != g {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_params() {
+        let m = match_route("GET", "/api/installations/42/config").unwrap();
+        assert_eq!(m.spec.route, Route::GetInstallationConfig);
+        assert_eq!(m.param("installation_id"), "42");
+        assert_eq!(m.spec.auth, Auth::Admin);
+    }
+
+    #[test]
+    fn wrong_method_is_405_with_allowed_list() {
+        match match_route("POST", "/api/installations/42/config") {
+            Err(ApiError::MethodNotAllowed { allowed, .. }) => {
+                assert_eq!(allowed, vec!["PUT", "GET", "PATCH", "DELETE"])
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            match_route("DELETE", "/healthz"),
+            Err(ApiError::MethodNotAllowed { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_paths_are_404() {
+        for p in [
+            "/",
+            "/nope",
+            "/healthz/",
+            "/api/installations//config",
+            "/api/installations/1/config/x",
+        ] {
+            assert!(
+                matches!(match_route("GET", p), Err(ApiError::RouteNotFound { .. })),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn table_has_no_duplicate_method_and_path() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "{} {} twice",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Tenants: one GitHub App installation each.
+
+pub mod config;

@@ -1,0 +1,79 @@
+//! The HTTP edge: the single place an [`ApiError`] becomes a response, and the request-body
+//! rules every JSON route shares (content type, size cap).
+
+use ghplane_core::ApiError;
+use serde::Serialize;
+use worker::{Headers, Request, Response};
+
+/// Admin JSON bodies are small; anything larger is refused before it is read.
+pub const MAX_ADMIN_BODY: usize = 64 * 1024;
+
+pub fn error_response(err: &ApiError) -> Response {
+    let mut resp = json_response(err.status(), &err.body());
+    if let ApiError::MethodNotAllowed { allowed, .. } = err {
+        let _ = resp.headers_mut().set("allow", &allowed.join(", "));
+    }
+    resp
+}
+
+pub fn json_response<T: Serialize>(status: u16, body: &T) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json; charset=utf-8");
+    let _ = headers.set("cache-control", "no-store");
+    let _ = headers.set("x-content-type-options", "nosniff");
+    match Response::from_bytes(bytes) {
+        Ok(r) => r.with_status(status).with_headers(headers),
+        // Building a response from bytes cannot fail in practice; keep the status honest anyway.
+        Err(_) => Response::empty()
+            .map(|r| r.with_status(500))
+            .unwrap_or_else(|_| unreachable_response()),
+    }
+}
+
+pub fn no_content() -> Response {
+    Response::empty()
+        .map(|r| r.with_status(204))
+        .unwrap_or_else(|_| unreachable_response())
+}
+
+fn unreachable_response() -> Response {
+    Response::builder().with_status(500).empty()
+}
+
+/// Reads a JSON body: 415 unless `application/json`, 413 over `limit` (by `Content-Length`
+/// before reading, and by the bytes actually read when the length was not declared).
+pub async fn read_json_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence != "application/json" {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|_| ApiError::MalformedJson("the body could not be read".into()))?;
+    if bytes.len() > limit {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,68 @@
+//! ghplane, the worker: the route table and nothing else. Handlers live in `routes/`, Durable
+//! Objects in `objects/`, decisions in the `ghplane-core` crate.
+
+use ghplane_core::auth::bearer_matches;
+use ghplane_core::routes::{match_route, Auth, Matched, Route};
+use ghplane_core::ApiError;
+use serde_json::json;
+use worker::{event, Context, Date, Env, Request, Response};
+
+// The GitHub client is the seam the app-identity work builds on; nothing calls it yet.
+#[allow(dead_code)]
+mod github;
+mod http;
+mod log;
+mod objects;
+mod routes;
+mod secrets;
+mod settings;
+
+pub use objects::installation::InstallationStore;
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let started = Date::now().as_millis();
+    let method = req.method().to_string();
+    let path = req.path();
+    let response = match match_route(&method, &path) {
+        Ok(m) => match authorize(&req, &env, &m) {
+            Ok(()) => dispatch(req, &env, &m).await,
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+    .unwrap_or_else(|e| http::error_response(&e));
+    log::event(
+        "info",
+        "request",
+        json!({"method": method, "path": ghplane_core::ids::truncate(&path, 200), "status": response.status_code(),
+            "durationMs": Date::now().as_millis().saturating_sub(started)}),
+    );
+    Ok(response)
+}
+
+fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
+    match m.spec.auth {
+        Auth::Public => Ok(()),
+        Auth::Admin => {
+            let expected = settings::require(env, settings::ADMIN_TOKEN)?;
+            let header = req.headers().get("authorization").ok().flatten();
+            bearer_matches(header.as_deref(), &expected)
+                .then_some(())
+                .ok_or(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// The route table: one line per route, straight to its handler.
+async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
+    use routes::{installations, meta};
+    match m.spec.route {
+        Route::Healthz => meta::healthz(env),
+        Route::OpenApi => meta::openapi(),
+        Route::PutInstallationConfig => installations::put_config(req, env, m).await,
+        Route::GetInstallationConfig => installations::get_config(env, m).await,
+        Route::PatchInstallationConfig => installations::patch_config(req, env, m).await,
+        Route::DeleteInstallationConfig => installations::delete_config(env, m).await,
+    }
+}

@@ -1,0 +1,4 @@
+//! Route handlers, one file per area. The table that maps paths to them is in `lib.rs`.
+
+pub mod installations;
+pub mod meta;

@@ -1,0 +1,29 @@
+//! Reading the worker's vars and secrets. Names live here and in `wrangler.jsonc` only.
+
+use ghplane_core::ApiError;
+use worker::Env;
+
+pub const ENVIRONMENT: &str = "ENVIRONMENT";
+pub const GITHUB_API_BASE: &str = "GITHUB_API_BASE";
+pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
+pub const ENCRYPTION_KEY: &str = "ENCRYPTION_KEY";
+pub const ENCRYPTION_KEY_PREVIOUS: &str = "ENCRYPTION_KEY_PREVIOUS";
+
+/// Durable Object binding of the installation store (`install-<id>`).
+pub const INSTALLATIONS: &str = "INSTALLATIONS";
+
+/// A var or secret, `None` when unset or empty.
+pub fn get(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .ok()
+        .map(|v| v.to_string())
+        .filter(|s| !s.is_empty())
+}
+
+pub fn require(env: &Env, name: &'static str) -> Result<String, ApiError> {
+    get(env, name).ok_or(ApiError::Misconfigured(name))
+}
+
+pub fn environment(env: &Env) -> String {
+    get(env, ENVIRONMENT).unwrap_or_else(|| "development".to_owned())
+}

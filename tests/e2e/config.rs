@@ -1,0 +1,296 @@
+//! The installation config store (`install-<id>`) through its admin routes.
+
+use serde_json::{json, Value};
+
+use crate::worker::{Worker, WorkerOptions, ADMIN_TOKEN};
+use crate::{unique_id, Shared, TestFn};
+
+pub const TESTS: &[(&str, TestFn)] = &[
+    (
+        "config::lifecycle_put_get_patch_delete",
+        lifecycle_put_get_patch_delete,
+    ),
+    (
+        "config::unauthenticated_is_401_and_changes_nothing",
+        unauthenticated_is_401_and_changes_nothing,
+    ),
+    ("config::malformed_id_is_400", malformed_id_is_400),
+    (
+        "config::bad_bodies_are_refused_without_state_change",
+        bad_bodies_are_refused_without_state_change,
+    ),
+    (
+        "config::survives_restart_and_secrets_are_not_in_storage",
+        survives_restart_and_secrets_are_not_in_storage,
+    ),
+];
+
+pub const PRIVATE_KEY: &str =
+    include_str!("../../crates/core/tests/fixtures/test-rsa-2048-pkcs1.pem");
+pub const WEBHOOK_SECRET: &str = "whsec-e2e-5d1b0c7e2a9f4b33";
+
+/// Strings that must never appear in a response or a log line.
+pub const SECRETS_USED: &[&str] = &[
+    WEBHOOK_SECRET,
+    ADMIN_TOKEN,
+    "MIIEowIBAAKCAQEA",
+    "BEGIN RSA PRIVATE KEY",
+];
+
+fn path(id: u64) -> String {
+    format!("/api/installations/{id}/config")
+}
+
+pub fn full_config() -> Value {
+    json!({
+        "appId": 4242,
+        "privateKey": PRIVATE_KEY,
+        "webhookSecret": WEBHOOK_SECRET,
+        "account": {"login": "octo-org", "id": 77, "type": "Organization"},
+        "tenantId": "tenant-a",
+        "repositories": ["octo-org/api", {"fullName": "octo-org/web", "id": 1296269}],
+        "permissions": {"canProcessIssues": true, "canCreatePullRequests": false, "maxContainersPerHour": 5}
+    })
+}
+
+fn assert_no_secret(body: &str) {
+    for s in SECRETS_USED {
+        assert!(!body.contains(s), "a secret leaked into a response: {body}");
+    }
+}
+
+fn lifecycle_put_get_patch_delete(s: &Shared) {
+    let id = unique_id();
+    let r = s.api.admin("PUT", &path(id), Some(&full_config()));
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_no_secret(&r.text());
+    let created = r.json();
+    assert_eq!(created["installationId"], id);
+    assert_eq!(created["privateKey"]["set"], true);
+    assert!(created["privateKey"]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .starts_with("SHA256:"));
+    assert_eq!(created["webhookSecret"], json!({"set": true}));
+
+    let got = s.api.admin("GET", &path(id), None);
+    assert_eq!(got.status, 200);
+    assert_no_secret(&got.text());
+    let got = got.json();
+    assert_eq!(
+        got["repositories"],
+        json!([{"fullName": "octo-org/api"}, {"fullName": "octo-org/web", "id": 1296269}])
+    );
+    assert_eq!(got["permissions"]["maxContainersPerHour"], 5);
+    assert_eq!(got["tenantId"], "tenant-a");
+    assert_eq!(got["userId"], Value::Null);
+
+    let patched = s.api.admin(
+        "PATCH",
+        &path(id),
+        Some(
+            &json!({"userId": "user-9", "tenantId": null, "webhookSecret": null,
+            "permissions": {"canCreatePullRequests": true}}),
+        ),
+    );
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    let after = s.api.admin("GET", &path(id), None).json();
+    assert_eq!(after["userId"], "user-9");
+    assert_eq!(after["tenantId"], Value::Null);
+    assert_eq!(after["webhookSecret"], json!({"set": false}));
+    assert_eq!(
+        after["privateKey"]["set"], true,
+        "a PATCH that does not name the key keeps it"
+    );
+    assert_eq!(
+        after["permissions"],
+        json!({"canProcessIssues": true, "canCreatePullRequests": true, "maxContainersPerHour": 5})
+    );
+    assert_eq!(after["createdAt"], created["createdAt"]);
+
+    let replaced = s.api.admin("PUT", &path(id), Some(&json!({"appId": 4243})));
+    assert_eq!(
+        replaced.status,
+        200,
+        "a second PUT replaces: {}",
+        replaced.text()
+    );
+    assert_eq!(replaced.json()["privateKey"], json!({"set": false}));
+    assert_eq!(replaced.json()["createdAt"], created["createdAt"]);
+
+    assert_eq!(s.api.admin("DELETE", &path(id), None).status, 204);
+    let gone = s.api.admin("GET", &path(id), None);
+    assert_eq!(gone.status, 404);
+    assert_eq!(gone.code(), "installation_not_found");
+    assert_eq!(s.api.admin("DELETE", &path(id), None).status, 404);
+    assert_eq!(
+        s.api
+            .admin("PATCH", &path(id), Some(&json!({"userId": "x"})))
+            .status,
+        404
+    );
+}
+
+fn unauthenticated_is_401_and_changes_nothing(s: &Shared) {
+    let id = unique_id();
+    let body = serde_json::to_vec(&full_config()).unwrap();
+    let wrong = format!("Bearer {ADMIN_TOKEN}x");
+    let lower = format!("bearer {ADMIN_TOKEN}");
+    for auth in [
+        None,
+        Some(""),
+        Some(wrong.as_str()),
+        Some(lower.as_str()),
+        Some(ADMIN_TOKEN),
+    ] {
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(a) = auth {
+            headers.push(("authorization", a));
+        }
+        for (method, b) in [
+            ("PUT", Some(&body[..])),
+            ("GET", None),
+            ("PATCH", Some(&body[..])),
+            ("DELETE", None),
+        ] {
+            let r = s.api.send(method, &path(id), &headers, b);
+            assert_eq!(r.status, 401, "{method} with {auth:?}");
+            assert_eq!(r.code(), "unauthorized");
+        }
+    }
+    assert_eq!(
+        s.api.admin("GET", &path(id), None).status,
+        404,
+        "nothing was written"
+    );
+}
+
+fn malformed_id_is_400(s: &Shared) {
+    for bad in ["abc", "0", "-1", "01", "1.5", "9007199254740992", "%31"] {
+        let r = s
+            .api
+            .admin("GET", &format!("/api/installations/{bad}/config"), None);
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert_eq!(r.code(), "invalid_id");
+        let r = s.api.admin(
+            "PUT",
+            &format!("/api/installations/{bad}/config"),
+            Some(&full_config()),
+        );
+        assert_eq!(r.status, 400, "{bad}");
+    }
+}
+
+fn bad_bodies_are_refused_without_state_change(s: &Shared) {
+    let id = unique_id();
+    assert_eq!(
+        s.api.admin("PUT", &path(id), Some(&full_config())).status,
+        201
+    );
+    let before = s.api.admin("GET", &path(id), None).json();
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let send = |method: &str, content_type: &str, body: &[u8]| {
+        s.api.send(
+            method,
+            &path(id),
+            &[("authorization", &auth), ("content-type", content_type)],
+            Some(body),
+        )
+    };
+    let oversize = format!(r#"{{"appId": 1, "tenantId": "{}"}}"#, "x".repeat(70 * 1024));
+    let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+    let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+        ("PUT", "application/json", b"{\"appId\": ".to_vec(), 400, "malformed_json"),
+        ("PATCH", "application/json", b"not json".to_vec(), 400, "malformed_json"),
+        ("PUT", "application/json", deep.into_bytes(), 400, "malformed_json"),
+        ("PUT", "application/json", br#"{"appId": 0}"#.to_vec(), 400, "validation_failed"),
+        ("PUT", "application/json", br#"{"appId": 1, "extra": true}"#.to_vec(), 400, "validation_failed"),
+        ("PATCH", "application/json", br#"{"repositories": ["nope"]}"#.to_vec(), 400, "validation_failed"),
+        ("PUT", "application/json", br#"{"appId": 1, "privateKey": "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----"}"#.to_vec(), 400, "private_key_unsupported"),
+        ("PUT", "application/json", oversize.clone().into_bytes(), 413, "payload_too_large"),
+        ("PATCH", "application/json", oversize.into_bytes(), 413, "payload_too_large"),
+        ("PUT", "text/plain", br#"{"appId": 1}"#.to_vec(), 415, "unsupported_media_type"),
+        ("PATCH", "application/x-www-form-urlencoded", b"appId=1".to_vec(), 415, "unsupported_media_type"),
+    ];
+    for (method, ct, body, status, code) in cases {
+        let r = send(method, ct, &body);
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (status, code),
+            "{method} {ct}: {}",
+            r.text()
+        );
+    }
+    let after = s.api.admin("GET", &path(id), None).json();
+    assert_eq!(
+        before, after,
+        "a refused request must not change the stored config"
+    );
+}
+
+/// A config outlives workerd, and what is on disk does not contain the secrets.
+fn survives_restart_and_secrets_are_not_in_storage(s: &Shared) {
+    let mut worker = Worker::start(
+        &s.run_dir.join("restart"),
+        WorkerOptions::new(&s.fake.base_url()),
+    );
+    let api = crate::api::Api::new(&worker.base_url());
+    let id = unique_id();
+    assert_eq!(
+        api.admin("PUT", &path(id), Some(&full_config())).status,
+        201
+    );
+    let before = api.admin("GET", &path(id), None).json();
+
+    worker.restart();
+    let api = crate::api::Api::new(&worker.base_url());
+    let after = api.admin("GET", &path(id), None);
+    assert_eq!(
+        after.status,
+        200,
+        "config lost across a restart: {}",
+        after.text()
+    );
+    assert_eq!(after.json(), before);
+    worker.stop();
+
+    let key_body: String = PRIVATE_KEY
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let needles: Vec<&[u8]> = vec![
+        WEBHOOK_SECRET.as_bytes(),
+        &key_body.as_bytes()[..48],
+        &key_body.as_bytes()[200..248],
+    ];
+    let mut files = 0;
+    for file in walk(&worker.dir.join("state")) {
+        let bytes = std::fs::read(&file).unwrap();
+        files += 1;
+        for n in &needles {
+            assert!(
+                !contains(&bytes, n),
+                "{} holds a secret in plain text",
+                file.display()
+            );
+        }
+    }
+    assert!(files > 0, "no storage files found to inspect");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}

@@ -1,0 +1,124 @@
+//! End-to-end tests: the real worker on workerd (`wrangler dev`, local Durable Object storage)
+//! against the fake GitHub. One test binary with its own `main` so it can start the shared
+//! worker once, run every test (in parallel), and always stop what it started.
+
+mod api;
+mod config;
+mod fake_github;
+mod meta;
+mod schema;
+mod worker;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+use crate::api::Api;
+use crate::fake_github::FakeGithub;
+use crate::worker::{Worker, WorkerOptions};
+
+/// What every test shares: one fake GitHub, one worker in front of it, and a client.
+pub struct Shared {
+    pub fake: FakeGithub,
+    pub worker: Worker,
+    pub api: Api,
+    pub run_dir: PathBuf,
+}
+
+pub type TestFn = fn(&Shared);
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(100_000);
+
+/// A fresh installation id per call, so parallel tests never share a Durable Object.
+pub fn unique_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let tests: Vec<(&str, TestFn)> = [meta::TESTS, config::TESTS].concat();
+    if args.list {
+        let names = tests
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(fake_github::SELFTESTS.iter().map(|(n, _)| *n));
+        let trials = names.map(|name| Trial::test(name, || Ok(()))).collect();
+        libtest_mimic::run(&args, trials).exit();
+    }
+
+    worker::build_worker();
+    let run_dir = worker::repo_root()
+        .join("target/e2e")
+        .join(std::process::id().to_string());
+    let _ = std::fs::remove_dir_all(&run_dir);
+    let fake = FakeGithub::start();
+    let worker = Worker::start(
+        &run_dir.join("shared"),
+        WorkerOptions::new(&fake.base_url()),
+    );
+    println!(
+        "e2e: worker on workerd at {} (wrangler dev), fake GitHub at {}",
+        worker.base_url(),
+        fake.base_url()
+    );
+    let api = Api::new(&worker.base_url());
+    let shared = Arc::new(Shared {
+        fake,
+        worker,
+        api,
+        run_dir: run_dir.clone(),
+    });
+
+    let selftests = fake_github::SELFTESTS.iter().map(|(name, f)| (*name, *f));
+    let trials = tests
+        .into_iter()
+        .map(|(name, f)| {
+            (
+                name,
+                Box::new(move |s: &Shared| f(s)) as Box<dyn Fn(&Shared) + Send + Sync>,
+            )
+        })
+        .chain(selftests.map(|(name, f)| {
+            (
+                name,
+                Box::new(move |_: &Shared| f()) as Box<dyn Fn(&Shared) + Send + Sync>,
+            )
+        }))
+        .map(|(name, f)| {
+            let shared = shared.clone();
+            Trial::test(name, move || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&shared))).map_err(|p| {
+                    let msg = p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "test panicked".into());
+                    Failed::from(msg)
+                })
+            })
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+
+    // Checks over the whole run: GitHub never saw a request its description rejects, and no
+    // secret the tests handed the worker ever appeared in its output.
+    let mut problems = shared.fake.take_conformance_failures();
+    let output = shared.worker.output();
+    for secret in config::SECRETS_USED {
+        if output.contains(secret) {
+            problems.push(format!(
+                "worker output contains a secret used by the tests: {}…",
+                &secret[..8.min(secret.len())]
+            ));
+        }
+    }
+    drop(shared);
+    if !problems.is_empty() {
+        eprintln!("e2e run-wide checks failed:\n  {}", problems.join("\n  "));
+        std::process::exit(101);
+    }
+    let _ = std::fs::remove_dir_all(&run_dir);
+    conclusion.exit();
+}

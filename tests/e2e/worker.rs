@@ -1,0 +1,224 @@
+//! Starts the real worker: `wrangler dev` on workerd with local Durable Object storage in a
+//! folder of the test's own, and always stops the whole process tree it started.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-7f3c9a";
+/// base64 of 32 bytes; a test key, never used outside tests.
+pub const ENCRYPTION_KEY: &str = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Builds the worker once per test run (what `wrangler dev` would run as its build command).
+pub fn build_worker() {
+    let status = Command::new("make")
+        .args(["-s", "build"])
+        .current_dir(repo_root())
+        .status()
+        .expect("run make build");
+    assert!(status.success(), "make build failed");
+}
+
+pub struct WorkerOptions {
+    pub github_api_base: String,
+    pub vars: Vec<(String, String)>,
+    pub secrets: Vec<(String, String)>,
+}
+
+impl WorkerOptions {
+    pub fn new(github_api_base: &str) -> Self {
+        WorkerOptions {
+            github_api_base: github_api_base.to_owned(),
+            vars: Vec::new(),
+            secrets: Vec::new(),
+        }
+    }
+}
+
+pub struct Worker {
+    pub dir: PathBuf,
+    options: WorkerOptions,
+    child: Option<Child>,
+    port: u16,
+    output: Arc<Mutex<String>>,
+}
+
+impl Worker {
+    /// Starts a worker whose state lives under `dir` (created; reused across restarts).
+    pub fn start(dir: &Path, options: WorkerOptions) -> Worker {
+        std::fs::create_dir_all(dir).expect("worker dir");
+        write_config(dir);
+        let mut secrets = vec![
+            ("ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
+            ("ENCRYPTION_KEY".to_owned(), ENCRYPTION_KEY.to_owned()),
+        ];
+        secrets.extend(options.secrets.iter().cloned());
+        let dev_vars: String = secrets.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        std::fs::write(dir.join(".dev.vars"), dev_vars).expect("write .dev.vars");
+        let mut w = Worker {
+            dir: dir.to_owned(),
+            options,
+            child: None,
+            port: 0,
+            output: Arc::default(),
+        };
+        w.spawn();
+        w
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Everything wrangler and workerd printed so far (console lines included).
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    fn spawn(&mut self) {
+        self.port = free_port();
+        let inspector = free_port();
+        let root = repo_root();
+        let mut cmd = Command::new(root.join("node_modules/.bin/wrangler"));
+        cmd.arg("dev")
+            .arg("-c")
+            .arg(self.dir.join("wrangler.json"))
+            .args(["--ip", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--inspector-port", &inspector.to_string()])
+            .arg("--persist-to")
+            .arg(self.dir.join("state"))
+            .args(["--show-interactive-dev-session=false", "--log-level", "log"])
+            .arg("--var")
+            .arg(format!("GITHUB_API_BASE:{}", self.options.github_api_base))
+            .arg("--var")
+            .arg("ENVIRONMENT:test");
+        for (k, v) in &self.options.vars {
+            cmd.arg("--var").arg(format!("{k}:{v}"));
+        }
+        cmd.current_dir(&root)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("WRANGLER_SEND_ERROR_REPORTS", "false")
+            .env("WRANGLER_LOG_PATH", self.dir.join("wrangler-logs"))
+            .env("NO_COLOR", "1")
+            .env("FORCE_COLOR", "0")
+            .env("CI", "true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // Its own process group, so stopping it reaches workerd too.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.spawn().expect("spawn wrangler dev");
+        pipe(child.stdout.take().unwrap(), self.output.clone());
+        pipe(child.stderr.take().unwrap(), self.output.clone());
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(2))
+            .build();
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("wrangler dev exited early ({status}):\n{}", self.output());
+                }
+            }
+            if agent
+                .get(&format!("{}/healthz", self.base_url()))
+                .call()
+                .is_ok()
+            {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        panic!("worker not ready after 90 s:\n{}", self.output());
+    }
+
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let group = format!("-{}", child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        // Whatever is left of the group (workerd may outlive wrangler) goes now.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn pipe(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut out = into.lock().unwrap();
+            out.push_str(&line);
+            out.push('\n');
+        }
+    });
+}
+
+/// The test's wrangler config: the project's own `wrangler.jsonc`, minus the build step (the
+/// harness built once already) and with `main` made absolute.
+fn write_config(dir: &Path) {
+    let root = repo_root();
+    let text = std::fs::read_to_string(root.join("wrangler.jsonc")).expect("read wrangler.jsonc");
+    let json: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut config: Value =
+        serde_json::from_str(&json).expect("wrangler.jsonc parses once comments are stripped");
+    let obj = config.as_object_mut().unwrap();
+    obj.remove("build");
+    obj.remove("$schema");
+    obj.insert(
+        "main".into(),
+        Value::String(root.join("build/index.js").display().to_string()),
+    );
+    std::fs::write(
+        dir.join("wrangler.json"),
+        serde_json::to_vec_pretty(&config).unwrap(),
+    )
+    .expect("write config");
+}
