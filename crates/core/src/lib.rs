@@ -4,15 +4,19 @@
 //! never reads a clock; callers pass `now` in. That keeps its tests native and fast.
 
 pub mod auth;
+pub mod deploy;
 pub mod error;
 pub mod github;
 pub mod ids;
 pub mod jwt;
+pub mod mint;
 pub mod openapi;
 pub mod pem;
+pub mod projects;
 pub mod routes;
 pub mod sealed;
 pub mod tenancy;
 pub mod time;
+pub mod webhook;
 
 pub use error::ApiError;
