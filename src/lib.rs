@@ -7,8 +7,6 @@ use ghplane_core::ApiError;
 use serde_json::json;
 use worker::{event, Context, Date, Env, Request, Response};
 
-// The GitHub client is the seam the app-identity work builds on; nothing calls it yet.
-#[allow(dead_code)]
 mod github;
 mod http;
 mod log;
@@ -17,6 +15,7 @@ mod routes;
 mod secrets;
 mod settings;
 
+pub use objects::app::AppStore;
 pub use objects::installation::InstallationStore;
 
 #[event(fetch)]
@@ -43,7 +42,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 
 fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
     match m.spec.auth {
-        Auth::Public => Ok(()),
+        // Checked by the handler, against the installation in the path.
+        Auth::Public | Auth::ServiceKey => Ok(()),
         Auth::Admin => {
             let expected = settings::require(env, settings::ADMIN_TOKEN)?;
             let header = req.headers().get("authorization").ok().flatten();
@@ -56,7 +56,7 @@ fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
 
 /// The route table: one line per route, straight to its handler.
 async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    use routes::{installations, meta};
+    use routes::{apps, installations, meta};
     match m.spec.route {
         Route::Healthz => meta::healthz(env),
         Route::OpenApi => meta::openapi(),
@@ -64,5 +64,14 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::GetInstallationConfig => installations::get_config(env, m).await,
         Route::PatchInstallationConfig => installations::patch_config(req, env, m).await,
         Route::DeleteInstallationConfig => installations::delete_config(env, m).await,
+        Route::CreateServiceKey => installations::create_service_key(env, m).await,
+        Route::ListServiceKeys => installations::list_service_keys(env, m).await,
+        Route::DeleteServiceKey => installations::delete_service_key(env, m).await,
+        Route::InstallationToken => installations::installation_token(req, env, m).await,
+        Route::ListInstallationRepositories => installations::list_repositories(env, m).await,
+        Route::PutApp => apps::put_app(req, env, m).await,
+        Route::GetApp => apps::get_app(env, m).await,
+        Route::DeleteApp => apps::delete_app(env, m).await,
+        Route::RotateWebhookSecret => apps::rotate_webhook_secret(req, env, m).await,
     }
 }

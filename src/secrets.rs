@@ -12,8 +12,6 @@ use worker::Env;
 
 use crate::settings;
 
-// Opening sealed values arrives with the App JWT (app-identity issue); until then only sealing runs.
-#[allow(dead_code)]
 pub struct Keyring {
     current: (String, AesGcmKey),
     previous: Option<(String, AesGcmKey)>,
@@ -73,7 +71,6 @@ impl Keyring {
         Ok(Sealed::new(kid.clone(), &iv, &ct))
     }
 
-    #[allow(dead_code)]
     /// Opens a sealed value; fails (as an internal error, logged by the caller) when the key
     /// that sealed it is gone or the value was moved to another slot.
     pub async fn open(

@@ -9,8 +9,12 @@ pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
 pub const ENCRYPTION_KEY: &str = "ENCRYPTION_KEY";
 pub const ENCRYPTION_KEY_PREVIOUS: &str = "ENCRYPTION_KEY_PREVIOUS";
 
+pub const WEBHOOK_SECRET_GRACE_SECONDS: &str = "WEBHOOK_SECRET_GRACE_SECONDS";
+
 /// Durable Object binding of the installation store (`install-<id>`).
 pub const INSTALLATIONS: &str = "INSTALLATIONS";
+/// Durable Object binding of the app registry (`app-<id>`).
+pub const APPS: &str = "APPS";
 
 /// A var or secret, `None` when unset or empty.
 pub fn get(env: &Env, name: &str) -> Option<String> {
@@ -26,4 +30,13 @@ pub fn require(env: &Env, name: &'static str) -> Result<String, ApiError> {
 
 pub fn environment(env: &Env) -> String {
     get(env, ENVIRONMENT).unwrap_or_else(|| "development".to_owned())
+}
+
+/// A non-negative integer var, or `default` when unset; a malformed value is a
+/// misconfiguration, not silently the default.
+pub fn seconds(env: &Env, name: &'static str, default: u64) -> Result<u64, ApiError> {
+    match get(env, name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| ApiError::Misconfigured(name)),
+    }
 }

@@ -1,40 +1,42 @@
 //! The one GitHub REST client. Its base URL is `GITHUB_API_BASE` (the fake GitHub in tests),
-//! it always sends the headers GitHub asks API clients for, and every failure comes back as a
-//! typed [`GithubError`], never as a raw status.
+//! it always sends the headers GitHub asks API clients for, it follows GitHub's etiquette on
+//! retries, and every failure comes back as a typed [`GithubError`], never a raw status.
+
+use std::cell::Cell;
+use std::time::Duration;
 
 use ghplane_core::github::error::GithubError;
+use ghplane_core::jwt::clock_from_http_date;
 use ghplane_core::ApiError;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use worker::{Date, Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{Date, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::settings;
 
 pub const API_VERSION: &str = "2022-11-28";
 const USER_AGENT: &str = concat!("ghplane/", env!("CARGO_PKG_VERSION"));
+/// Retries after the first attempt: GitHub's failures and rate limits, never refusals.
+const MAX_RETRIES: u32 = 3;
+/// A rate limit asking for a longer wait is returned to the caller instead of slept through:
+/// a request must finish well inside the platform's limits.
+const MAX_RATE_LIMIT_WAIT_SECS: u64 = 10;
 
-/// Who a request speaks as. The token text never reaches a log line.
-pub enum Credential<'a> {
-    /// An App JWT (RS256), for `/app/...` endpoints.
-    App(&'a str),
-    /// An installation access token, for everything done on a tenant's behalf.
-    Installation(&'a str),
+/// Whether a request may be sent twice without harm. Only these are retried after a 5xx or
+/// a network failure (a rate-limited request was not processed, so any method retries then).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Idempotent {
+    Yes,
+    // Creating resources (repositories, deployments) must not be repeated blindly.
+    #[allow(dead_code)]
+    No,
 }
 
 pub struct GithubResponse {
-    pub status: u16,
-    headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl GithubResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, GithubError> {
         serde_json::from_slice(&self.body)
             .map_err(|e| GithubError::MalformedResponse(e.to_string()))
@@ -43,6 +45,12 @@ impl GithubResponse {
 
 pub struct GithubClient {
     base: String,
+    /// GitHub's clock from the last `Date` header seen, for re-signing a JWT it found skewed.
+    server_time: Cell<Option<i64>>,
+}
+
+pub fn now_unix() -> i64 {
+    (Date::now().as_millis() / 1000) as i64
 }
 
 impl GithubClient {
@@ -50,30 +58,63 @@ impl GithubClient {
         let base = settings::require(env, settings::GITHUB_API_BASE)?;
         Ok(GithubClient {
             base: base.trim_end_matches('/').to_owned(),
+            server_time: Cell::new(None),
         })
     }
 
-    /// Sends one request. 2xx comes back as the response; anything else as a classified error.
+    pub fn server_time(&self) -> Option<i64> {
+        self.server_time.get()
+    }
+
+    /// Sends a request with the token `bearer`, retrying what GitHub's etiquette allows.
     pub async fn send(
         &self,
         method: Method,
         path: &str,
-        credential: Credential<'_>,
+        bearer: &str,
+        body: Option<&Value>,
+        idempotent: Idempotent,
+    ) -> Result<GithubResponse, GithubError> {
+        let mut attempt = 0;
+        loop {
+            let result = self.send_once(method.clone(), path, bearer, body).await;
+            let wait = match &result {
+                Err(GithubError::RateLimited { retry_after_secs }) => {
+                    let secs = retry_after_secs.unwrap_or(1);
+                    (secs <= MAX_RATE_LIMIT_WAIT_SECS).then(|| Duration::from_secs(secs))
+                }
+                Err(e) if e.is_transient() && idempotent == Idempotent::Yes => {
+                    Some(Duration::from_millis(200 << attempt))
+                }
+                _ => None,
+            };
+            match wait {
+                Some(delay) if attempt < MAX_RETRIES => {
+                    attempt += 1;
+                    Delay::from(delay).await;
+                }
+                _ => return result,
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: &str,
         body: Option<&Value>,
     ) -> Result<GithubResponse, GithubError> {
         let headers = Headers::new();
         let set = |k: &str, v: &str| {
             headers
                 .set(k, v)
-                .map_err(|_| GithubError::Network("bad header".into()))
+                .map_err(|_| GithubError::Network("invalid header value".into()))
         };
         set("accept", "application/vnd.github+json")?;
         set("x-github-api-version", API_VERSION)?;
         set("user-agent", USER_AGENT)?;
-        let token = match credential {
-            Credential::App(t) | Credential::Installation(t) => t,
-        };
-        set("authorization", &format!("Bearer {token}"))?;
+        set("authorization", &format!("Bearer {bearer}"))?;
         let mut init = RequestInit::new();
         init.with_method(method);
         if let Some(b) = body {
@@ -94,20 +135,32 @@ impl GithubClient {
             .bytes()
             .await
             .map_err(|e| GithubError::Network(e.to_string()))?;
-        if (200..300).contains(&status) {
-            return Ok(GithubResponse {
-                status,
-                headers,
-                body,
-            });
-        }
-        let now = (Date::now().as_millis() / 1000) as i64;
         let lookup = |name: &str| {
             headers
                 .iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.clone())
         };
-        Err(GithubError::classify(status, lookup, &body, now))
+        if let Some(t) = lookup("date").as_deref().and_then(clock_from_http_date) {
+            self.server_time.set(Some(t));
+        }
+        if (200..300).contains(&status) {
+            return Ok(GithubResponse { body });
+        }
+        Err(GithubError::classify(status, lookup, &body, now_unix()))
+    }
+}
+
+/// GitHub's 401 for an App JWT whose `iat`/`exp` it finds off, i.e. our clock is skewed.
+pub fn is_jwt_clock_error(e: &GithubError) -> bool {
+    match e {
+        GithubError::Unauthorized { message } => {
+            let m = message.to_ascii_lowercase();
+            m.contains("'iat'")
+                || m.contains("'exp'")
+                || m.contains("issued at")
+                || m.contains("expiration time")
+        }
+        _ => false,
     }
 }

@@ -1,4 +1,5 @@
-//! Talking to GitHub: the REST client. What the answers mean is decided in
+//! Talking to GitHub: the REST client and App JWTs. What the answers mean is decided in
 //! `ghplane_core::github`.
 
+pub mod app_jwt;
 pub mod client;

@@ -1,30 +1,64 @@
 //! `InstallationStore`: one Durable Object per GitHub App installation, named
-//! `install-<installation id>`, holding that tenant's config with its secrets sealed.
+//! `install-<installation id>`: that tenant's config, its service keys (hashes only) and its
+//! installation tokens (sealed).
 //!
-//! The object receives already-sealed secrets and hands back only the redacted view: the
-//! plaintext never crosses into it and the ciphertext never leaves it.
+//! The object receives already-sealed config secrets and hands back only the redacted view.
+//! Tokens are minted here, one at a time: concurrent requests wait for the mint in flight and
+//! then find its token in the cache, so a burst costs GitHub one call.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::lock::Mutex;
+use ghplane_core::github::error::GithubError;
 use ghplane_core::ids::InstallationId;
+use ghplane_core::sealed::Sealed;
 use ghplane_core::tenancy::config::{InstallationRecord, SealedInput, SealedPatch};
-use ghplane_core::time::rfc3339_from_millis;
+use ghplane_core::tenancy::token::{
+    check_allowed, hash_secret, parse_token_request, AccessTokenResponse, CachedToken, ServiceKey,
+    StoredServiceKey, TokenScope,
+};
 use ghplane_core::ApiError;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use worker::{durable_object, Date, Env, Method, Request, RequestInit, Response, State};
+use ghplane_webcrypto::random_bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{durable_object, Delay, Env, Method, Request, Response, State, Stub};
 
+use crate::github::app_jwt;
+use crate::github::client::{is_jwt_clock_error, now_unix, GithubClient, Idempotent};
 use crate::http::{error_response, json_response, no_content};
+use crate::objects::app::AppClient;
+use crate::objects::internal::{self, now_text, storage_error};
+use crate::secrets::Keyring;
 use crate::settings;
 
 const CONFIG_KEY: &str = "config";
+const SERVICE_KEYS_KEY: &str = "service-keys";
+/// All cached tokens of the installation, by scope: one value, pruned on every write.
+const TOKENS_KEY: &str = "tokens";
+const TOKEN_SLOT: &str = "installationToken";
+pub const PRIVATE_KEY_SLOT: &str = "privateKey";
+pub const WEBHOOK_SECRET_SLOT: &str = "webhookSecret";
+const MAX_SERVICE_KEYS: usize = 20;
+/// Pages of `GET /installation/repositories` followed at most (100 repositories each).
+const MAX_REPOSITORY_PAGES: u32 = 10;
+const KEY_ID_HEADER: &str = "x-ghplane-key-id";
+const KEY_SECRET_HEADER: &str = "x-ghplane-key-secret";
 
 #[durable_object]
 pub struct InstallationStore {
     state: State,
+    env: Env,
+    mint: Mutex<()>,
 }
 
 impl worker::DurableObject for InstallationStore {
-    fn new(state: State, _env: Env) -> Self {
-        Self { state }
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            state,
+            env,
+            mint: Mutex::new(()),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -36,33 +70,44 @@ impl worker::DurableObject for InstallationStore {
         let Some(id) = id else {
             return Ok(error_response(&ApiError::Internal));
         };
-        let result = match (req.method(), url.path()) {
-            (Method::Get, "/config") => self.get(id).await,
-            (Method::Put, "/config") => match body(&mut req).await {
+        let path = url.path().to_owned();
+        let result = match (req.method(), path.as_str()) {
+            (Method::Get, "/config") => self
+                .existing(id)
+                .await
+                .map(|r| json_response(200, &r.view())),
+            (Method::Put, "/config") => match internal::body(&mut req).await {
                 Ok(input) => self.put(id, input).await,
                 Err(e) => Err(e),
             },
-            (Method::Patch, "/config") => match body(&mut req).await {
+            (Method::Patch, "/config") => match internal::body(&mut req).await {
                 Ok(patch) => self.patch(id, patch).await,
                 Err(e) => Err(e),
             },
             (Method::Delete, "/config") => self.delete(id).await,
+            (Method::Post, "/service-keys") => self.create_service_key(id).await,
+            (Method::Get, "/service-keys") => self.list_service_keys(id).await,
+            (Method::Delete, p) if p.starts_with("/service-keys/") => {
+                self.delete_service_key(id, &p["/service-keys/".len()..])
+                    .await
+            }
+            (Method::Post, "/service-token") => self.service_token(id, &mut req).await,
+            (Method::Post, "/token") => match internal::body::<TokenScope>(&mut req).await {
+                Ok(scope) => self
+                    .token(id, &scope)
+                    .await
+                    .map(|t| json_response(200, &token_view(&t))),
+                Err(e) => Err(e),
+            },
+            (Method::Get, "/repositories") => self.repositories(id).await,
             _ => Err(ApiError::Internal),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
 }
 
-async fn body<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiError> {
-    req.json().await.map_err(|_| ApiError::Internal)
-}
-
-fn now() -> String {
-    rfc3339_from_millis(Date::now().as_millis() as i64)
-}
-
-fn storage_error(_: worker::Error) -> ApiError {
-    ApiError::Internal
+fn token_view(t: &CachedToken<String>) -> Value {
+    json!({"token": t.token, "expires_at": t.expires_at, "repositories": t.repositories, "permissions": t.permissions})
 }
 
 impl InstallationStore {
@@ -74,16 +119,15 @@ impl InstallationStore {
             .map_err(storage_error)
     }
 
-    async fn get(&self, id: InstallationId) -> Result<Response, ApiError> {
-        match self.load().await? {
-            Some(rec) => Ok(json_response(200, &rec.view())),
-            None => Err(ApiError::InstallationNotFound(id.get())),
-        }
+    async fn existing(&self, id: InstallationId) -> Result<InstallationRecord, ApiError> {
+        self.load()
+            .await?
+            .ok_or(ApiError::InstallationNotFound(id.get()))
     }
 
     async fn put(&self, id: InstallationId, input: SealedInput) -> Result<Response, ApiError> {
         let previous = self.load().await?;
-        let record = InstallationRecord::replace(id, input, previous.as_ref(), &now());
+        let record = InstallationRecord::replace(id, input, previous.as_ref(), &now_text());
         self.state
             .storage()
             .put(CONFIG_KEY, &record)
@@ -96,10 +140,7 @@ impl InstallationStore {
     }
 
     async fn patch(&self, id: InstallationId, patch: SealedPatch) -> Result<Response, ApiError> {
-        let Some(current) = self.load().await? else {
-            return Err(ApiError::InstallationNotFound(id.get()));
-        };
-        let record = current.patched(patch, &now());
+        let record = self.existing(id).await?.patched(patch, &now_text());
         self.state
             .storage()
             .put(CONFIG_KEY, &record)
@@ -108,11 +149,9 @@ impl InstallationStore {
         Ok(json_response(200, &record.view()))
     }
 
-    /// Deleting a tenant drops everything the object holds, not only the config.
+    /// Deleting a tenant drops everything the object holds: config, keys and tokens.
     async fn delete(&self, id: InstallationId) -> Result<Response, ApiError> {
-        if self.load().await?.is_none() {
-            return Err(ApiError::InstallationNotFound(id.get()));
-        }
+        self.existing(id).await?;
         self.state
             .storage()
             .delete_all()
@@ -120,11 +159,278 @@ impl InstallationStore {
             .map_err(storage_error)?;
         Ok(no_content())
     }
+
+    async fn service_keys(&self) -> Result<Vec<StoredServiceKey>, ApiError> {
+        Ok(self
+            .state
+            .storage()
+            .get(SERVICE_KEYS_KEY)
+            .await
+            .map_err(storage_error)?
+            .unwrap_or_default())
+    }
+
+    async fn create_service_key(&self, id: InstallationId) -> Result<Response, ApiError> {
+        self.existing(id).await?;
+        let mut keys = self.service_keys().await?;
+        if keys.len() >= MAX_SERVICE_KEYS {
+            return Err(ApiError::Validation(format!(
+                "an installation holds at most {MAX_SERVICE_KEYS} service keys; revoke one first"
+            )));
+        }
+        let key_id: String = random_bytes::<4>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let (key, secret) = ServiceKey::generate(id, &key_id, &random_bytes::<32>());
+        let stored = StoredServiceKey {
+            id: key_id,
+            hash: hash_secret(&secret),
+            created_at: now_text(),
+        };
+        keys.push(stored.clone());
+        self.state
+            .storage()
+            .put(SERVICE_KEYS_KEY, &keys)
+            .await
+            .map_err(storage_error)?;
+        Ok(json_response(
+            201,
+            &json!({"id": stored.id, "key": key, "createdAt": stored.created_at}),
+        ))
+    }
+
+    async fn list_service_keys(&self, id: InstallationId) -> Result<Response, ApiError> {
+        self.existing(id).await?;
+        let keys: Vec<Value> = self
+            .service_keys()
+            .await?
+            .iter()
+            .map(|k| json!({"id": k.id, "createdAt": k.created_at}))
+            .collect();
+        Ok(json_response(200, &json!({"serviceKeys": keys})))
+    }
+
+    async fn delete_service_key(
+        &self,
+        id: InstallationId,
+        key_id: &str,
+    ) -> Result<Response, ApiError> {
+        self.existing(id).await?;
+        let mut keys = self.service_keys().await?;
+        let before = keys.len();
+        keys.retain(|k| k.id != key_id);
+        if keys.len() == before {
+            return Err(ApiError::ServiceKeyNotFound);
+        }
+        self.state
+            .storage()
+            .put(SERVICE_KEYS_KEY, &keys)
+            .await
+            .map_err(storage_error)?;
+        Ok(no_content())
+    }
+
+    async fn service_token(
+        &self,
+        id: InstallationId,
+        req: &mut Request,
+    ) -> Result<Response, ApiError> {
+        let header = |n: &str| req.headers().get(n).ok().flatten().unwrap_or_default();
+        let (key_id, secret) = (header(KEY_ID_HEADER), header(KEY_SECRET_HEADER));
+        let presented = ServiceKey {
+            installation_id: id,
+            key_id: &key_id,
+            secret: &secret,
+        };
+        let keys = self.service_keys().await?;
+        if !keys
+            .iter()
+            .any(|k| k.id == key_id && presented.matches(&k.hash))
+        {
+            return Err(ApiError::Unauthorized);
+        }
+        let body = req.bytes().await.map_err(|_| ApiError::Internal)?;
+        let scope = parse_token_request(&body, &self.existing(id).await?)?;
+        let token = self.token(id, &scope).await?;
+        Ok(json_response(200, &token_view(&token)))
+    }
+
+    /// A token for `scope`: the cached one while it has more than five minutes left,
+    /// otherwise a new one from GitHub. One mint at a time per installation.
+    async fn token(
+        &self,
+        id: InstallationId,
+        scope: &TokenScope,
+    ) -> Result<CachedToken<String>, ApiError> {
+        let _one_at_a_time = self.mint.lock().await;
+        let config = self.existing(id).await?;
+        if config.suspended {
+            return Err(ApiError::InstallationSuspended(id.get()));
+        }
+        check_allowed(scope, &config)?;
+        let ring = Keyring::from_env(&self.env).await?;
+        let object = id.object_name();
+        let cache_key = scope.cache_key();
+        let mut cache = self.tokens().await?;
+        if let Some(c) = cache.get(&cache_key).filter(|c| c.fresh(now_unix())) {
+            let token = ring.open(&object, TOKEN_SLOT, &c.token).await?;
+            return Ok(c.clone().with_token(token.expose().to_owned()));
+        }
+        let minted = self.mint_token(id, &config, scope).await?;
+        let sealed = ring.seal(&object, TOKEN_SLOT, &minted.token).await?;
+        let now = now_unix();
+        cache.retain(|_, c| c.fresh(now));
+        cache.insert(cache_key, minted.clone().with_token(sealed));
+        self.state
+            .storage()
+            .put(TOKENS_KEY, &cache)
+            .await
+            .map_err(storage_error)?;
+        Ok(minted)
+    }
+
+    async fn mint_token(
+        &self,
+        id: InstallationId,
+        config: &InstallationRecord,
+        scope: &TokenScope,
+    ) -> Result<CachedToken<String>, ApiError> {
+        let github = GithubClient::from_env(&self.env)?;
+        let path = format!("/app/installations/{id}/access_tokens");
+        let body = scope.request_body();
+        let jwt = self.app_jwt(id, config, None).await?;
+        let resp = match github
+            .send(Method::Post, &path, &jwt, Some(&body), Idempotent::Yes)
+            .await
+        {
+            // GitHub judged our clock wrong: sign once more with GitHub's own.
+            Err(e) if is_jwt_clock_error(&e) && github.server_time().is_some() => {
+                let jwt = self.app_jwt(id, config, github.server_time()).await?;
+                github
+                    .send(Method::Post, &path, &jwt, Some(&body), Idempotent::Yes)
+                    .await
+            }
+            other => other,
+        }?;
+        resp.json::<AccessTokenResponse>()?
+            .into_cached()
+            .ok_or_else(|| {
+                GithubError::MalformedResponse("expires_at is not a timestamp".into()).into()
+            })
+    }
+
+    /// The App JWT for this installation: signed here when the tenant carries its own key
+    /// (the hybrid model), otherwise by its app's object.
+    async fn app_jwt(
+        &self,
+        id: InstallationId,
+        config: &InstallationRecord,
+        now: Option<i64>,
+    ) -> Result<String, ApiError> {
+        match &config.private_key {
+            Some(key) => {
+                let ring = Keyring::from_env(&self.env).await?;
+                let pem = ring
+                    .open(&id.object_name(), PRIVATE_KEY_SLOT, &key.sealed)
+                    .await?;
+                let fingerprint = key.fingerprint.clone().unwrap_or_else(|| id.object_name());
+                let signing = app_jwt::signing_key(&fingerprint, &pem).await?;
+                let (jwt, _) = app_jwt::sign(
+                    &signing,
+                    &config.app_id.to_string(),
+                    now.unwrap_or_else(now_unix),
+                )
+                .await?;
+                Ok(jwt)
+            }
+            None => AppClient::new(&self.env, config.app_id)?.jwt(now).await,
+        }
+    }
+
+    async fn tokens(&self) -> Result<BTreeMap<String, CachedToken<Sealed>>, ApiError> {
+        Ok(self
+            .state
+            .storage()
+            .get(TOKENS_KEY)
+            .await
+            .map_err(storage_error)?
+            .unwrap_or_default())
+    }
+
+    async fn forget_token(&self, scope: &TokenScope) -> Result<(), ApiError> {
+        let mut cache = self.tokens().await?;
+        if cache.remove(&scope.cache_key()).is_some() {
+            self.state
+                .storage()
+                .put(TOKENS_KEY, &cache)
+                .await
+                .map_err(storage_error)?;
+        }
+        Ok(())
+    }
+
+    /// The repositories this installation's token reaches (`GET /installation/repositories`).
+    async fn repositories(&self, id: InstallationId) -> Result<Response, ApiError> {
+        #[derive(Deserialize)]
+        struct Page {
+            total_count: u64,
+            repositories: Vec<Repo>,
+        }
+        #[derive(Deserialize)]
+        struct Repo {
+            id: u64,
+            full_name: String,
+            private: bool,
+        }
+        let scope = TokenScope {
+            repositories: vec![],
+            permissions: [("metadata".to_owned(), "read".to_owned())].into(),
+        };
+        let github = GithubClient::from_env(&self.env)?;
+        let mut rows = Vec::new();
+        let mut total = 0;
+        for page in 1..=MAX_REPOSITORY_PAGES {
+            let path = format!("/installation/repositories?per_page=100&page={page}");
+            let token = self.token(id, &scope).await?;
+            let resp = match github
+                .send(Method::Get, &path, &token.token, None, Idempotent::Yes)
+                .await
+            {
+                // A token GitHub does not know yet (just minted) or any more: once more, fresh.
+                Err(GithubError::Unauthorized { .. }) => {
+                    self.forget_token(&scope).await?;
+                    Delay::from(Duration::from_millis(500)).await;
+                    let token = self.token(id, &scope).await?;
+                    github
+                        .send(Method::Get, &path, &token.token, None, Idempotent::Yes)
+                        .await
+                }
+                other => other,
+            }?;
+            let page: Page = resp.json()?;
+            total = page.total_count;
+            let got = page.repositories.len();
+            rows.extend(
+                page.repositories
+                    .into_iter()
+                    .map(|r| json!({"id": r.id, "fullName": r.full_name, "private": r.private})),
+            );
+            if got < 100 || rows.len() as u64 >= total {
+                break;
+            }
+        }
+        let incomplete = (rows.len() as u64) < total;
+        Ok(json_response(
+            200,
+            &json!({"repositories": rows, "totalCount": total, "incomplete": incomplete}),
+        ))
+    }
 }
 
 /// The route handlers' handle on one installation's object.
 pub struct InstallationClient {
-    stub: worker::Stub,
+    stub: Stub,
     id: InstallationId,
 }
 
@@ -140,39 +446,93 @@ impl InstallationClient {
         Ok(Self { stub, id })
     }
 
-    async fn call(&self, method: Method, body: Option<String>) -> Result<Response, ApiError> {
-        let mut init = RequestInit::new();
-        init.with_method(method);
-        if let Some(b) = body {
-            init.with_body(Some(b.into()));
-        }
-        let url = format!("https://installation/config?id={}", self.id);
-        let req = Request::new_with_init(&url, &init).map_err(|_| ApiError::Internal)?;
-        self.stub
-            .fetch_with_request(req)
-            .await
-            .map_err(|_| ApiError::Internal)
-    }
-
-    fn encode<T: Serialize>(value: &T) -> Result<Option<String>, ApiError> {
-        serde_json::to_string(value)
-            .map(Some)
-            .map_err(|_| ApiError::Internal)
+    fn url(&self, op: &str) -> String {
+        format!("https://installation/{op}?id={}", self.id)
     }
 
     pub async fn get(&self) -> Result<Response, ApiError> {
-        self.call(Method::Get, None).await
+        internal::call::<()>(&self.stub, Method::Get, &self.url("config"), None, &[]).await
     }
 
     pub async fn put(&self, input: &SealedInput) -> Result<Response, ApiError> {
-        self.call(Method::Put, Self::encode(input)?).await
+        internal::call(
+            &self.stub,
+            Method::Put,
+            &self.url("config"),
+            Some(input),
+            &[],
+        )
+        .await
     }
 
     pub async fn patch(&self, patch: &SealedPatch) -> Result<Response, ApiError> {
-        self.call(Method::Patch, Self::encode(patch)?).await
+        internal::call(
+            &self.stub,
+            Method::Patch,
+            &self.url("config"),
+            Some(patch),
+            &[],
+        )
+        .await
     }
 
     pub async fn delete(&self) -> Result<Response, ApiError> {
-        self.call(Method::Delete, None).await
+        internal::call::<()>(&self.stub, Method::Delete, &self.url("config"), None, &[]).await
+    }
+
+    pub async fn create_service_key(&self) -> Result<Response, ApiError> {
+        internal::call::<()>(
+            &self.stub,
+            Method::Post,
+            &self.url("service-keys"),
+            None,
+            &[],
+        )
+        .await
+    }
+
+    pub async fn list_service_keys(&self) -> Result<Response, ApiError> {
+        internal::call::<()>(
+            &self.stub,
+            Method::Get,
+            &self.url("service-keys"),
+            None,
+            &[],
+        )
+        .await
+    }
+
+    pub async fn delete_service_key(&self, key_id: &str) -> Result<Response, ApiError> {
+        let url = format!("https://installation/service-keys/{key_id}?id={}", self.id);
+        internal::call::<()>(&self.stub, Method::Delete, &url, None, &[]).await
+    }
+
+    /// Relays a tenant's token request; the body is checked inside the object, against the
+    /// config it holds.
+    pub async fn service_token(
+        &self,
+        key: &ServiceKey<'_>,
+        body: &Value,
+    ) -> Result<Response, ApiError> {
+        let headers = [(KEY_ID_HEADER, key.key_id), (KEY_SECRET_HEADER, key.secret)];
+        internal::call(
+            &self.stub,
+            Method::Post,
+            &self.url("service-token"),
+            Some(body),
+            &headers,
+        )
+        .await
+    }
+
+    pub async fn repositories(&self) -> Result<Response, ApiError> {
+        internal::call::<()>(
+            &self.stub,
+            Method::Get,
+            &self.url("repositories"),
+            None,
+            &[],
+        )
+        .await
     }
 }

@@ -1,4 +1,6 @@
 //! Durable Object classes. Each one owns its key format and offers a typed client to the
 //! route handlers, so no handler builds an object name or an internal URL.
 
+pub mod app;
 pub mod installation;
+pub mod internal;

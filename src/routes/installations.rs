@@ -1,17 +1,17 @@
 //! `/api/installations/{installation_id}/config`: the admin's view of one tenant.
 
-use ghplane_core::ids::InstallationId;
+use ghplane_core::ids::{AppId, InstallationId};
 use ghplane_core::routes::Matched;
+use ghplane_core::tenancy::config::parse_object;
 use ghplane_core::tenancy::config::{PlainInput, PlainPatch, PrivateKeyInput, SealedSecret};
+use ghplane_core::tenancy::token::ServiceKey;
 use ghplane_core::ApiError;
 use worker::{Env, Request, Response};
 
 use crate::http::{read_json_body, MAX_ADMIN_BODY};
-use crate::objects::installation::InstallationClient;
+use crate::objects::app::AppClient;
+use crate::objects::installation::{InstallationClient, PRIVATE_KEY_SLOT, WEBHOOK_SECRET_SLOT};
 use crate::secrets::Keyring;
-
-const PRIVATE_KEY_SLOT: &str = "privateKey";
-const WEBHOOK_SECRET_SLOT: &str = "webhookSecret";
 
 /// The id is checked before any Durable Object is touched.
 fn installation_id(m: &Matched) -> Result<InstallationId, ApiError> {
@@ -47,6 +47,7 @@ async fn seal_secret(
 pub async fn put_config(mut req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
     let id = installation_id(m)?;
     let input = PlainInput::parse(&read_json_body(&mut req, MAX_ADMIN_BODY).await?)?;
+    require_app(env, input.app_id).await?;
     let ring = Keyring::from_env(env).await?;
     let object = id.object_name();
     let key = match &input.private_key {
@@ -71,6 +72,9 @@ pub async fn get_config(env: &Env, m: &Matched) -> Result<Response, ApiError> {
 pub async fn patch_config(mut req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
     let id = installation_id(m)?;
     let patch = PlainPatch::parse(&read_json_body(&mut req, MAX_ADMIN_BODY).await?)?;
+    if let Some(app) = patch.app_id {
+        require_app(env, app).await?;
+    }
     let ring = Keyring::from_env(env).await?;
     let object = id.object_name();
     let key = match &patch.private_key {
@@ -91,5 +95,76 @@ pub async fn patch_config(mut req: Request, env: &Env, m: &Matched) -> Result<Re
 pub async fn delete_config(env: &Env, m: &Matched) -> Result<Response, ApiError> {
     InstallationClient::new(env, installation_id(m)?)?
         .delete()
+        .await
+}
+
+/// An installation names its app; one of an app the registry does not hold is refused.
+async fn require_app(env: &Env, app: AppId) -> Result<(), ApiError> {
+    if AppClient::new(env, app)?.exists().await? {
+        Ok(())
+    } else {
+        Err(ApiError::UnknownApp(app.get()))
+    }
+}
+
+pub async fn create_service_key(env: &Env, m: &Matched) -> Result<Response, ApiError> {
+    InstallationClient::new(env, installation_id(m)?)?
+        .create_service_key()
+        .await
+}
+
+pub async fn list_service_keys(env: &Env, m: &Matched) -> Result<Response, ApiError> {
+    InstallationClient::new(env, installation_id(m)?)?
+        .list_service_keys()
+        .await
+}
+
+pub async fn delete_service_key(env: &Env, m: &Matched) -> Result<Response, ApiError> {
+    let key_id = m.param("key_id");
+    if key_id.len() != 8 || !key_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::InvalidId(
+            "a service key id is 8 hex digits".into(),
+        ));
+    }
+    InstallationClient::new(env, installation_id(m)?)?
+        .delete_service_key(key_id)
+        .await
+}
+
+/// A tenant's workload trades its service key for a scoped installation token. A key of
+/// another installation is refused here, before that installation's object is touched.
+pub async fn installation_token(
+    mut req: Request,
+    env: &Env,
+    m: &Matched,
+) -> Result<Response, ApiError> {
+    let id = installation_id(m)?;
+    let header = req.headers().get("authorization").ok().flatten();
+    let key = ServiceKey::from_header(header.as_deref()).ok_or(ApiError::Unauthorized)?;
+    if key.installation_id != id {
+        return Err(ApiError::Forbidden(
+            "this service key belongs to another installation".into(),
+        ));
+    }
+    let body = match req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .as_deref()
+    {
+        None | Some("0") => serde_json::Value::Object(Default::default()),
+        Some(_) => serde_json::Value::Object(parse_object(
+            &read_json_body(&mut req, MAX_ADMIN_BODY).await?,
+        )?),
+    };
+    InstallationClient::new(env, id)?
+        .service_token(&key, &body)
+        .await
+}
+
+pub async fn list_repositories(env: &Env, m: &Matched) -> Result<Response, ApiError> {
+    InstallationClient::new(env, installation_id(m)?)?
+        .repositories()
         .await
 }

@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use crate::identity::register_app;
 use crate::worker::{Worker, WorkerOptions, ADMIN_TOKEN};
 use crate::{unique_id, Shared, TestFn};
 
@@ -60,6 +61,8 @@ fn assert_no_secret(body: &str) {
 }
 
 fn lifecycle_put_get_patch_delete(s: &Shared) {
+    register_app(&s.api, 4242);
+    register_app(&s.api, 4243);
     let id = unique_id();
     let r = s.api.admin("PUT", &path(id), Some(&full_config()));
     assert_eq!(r.status, 201, "{}", r.text());
@@ -182,6 +185,7 @@ fn malformed_id_is_400(s: &Shared) {
 }
 
 fn bad_bodies_are_refused_without_state_change(s: &Shared) {
+    register_app(&s.api, 4242);
     let id = unique_id();
     assert_eq!(
         s.api.admin("PUT", &path(id), Some(&full_config())).status,
@@ -235,6 +239,7 @@ fn survives_restart_and_secrets_are_not_in_storage(s: &Shared) {
         WorkerOptions::new(&s.fake.base_url()),
     );
     let api = crate::api::Api::new(&worker.base_url());
+    register_app(&api, 4242);
     let id = unique_id();
     assert_eq!(
         api.admin("PUT", &path(id), Some(&full_config())).status,

@@ -520,6 +520,18 @@ fn operations() -> &'static [Operation] {
     })
 }
 
+/// GitHub's own success example for an operation (what the fake answers by default), for
+/// dynamic handlers that answer the same shape with other values.
+#[track_caller]
+pub fn example(operation_id: &str) -> Value {
+    assert_known_operation(operation_id);
+    let op = operations()
+        .iter()
+        .find(|o| o.id == operation_id)
+        .expect("known operation");
+    op.success_body.clone().unwrap_or(Value::Null)
+}
+
 #[track_caller]
 fn assert_known_operation(id: &str) {
     assert!(

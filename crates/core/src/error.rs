@@ -24,6 +24,22 @@ pub enum ApiError {
     RouteNotFound { method: String, path: String },
     #[error("installation {0} has no configuration")]
     InstallationNotFound(u64),
+    #[error("app {0} is not registered")]
+    AppNotFound(u64),
+    #[error("no such service key")]
+    ServiceKeyNotFound,
+    /// A reference to an app the registry does not hold.
+    #[error("app {0} is not registered; register it with PUT /api/apps/{0} first")]
+    UnknownApp(u64),
+    #[error("installation {0} is suspended on GitHub; no token is issued")]
+    InstallationSuspended(u64),
+    /// GitHub failed or refused; `code` is one of the `github_*` codes.
+    #[error("{message}")]
+    Github {
+        code: &'static str,
+        message: String,
+        retry_after_secs: Option<u64>,
+    },
     #[error("{method} is not allowed here; allowed: {}", allowed.join(", "))]
     MethodNotAllowed {
         method: String,
@@ -35,13 +51,20 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("the server is missing required configuration: {0}")]
     Misconfigured(&'static str),
+    /// An error another Durable Object already rendered, passed through unchanged.
+    #[error("{message}")]
+    Relayed {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// The real cause is logged by the adapter, never sent.
     #[error("something went wrong")]
     Internal,
 }
 
 impl ApiError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         match self {
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::Validation(_) => "validation_failed",
@@ -51,6 +74,12 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::RouteNotFound { .. } => "route_not_found",
             ApiError::InstallationNotFound(_) => "installation_not_found",
+            ApiError::AppNotFound(_) => "app_not_found",
+            ApiError::ServiceKeyNotFound => "service_key_not_found",
+            ApiError::UnknownApp(_) => "unknown_app",
+            ApiError::InstallationSuspended(_) => "installation_suspended",
+            ApiError::Github { code, .. } => code,
+            ApiError::Relayed { code, .. } => code,
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -66,12 +95,22 @@ impl ApiError {
             | ApiError::InvalidId(_)
             | ApiError::InvalidPrivateKey { .. } => 400,
             ApiError::Unauthorized => 401,
-            ApiError::Forbidden(_) => 403,
-            ApiError::RouteNotFound { .. } | ApiError::InstallationNotFound(_) => 404,
+            ApiError::Forbidden(_) | ApiError::InstallationSuspended(_) => 403,
+            ApiError::RouteNotFound { .. }
+            | ApiError::InstallationNotFound(_)
+            | ApiError::AppNotFound(_)
+            | ApiError::ServiceKeyNotFound => 404,
+            ApiError::UnknownApp(_) => 422,
+            ApiError::Github {
+                code: "github_rate_limited",
+                ..
+            } => 503,
+            ApiError::Github { .. } => 502,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType => 415,
             ApiError::Misconfigured(_) | ApiError::Internal => 500,
+            ApiError::Relayed { status, .. } => *status,
         }
     }
 
@@ -103,12 +142,43 @@ impl ApiError {
         "forbidden",
         "route_not_found",
         "installation_not_found",
+        "app_not_found",
+        "service_key_not_found",
+        "unknown_app",
+        "installation_suspended",
+        "github_unauthorized",
+        "github_forbidden",
+        "github_not_found",
+        "github_rejected",
+        "github_rate_limited",
+        "github_unavailable",
         "method_not_allowed",
         "payload_too_large",
         "unsupported_media_type",
         "server_misconfigured",
         "internal_error",
     ];
+}
+
+impl From<crate::github::error::GithubError> for ApiError {
+    fn from(e: crate::github::error::GithubError) -> ApiError {
+        use crate::github::error::GithubError as G;
+        let (code, retry_after_secs) = match &e {
+            G::Unauthorized { .. } => ("github_unauthorized", None),
+            G::Forbidden { .. } => ("github_forbidden", None),
+            G::NotFound => ("github_not_found", None),
+            G::Unprocessable { .. } => ("github_rejected", None),
+            G::RateLimited { retry_after_secs } => ("github_rate_limited", *retry_after_secs),
+            G::Server { .. } | G::Network(_) | G::MalformedResponse(_) | G::Unexpected { .. } => {
+                ("github_unavailable", None)
+            }
+        };
+        ApiError::Github {
+            code,
+            message: e.to_string(),
+            retry_after_secs,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -135,6 +205,11 @@ mod tests {
                 path: "/".into(),
             },
             ApiError::InstallationNotFound(1),
+            ApiError::AppNotFound(1),
+            ApiError::ServiceKeyNotFound,
+            ApiError::UnknownApp(1),
+            ApiError::InstallationSuspended(1),
+            ApiError::from(crate::github::error::GithubError::NotFound),
             ApiError::MethodNotAllowed {
                 method: "GET".into(),
                 allowed: vec!["PUT"],

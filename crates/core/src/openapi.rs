@@ -104,6 +104,82 @@ fn schemas() -> Value {
         "InstallationConfigPatch": {
             "type": "object", "additionalProperties": false, "properties": input_props,
             "description": "JSON merge patch: an absent field is kept, null clears an optional field."
+        },
+        "App": {
+            "type": "object", "additionalProperties": false,
+            "required": ["appId", "clientId", "slug", "owner", "htmlUrl", "mode", "repository", "privateKey",
+                "webhookSecret", "clientSecret", "createdAt", "updatedAt"],
+            "properties": {
+                "appId": {"type": "integer", "minimum": 1},
+                "clientId": {"type": ["string", "null"]}, "slug": {"type": ["string", "null"]},
+                "owner": {"type": ["string", "null"]}, "htmlUrl": {"type": ["string", "null"]},
+                "mode": {"enum": ["org", "repo"]},
+                "repository": {"type": ["string", "null"], "description": "The one repository of a `repo`-mode app."},
+                "privateKey": {"type": "object", "additionalProperties": false, "required": ["set", "fingerprint"],
+                    "properties": {"set": {"const": true}, "fingerprint": {"type": ["string", "null"]}}},
+                "webhookSecret": {"type": "object", "additionalProperties": false, "required": ["set"],
+                    "properties": {"set": {"type": "boolean"},
+                        "previousValidUntil": {"type": "string", "format": "date-time",
+                            "description": "While rotating: until when the previous secret still verifies."}}},
+                "clientSecret": {"$ref": "#/components/schemas/SecretView"},
+                "createdAt": {"type": "string", "format": "date-time"},
+                "updatedAt": {"type": "string", "format": "date-time"}
+            }
+        },
+        "AppInput": {
+            "type": "object", "additionalProperties": false, "required": ["privateKey"],
+            "properties": {
+                "clientId": {"type": "string"}, "slug": {"type": "string"}, "owner": {"type": "string"},
+                "htmlUrl": {"type": "string", "format": "uri"},
+                "privateKey": {"type": "string", "description": "PEM, PKCS#1 or PKCS#8, RSA ≥ 2048 bits. Write-only."},
+                "webhookSecret": {"type": "string", "description": "Write-only."},
+                "clientSecret": {"type": "string", "description": "Write-only."},
+                "mode": {"enum": ["org", "repo"], "default": "org"},
+                "repository": {"type": "string", "description": "owner/name; required for mode `repo`."}
+            }
+        },
+        "RotateWebhookSecret": {
+            "type": "object", "additionalProperties": false,
+            "properties": {
+                "webhookSecret": {"type": "string", "description": "Omit to let ghplane generate one that only GitHub learns."},
+                "updateGithub": {"type": "boolean", "default": true,
+                    "description": "Send the new secret to GitHub (`PATCH /app/hook/config`) before switching."}
+            }
+        },
+        "ServiceKeyCreated": {
+            "type": "object", "additionalProperties": false, "required": ["id", "key", "createdAt"],
+            "properties": {"id": {"type": "string"}, "key": {"type": "string", "description": "Shown once; only its hash is stored."},
+                "createdAt": {"type": "string", "format": "date-time"}}
+        },
+        "ServiceKeyList": {
+            "type": "object", "additionalProperties": false, "required": ["serviceKeys"],
+            "properties": {"serviceKeys": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+                "required": ["id", "createdAt"], "properties": {"id": {"type": "string"}, "createdAt": {"type": "string"}}}}}
+        },
+        "TokenRequest": {
+            "type": "object", "additionalProperties": false,
+            "properties": {
+                "repositories": {"type": "array", "items": {"type": "string"},
+                    "description": "Names (or owner/name) of the installation's repositories; omit for all."},
+                "permissions": {"type": "object", "additionalProperties": {"enum": ["read", "write"]},
+                    "description": "Required unless the installation may both process issues and create pull requests."}
+            }
+        },
+        "InstallationToken": {
+            "type": "object", "additionalProperties": false, "required": ["token", "expires_at", "repositories", "permissions"],
+            "properties": {"token": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"},
+                "repositories": {"type": "array", "items": {"type": "string"}},
+                "permissions": {"type": "object", "additionalProperties": {"type": "string"}}}
+        },
+        "RepositoryList": {
+            "type": "object", "additionalProperties": false, "required": ["repositories", "totalCount", "incomplete"],
+            "properties": {
+                "repositories": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+                    "required": ["id", "fullName", "private"],
+                    "properties": {"id": {"type": "integer"}, "fullName": {"type": "string"}, "private": {"type": "boolean"}}}},
+                "totalCount": {"type": "integer"},
+                "incomplete": {"type": "boolean", "description": "True when the page cap stopped the listing."}
+            }
         }
     })
 }
@@ -119,6 +195,7 @@ pub fn document(version: &str) -> Value {
                 "200": json_response("Replaced", "InstallationConfig"),
                 "201": json_response("Created", "InstallationConfig"),
                 "400": error_response("Malformed JSON, invalid field or invalid id"),
+                "422": error_response("appId names an app that is not registered (`unknown_app`)"),
                 "413": error_response("Body over 64 KiB"),
                 "415": error_response("Body is not application/json")
             }))
@@ -140,6 +217,7 @@ pub fn document(version: &str) -> Value {
                 "200": json_response("Updated", "InstallationConfig"),
                 "400": error_response("Malformed JSON, invalid field or invalid id"),
                 "404": error_response("No config for this installation"),
+                "422": error_response("appId names an app that is not registered (`unknown_app`)"),
                 "413": error_response("Body over 64 KiB"),
                 "415": error_response("Body is not application/json")
             }))
@@ -154,7 +232,7 @@ pub fn document(version: &str) -> Value {
             }))
         }
     });
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {"title": "ghplane", "version": version,
             "description": "GitHub App control plane for multi-tenant services. Every error is `{\"error\":{\"code\",\"message\"}}`."},
@@ -166,15 +244,128 @@ pub fn document(version: &str) -> Value {
             "/api/installations/{installation_id}/config": config_path
         },
         "components": {
-            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer",
-                "description": "The ADMIN_TOKEN secret."}},
+            "securitySchemes": {
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "The ADMIN_TOKEN secret."},
+                "serviceKey": {"type": "http", "scheme": "bearer",
+                    "description": "A service key (`ghpsk_<installation id>_…`) of the installation in the path."}
+            },
             "schemas": schemas(),
             "responses": {
                 "NotFound": error_response("Unknown route (`route_not_found`)"),
                 "MethodNotAllowed": error_response("Known path, other method (`method_not_allowed`); `Allow` lists the methods")
             }
         }
-    })
+    });
+    for (path, item) in identity_paths() {
+        doc["paths"][path] = item;
+    }
+    doc
+}
+
+fn admin_op(operation_id: &str, summary: &str, body: Option<&str>, responses: Value) -> Value {
+    let mut op = json!({"operationId": operation_id, "summary": summary, "security": [{"adminToken": []}],
+        "responses": admin_errors(responses)});
+    if let Some(schema) = body {
+        op["requestBody"] = json_body(schema);
+    }
+    op
+}
+
+fn app_id_param() -> Value {
+    json!({"name": "app_id", "in": "path", "required": true, "description": "GitHub App id.",
+        "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,15}$"}})
+}
+
+/// 502/503 for routes that call GitHub.
+fn github_errors(mut responses: Value) -> Value {
+    responses["502"] = error_response("GitHub failed or refused (`github_*`)");
+    responses["503"] = error_response("GitHub rate limit (`github_rate_limited`)");
+    responses
+}
+
+/// Apps, service keys, tokens (the app-identity routes).
+fn identity_paths() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "/api/apps/{app_id}",
+            json!({
+                "parameters": [app_id_param()],
+                "put": admin_op("putApp", "Register or replace a GitHub App's credentials", Some("AppInput"), json!({
+                    "200": json_response("Replaced", "App"), "201": json_response("Registered", "App"),
+                    "400": error_response("Invalid body, id or private key (`private_key_*`)"),
+                    "413": error_response("Body over 64 KiB"), "415": error_response("Body is not application/json")})),
+                "get": admin_op("getApp", "Read an app (secrets redacted)", None, json!({
+                    "200": json_response("The app", "App"), "400": error_response("Invalid id"),
+                    "404": error_response("Not registered")})),
+                "delete": admin_op("deleteApp", "Forget an app and its credentials", None, json!({
+                    "204": {"description": "Deleted"}, "400": error_response("Invalid id"),
+                    "404": error_response("Not registered")}))
+            }),
+        ),
+        (
+            "/api/apps/{app_id}/webhook-secret",
+            json!({
+                "parameters": [app_id_param()],
+                "post": admin_op("rotateWebhookSecret", "Rotate the webhook secret (the previous one stays valid for the grace period)",
+                    Some("RotateWebhookSecret"), github_errors(json!({
+                        "200": json_response("Rotated", "App"), "400": error_response("Invalid body or id"),
+                        "404": error_response("Not registered"), "413": error_response("Body over 64 KiB"),
+                        "415": error_response("Body is not application/json")})))
+            }),
+        ),
+        (
+            "/api/installations/{installation_id}/service-keys",
+            json!({
+                "parameters": [installation_id_param()],
+                "post": admin_op("createServiceKey", "Create a service key for the tenant's workloads (shown once)", None, json!({
+                    "201": json_response("Created", "ServiceKeyCreated"), "400": error_response("Invalid id or too many keys"),
+                    "404": error_response("No config for this installation")})),
+                "get": admin_op("listServiceKeys", "List service key ids", None, json!({
+                    "200": json_response("Keys (ids only)", "ServiceKeyList"), "400": error_response("Invalid id"),
+                    "404": error_response("No config for this installation")}))
+            }),
+        ),
+        (
+            "/api/installations/{installation_id}/service-keys/{key_id}",
+            json!({
+                "parameters": [installation_id_param(), {"name": "key_id", "in": "path", "required": true,
+                    "schema": {"type": "string", "pattern": "^[0-9a-f]{8}$"}}],
+                "delete": admin_op("deleteServiceKey", "Revoke a service key", None, json!({
+                    "204": {"description": "Revoked"}, "400": error_response("Invalid id"),
+                    "404": error_response("No such key or installation")}))
+            }),
+        ),
+        (
+            "/api/installations/{installation_id}/token",
+            json!({
+                "parameters": [installation_id_param()],
+                "post": {
+                    "operationId": "installationToken",
+                    "summary": "Trade a service key for an installation token scoped to this tenant",
+                    "security": [{"serviceKey": []}],
+                    "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TokenRequest"}}}},
+                    "responses": github_errors(json!({
+                        "200": json_response("A token (cached until 5 minutes before it expires)", "InstallationToken"),
+                        "400": error_response("Invalid body or id"),
+                        "401": error_response("Missing or unknown service key"),
+                        "403": error_response("Key of another installation, repository or permission not allowed, or suspended"),
+                        "404": error_response("No config for this installation"),
+                        "413": error_response("Body over 64 KiB"), "415": error_response("Body is not application/json"),
+                        "500": error_response("Server error (no internals)")}))
+                }
+            }),
+        ),
+        (
+            "/api/installations/{installation_id}/repositories",
+            json!({
+                "parameters": [installation_id_param()],
+                "get": admin_op("listInstallationRepositories", "Repositories the installation's token reaches", None, github_errors(json!({
+                    "200": json_response("Repositories", "RepositoryList"), "400": error_response("Invalid id"),
+                    "403": error_response("Installation suspended"),
+                    "404": error_response("No config for this installation")})))
+            }),
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -193,14 +384,12 @@ mod tests {
                 [r.method.to_ascii_lowercase()];
             assert!(op.is_object(), "{} {} not described", r.method, r.path);
             assert!(op["responses"].is_object());
-            let needs_admin = r.auth == crate::routes::Auth::Admin;
-            assert_eq!(
-                op["security"] == json!([{"adminToken": []}]),
-                needs_admin,
-                "{} {} security",
-                r.method,
-                r.path
-            );
+            let scheme = match r.auth {
+                crate::routes::Auth::Admin => json!([{"adminToken": []}]),
+                crate::routes::Auth::ServiceKey => json!([{"serviceKey": []}]),
+                crate::routes::Auth::Public => json!([]),
+            };
+            assert_eq!(op["security"], scheme, "{} {} security", r.method, r.path);
         }
         for (path, item) in paths {
             for (method, _) in item

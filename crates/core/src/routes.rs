@@ -13,6 +13,15 @@ pub enum Route {
     GetInstallationConfig,
     PatchInstallationConfig,
     DeleteInstallationConfig,
+    CreateServiceKey,
+    ListServiceKeys,
+    DeleteServiceKey,
+    InstallationToken,
+    ListInstallationRepositories,
+    PutApp,
+    GetApp,
+    DeleteApp,
+    RotateWebhookSecret,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +29,9 @@ pub enum Auth {
     Public,
     /// `Authorization: Bearer <ADMIN_TOKEN>`.
     Admin,
+    /// `Authorization: Bearer ghpsk_…`, a service key of the installation in the path;
+    /// checked by the handler, which must refuse other tenants' keys before any lookup.
+    ServiceKey,
 }
 
 #[derive(Debug)]
@@ -40,33 +52,23 @@ const fn spec(method: &'static str, path: &'static str, route: Route, auth: Auth
     }
 }
 
+#[rustfmt::skip]
 pub const ROUTES: &[RouteSpec] = &[
     spec("GET", "/healthz", Route::Healthz, Auth::Public),
     spec("GET", "/openapi.json", Route::OpenApi, Auth::Public),
-    spec(
-        "PUT",
-        "/api/installations/{installation_id}/config",
-        Route::PutInstallationConfig,
-        Auth::Admin,
-    ),
-    spec(
-        "GET",
-        "/api/installations/{installation_id}/config",
-        Route::GetInstallationConfig,
-        Auth::Admin,
-    ),
-    spec(
-        "PATCH",
-        "/api/installations/{installation_id}/config",
-        Route::PatchInstallationConfig,
-        Auth::Admin,
-    ),
-    spec(
-        "DELETE",
-        "/api/installations/{installation_id}/config",
-        Route::DeleteInstallationConfig,
-        Auth::Admin,
-    ),
+    spec("PUT", "/api/installations/{installation_id}/config", Route::PutInstallationConfig, Auth::Admin),
+    spec("GET", "/api/installations/{installation_id}/config", Route::GetInstallationConfig, Auth::Admin),
+    spec("PATCH", "/api/installations/{installation_id}/config", Route::PatchInstallationConfig, Auth::Admin),
+    spec("DELETE", "/api/installations/{installation_id}/config", Route::DeleteInstallationConfig, Auth::Admin),
+    spec("POST", "/api/installations/{installation_id}/service-keys", Route::CreateServiceKey, Auth::Admin),
+    spec("GET", "/api/installations/{installation_id}/service-keys", Route::ListServiceKeys, Auth::Admin),
+    spec("DELETE", "/api/installations/{installation_id}/service-keys/{key_id}", Route::DeleteServiceKey, Auth::Admin),
+    spec("POST", "/api/installations/{installation_id}/token", Route::InstallationToken, Auth::ServiceKey),
+    spec("GET", "/api/installations/{installation_id}/repositories", Route::ListInstallationRepositories, Auth::Admin),
+    spec("PUT", "/api/apps/{app_id}", Route::PutApp, Auth::Admin),
+    spec("GET", "/api/apps/{app_id}", Route::GetApp, Auth::Admin),
+    spec("DELETE", "/api/apps/{app_id}", Route::DeleteApp, Auth::Admin),
+    spec("POST", "/api/apps/{app_id}/webhook-secret", Route::RotateWebhookSecret, Auth::Admin),
 ];
 
 /// A matched route with its path parameters (raw segments; typed parsing happens in handlers).

@@ -1,1 +1,25 @@
-//! Being written.
+//! Push to deploy: a project linked to one branch of one repository deploys exactly once per
+//! burst of pushes, always the newest sha, with at most one follow-up queued behind a running
+//! deployment.
+//!
+//! [`machine`] decides, [`source`] says which pushes count, [`hook`] shapes and signs the job,
+//! [`ticket`] guards the one-time credentials exchange. All of it is pure: callers pass
+//! `now_ms` and random bytes, and perform the returned effects.
+
+pub mod hook;
+pub mod machine;
+pub mod record;
+pub mod source;
+pub mod ticket;
+
+pub use hook::{
+    hook_body, hook_retry_delay_ms, hook_should_retry, signature, verify_signature,
+    HOOK_RETRY_DELAYS_MS, SIGNATURE_HEADER,
+};
+pub use machine::{
+    DeployConfig, DeployMachine, Effect, Ignored, Phase, Push, Reaction, DEBOUNCE_CAP_FACTOR,
+    DEFAULT_DEBOUNCE_SECONDS, DEFAULT_TIMEOUT_SECONDS, MAX_DEPLOYMENTS, MAX_RECENT_DELIVERIES,
+};
+pub use record::{Deployment, DeploymentState, Outcome, ReportedState, Trigger};
+pub use source::{is_commit_sha, pushed_branch, BranchName, HookUrl, Source, SourceInput};
+pub use ticket::{token_scope, Ticket, TicketError, TICKET_TTL_MS};

@@ -1,1 +1,29 @@
-//! Being written.
+//! Client projects and their GitHub repository. Invariants: every project is addressed by a
+//! valid [`ProjectSlug`]; its spec status only moves forward; approval creates at most one
+//! private repository in the org, and a manual repository choice always wins.
+//!
+//! Everything here is a pure function of the stored [`Project`], the request, `now` and the
+//! random bytes the caller passes; the adapter performs the GitHub calls in between.
+
+pub mod approval;
+pub mod create_repo;
+pub mod github_repo;
+pub mod input;
+pub mod record;
+pub mod slug;
+
+pub use approval::{
+    approve, manual_override, on_repo_created, on_repo_failed, ApproveStep, CreateRepoPlan,
+    RepoReport, SkipReason, AUTO_CREATE_STALE_MS,
+};
+pub use create_repo::{
+    create_repo_body, is_our_repo, next_after_failure, repo_description, retry_name,
+    CreateRepoNext, RepoFailure,
+};
+pub use github_repo::{GhRepository, RepoListing};
+pub use input::{GithubRepoInput, NewProject, ProjectPatch};
+pub use record::{
+    AttemptId, AutoCreate, GithubRepo, HistoryEntry, HistoryEvent, Project, ProjectError,
+    RepoOrigin, SpecStatus, MAX_HISTORY,
+};
+pub use slug::ProjectSlug;

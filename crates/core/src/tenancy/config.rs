@@ -177,7 +177,11 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-fn reject_unknown(map: &Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), ApiError> {
+pub(crate) fn reject_unknown(
+    map: &Map<String, Value>,
+    allowed: &[&str],
+    at: &str,
+) -> Result<(), ApiError> {
     match map.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(k) => Err(ApiError::Validation(format!(
             "unknown field {at}{}; allowed: {}",
@@ -188,7 +192,7 @@ fn reject_unknown(map: &Map<String, Value>, allowed: &[&str], at: &str) -> Resul
     }
 }
 
-fn invalid(field: &str, why: &str) -> ApiError {
+pub(crate) fn invalid(field: &str, why: &str) -> ApiError {
     ApiError::Validation(format!("{field}: {why}"))
 }
 
@@ -198,7 +202,7 @@ fn app_id(v: &Value) -> Result<AppId, ApiError> {
         .and_then(|n| AppId::from_u64(n).map_err(|e| invalid("appId", &e)))
 }
 
-fn private_key(v: &Value) -> Result<PrivateKeyInput, ApiError> {
+pub(crate) fn private_key(v: &Value) -> Result<PrivateKeyInput, ApiError> {
     let pem = v
         .as_str()
         .ok_or_else(|| invalid("privateKey", "must be a PEM string"))?;
@@ -215,7 +219,7 @@ fn private_key(v: &Value) -> Result<PrivateKeyInput, ApiError> {
     })
 }
 
-fn webhook_secret(v: &Value) -> Result<Secret, ApiError> {
+pub(crate) fn webhook_secret(v: &Value) -> Result<Secret, ApiError> {
     match v.as_str() {
         Some(s) if !s.is_empty() && s.len() <= MAX_SECRET_LEN => Ok(Secret::new(s.to_owned())),
         _ => Err(invalid(
@@ -225,7 +229,7 @@ fn webhook_secret(v: &Value) -> Result<Secret, ApiError> {
     }
 }
 
-fn label(field: &str, v: &Value) -> Result<String, ApiError> {
+pub(crate) fn label(field: &str, v: &Value) -> Result<String, ApiError> {
     match v.as_str() {
         Some(s)
             if !s.is_empty() && s.len() <= MAX_LABEL_LEN && !s.chars().any(char::is_control) =>
@@ -344,7 +348,7 @@ fn permissions_patch(v: &Value) -> Result<PermissionsPatch, ApiError> {
     })
 }
 
-fn flatten<T>(o: Option<Option<T>>) -> Option<T> {
+pub(crate) fn flatten<T>(o: Option<Option<T>>) -> Option<T> {
     o.flatten()
 }
 

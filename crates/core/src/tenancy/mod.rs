@@ -1,3 +1,5 @@
-//! Tenants: one GitHub App installation each.
+//! Tenants: one GitHub App installation each, and the apps they belong to.
 
+pub mod app;
 pub mod config;
+pub mod token;

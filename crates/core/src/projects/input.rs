@@ -1,0 +1,225 @@
+//! The bodies of the project routes, parsed by hand so that unknown fields are refused, PATCH
+//! tells "absent" from `null`, and every message names its field. Nothing here trusts a value
+//! it has not checked.
+
+use serde_json::{Map, Value};
+
+use super::record::SpecStatus;
+use crate::error::ApiError;
+use crate::ids::{truncate, RepoFullName};
+use crate::tenancy::config::parse_object;
+
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+
+/// `POST /projects`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewProject {
+    pub name: String,
+    pub description: Option<String>,
+}
+
+/// `PATCH /projects/:slug`: `None` leaves a field alone; `Some(None)` clears the description.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProjectPatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub status: Option<SpecStatus>,
+}
+
+/// `PUT /projects/:slug/github-repo`. The adapter still reads the repository from GitHub (to
+/// prove access and learn its default branch) before calling `manual_override`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GithubRepoInput {
+    pub full_name: RepoFullName,
+}
+
+pub(crate) fn invalid(field: &str, why: &str) -> ApiError {
+    ApiError::Validation(format!("{field}: {why}"))
+}
+
+pub(crate) fn reject_unknown(map: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
+    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::Validation(format!(
+            "unknown field {}; allowed: {}",
+            truncate(k, 64),
+            allowed.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A present field that must not be `null`.
+pub(crate) fn not_null<'a>(
+    map: &'a Map<String, Value>,
+    key: &str,
+) -> Result<Option<&'a Value>, ApiError> {
+    match map.get(key) {
+        Some(Value::Null) => Err(invalid(key, "cannot be null")),
+        other => Ok(other),
+    }
+}
+
+fn name(v: &Value) -> Result<String, ApiError> {
+    let why = "must be a string of 1 to 100 characters without control characters";
+    let s = v.as_str().ok_or_else(|| invalid("name", why))?.trim();
+    let chars = s.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS || s.chars().any(char::is_control) {
+        return Err(invalid("name", why));
+    }
+    Ok(s.to_owned())
+}
+
+/// An empty (or blank) description is stored as none, so "no description" has one form.
+fn description(v: &Value) -> Result<Option<String>, ApiError> {
+    let why = "must be a string of at most 500 characters (newlines and tabs allowed)";
+    let s = v
+        .as_str()
+        .ok_or_else(|| invalid("description", why))?
+        .trim();
+    if s.chars().count() > MAX_DESCRIPTION_CHARS
+        || s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        return Err(invalid("description", why));
+    }
+    Ok((!s.is_empty()).then(|| s.to_owned()))
+}
+
+fn status(v: &Value) -> Result<SpecStatus, ApiError> {
+    v.as_str()
+        .and_then(SpecStatus::parse)
+        .ok_or_else(|| invalid("status", "must be draft, interviewing or review"))
+}
+
+impl NewProject {
+    pub fn parse(body: &[u8]) -> Result<NewProject, ApiError> {
+        let map = parse_object(body)?;
+        reject_unknown(&map, &["name", "description"])?;
+        let name = name(
+            map.get("name")
+                .ok_or_else(|| invalid("name", "is required"))?,
+        )?;
+        let description = match map.get("description") {
+            None | Some(Value::Null) => None,
+            Some(v) => description(v)?,
+        };
+        Ok(NewProject { name, description })
+    }
+}
+
+impl ProjectPatch {
+    pub fn parse(body: &[u8]) -> Result<ProjectPatch, ApiError> {
+        let map = parse_object(body)?;
+        reject_unknown(&map, &["name", "description", "status"])?;
+        Ok(ProjectPatch {
+            name: not_null(&map, "name")?.map(name).transpose()?,
+            description: match map.get("description") {
+                None => None,
+                Some(Value::Null) => Some(None),
+                Some(v) => Some(description(v)?),
+            },
+            status: not_null(&map, "status")?.map(status).transpose()?,
+        })
+    }
+}
+
+impl GithubRepoInput {
+    pub fn parse(body: &[u8]) -> Result<GithubRepoInput, ApiError> {
+        let map = parse_object(body)?;
+        reject_unknown(&map, &["fullName"])?;
+        let s = match map.get("fullName") {
+            None | Some(Value::Null) => return Err(invalid("fullName", "is required")),
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| invalid("fullName", "must be \"owner/name\""))?,
+        };
+        let full_name = RepoFullName::parse(s).map_err(|e| invalid("fullName", &e))?;
+        Ok(GithubRepoInput { full_name })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_project_parses_and_trims() {
+        let p = NewProject::parse(br#"{"name":"  Acme  ","description":"Line1\nLine2"}"#).unwrap();
+        assert_eq!(p.name, "Acme");
+        assert_eq!(p.description.as_deref(), Some("Line1\nLine2"));
+        let p = NewProject::parse(br#"{"name":"A","description":null}"#).unwrap();
+        assert_eq!(p.description, None);
+        let p = NewProject::parse(br#"{"name":"A","description":"   "}"#).unwrap();
+        assert_eq!(p.description, None);
+        let p = NewProject::parse(format!(r#"{{"name":"{}"}}"#, "é".repeat(100)).as_bytes());
+        assert!(p.is_ok(), "100 characters, not bytes");
+    }
+
+    #[test]
+    fn bad_bodies_name_their_field() {
+        let long_desc = format!(r#"{{"name":"A","description":"{}"}}"#, "d".repeat(501));
+        let long_name = format!(r#"{{"name":"{}"}}"#, "n".repeat(101));
+        let cases: Vec<(&[u8], &str)> = vec![
+            (b"{", "malformed_json"),
+            (b"[]", "validation_failed"),
+            (b"{}", "name: is required"),
+            (br#"{"name":""}"#, "name:"),
+            (br#"{"name":"   "}"#, "name:"),
+            (br#"{"name":7}"#, "name:"),
+            (br#"{"name":"a\u0007b"}"#, "name:"),
+            (long_name.as_bytes(), "name:"),
+            (br#"{"name":"A","description":5}"#, "description:"),
+            (br#"{"name":"A","description":"a\u0000"}"#, "description:"),
+            (long_desc.as_bytes(), "description:"),
+            (br#"{"name":"A","slug":"x"}"#, "unknown field slug"),
+        ];
+        for (body, needle) in cases {
+            let err = NewProject::parse(body).unwrap_err();
+            let text = format!("{} {}", err.code(), err);
+            assert!(
+                text.contains(needle),
+                "{}: {text}",
+                String::from_utf8_lossy(body)
+            );
+            assert_eq!(err.status(), 400);
+        }
+    }
+
+    #[test]
+    fn patch_tells_absent_from_null() {
+        let p = ProjectPatch::parse(b"{}").unwrap();
+        assert_eq!(p, ProjectPatch::default());
+        let p = ProjectPatch::parse(br#"{"description":null,"status":"interviewing"}"#).unwrap();
+        assert_eq!(p.description, Some(None));
+        assert_eq!(p.status, Some(SpecStatus::Interviewing));
+        let p = ProjectPatch::parse(br#"{"description":"x","name":"B"}"#).unwrap();
+        assert_eq!(p.description, Some(Some("x".into())));
+        assert_eq!(p.name.as_deref(), Some("B"));
+        for (body, needle) in [
+            (&br#"{"name":null}"#[..], "name: cannot be null"),
+            (br#"{"status":null}"#, "status: cannot be null"),
+            (br#"{"status":"approved"}"#, "status: must be"),
+            (br#"{"githubRepo":{}}"#, "unknown field githubRepo"),
+        ] {
+            let err = ProjectPatch::parse(body).unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn github_repo_input() {
+        let r = GithubRepoInput::parse(br#"{"fullName":"octo/app"}"#).unwrap();
+        assert_eq!(r.full_name.as_str(), "octo/app");
+        for body in [
+            &b"{}"[..],
+            br#"{"fullName":null}"#,
+            br#"{"fullName":1}"#,
+            br#"{"fullName":"nope"}"#,
+        ] {
+            let err = GithubRepoInput::parse(body).unwrap_err();
+            assert!(err.to_string().starts_with("fullName"), "{err}");
+        }
+        assert!(GithubRepoInput::parse(br#"{"fullName":"o/a","private":true}"#).is_err());
+    }
+}

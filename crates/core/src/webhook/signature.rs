@@ -1,0 +1,250 @@
+//! `X-Hub-Signature-256`: HMAC-SHA256 over the exact bytes received.
+//!
+//! **Invariant:** a delivery is trusted only when its header is exactly `sha256=` plus 64
+//! lowercase hex digits and equals, in constant time, the MAC under one of the app's
+//! non-empty secrets. No input panics, and a hostile header costs one length comparison.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use thiserror::Error;
+
+use crate::auth::constant_time_eq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+pub const SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
+
+const PREFIX: &str = "sha256=";
+const MAC_LEN: usize = 32;
+/// The only length a valid header has; checked before anything else is looked at.
+pub const SIGNATURE_HEADER_LEN: usize = PREFIX.len() + 2 * MAC_LEN;
+
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureError {
+    /// A misconfiguration, not the sender's fault, but still no proof: fail closed.
+    #[error("no webhook secret is configured for this app")]
+    NoSecret,
+    #[error("the X-Hub-Signature-256 header is missing")]
+    Missing,
+    #[error("the X-Hub-Signature-256 header is not sha256=<64 lowercase hex digits>")]
+    Malformed,
+    #[error("the signature does not match the payload")]
+    Mismatch,
+}
+
+/// Accepts the delivery when any secret (the current one and, during a rotation, the
+/// previous one) signed `body`. Empty secrets are skipped: an HMAC under an empty key is
+/// something anyone can compute.
+pub fn verify(secrets: &[&[u8]], body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
+    let mut secrets = secrets.iter().filter(|s| !s.is_empty()).peekable();
+    if secrets.peek().is_none() {
+        return Err(SignatureError::NoSecret);
+    }
+    let header = header.ok_or(SignatureError::Missing)?;
+    let claimed = decode(header).ok_or(SignatureError::Malformed)?;
+    for secret in secrets {
+        if constant_time_eq(&mac(secret, body), &claimed) {
+            return Ok(());
+        }
+    }
+    Err(SignatureError::Mismatch)
+}
+
+/// `sha256=<lowercase hex>`, as GitHub sends it.
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let mut out = String::with_capacity(SIGNATURE_HEADER_LEN);
+    out.push_str(PREFIX);
+    for b in mac(secret, body) {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 0x0f)] as char);
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn mac(secret: &[u8], body: &[u8]) -> [u8; MAC_LEN] {
+    // HMAC hashes long keys and pads short ones, so no key length is refused.
+    let mut m = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    m.update(body);
+    m.finalize().into_bytes().into()
+}
+
+/// Only what GitHub sends: lowercase prefix, lowercase hex. The length test comes first so
+/// a megabyte header is refused without being scanned.
+fn decode(header: &str) -> Option<[u8; MAC_LEN]> {
+    if header.len() != SIGNATURE_HEADER_LEN {
+        return None;
+    }
+    let hex = header.strip_prefix(PREFIX)?.as_bytes();
+    let mut out = [0u8; MAC_LEN];
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
+fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // GitHub's published example ("Validating webhook deliveries").
+    const SECRET: &[u8] = b"It's a Secret to Everybody";
+    const BODY: &[u8] = b"Hello, World!";
+    const HEADER: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+
+    #[test]
+    fn githubs_published_vector_verifies() {
+        assert_eq!(verify(&[SECRET], BODY, Some(HEADER)), Ok(()));
+        assert_eq!(sign(SECRET, BODY), HEADER);
+    }
+
+    #[test]
+    fn one_changed_body_byte_fails() {
+        let mut body = BODY.to_vec();
+        for i in 0..body.len() {
+            body[i] ^= 0x01;
+            assert_eq!(
+                verify(&[SECRET], &body, Some(HEADER)),
+                Err(SignatureError::Mismatch),
+                "byte {i}"
+            );
+            body[i] ^= 0x01;
+        }
+        assert_eq!(
+            verify(&[SECRET], b"Hello, World!\n", Some(HEADER)),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn wrong_secret_fails() {
+        assert_eq!(
+            verify(&[b"It's a Secret to Everybody!"], BODY, Some(HEADER)),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn malformed_headers_are_refused_without_panicking() {
+        let upper_hex = format!("sha256={}", HEADER[7..].to_ascii_uppercase());
+        let megabyte = format!("sha256={}", "a".repeat(1024 * 1024));
+        let cases: Vec<(Option<String>, SignatureError)> = vec![
+            (None, SignatureError::Missing),
+            (Some(String::new()), SignatureError::Malformed),
+            (
+                Some("sha1=7d38cdd689735b008b3c702edd92eea23791c5f6".into()),
+                SignatureError::Malformed,
+            ),
+            (Some(HEADER[7..].to_owned()), SignatureError::Malformed),
+            (
+                Some(HEADER.replace("sha256=", "SHA256=")),
+                SignatureError::Malformed,
+            ),
+            (
+                Some(HEADER.replace("sha256=", "Sha256=")),
+                SignatureError::Malformed,
+            ),
+            (Some(upper_hex), SignatureError::Malformed),
+            (
+                Some(HEADER[..HEADER.len() - 1].to_owned()),
+                SignatureError::Malformed,
+            ),
+            (Some(format!("{HEADER}7")), SignatureError::Malformed),
+            (Some(format!("{HEADER} ")), SignatureError::Malformed),
+            (
+                Some(format!(" {}", &HEADER[..HEADER.len() - 1])),
+                SignatureError::Malformed,
+            ),
+            (Some(HEADER.replace('e', "g")), SignatureError::Malformed),
+            (
+                Some(format!("sha256={}", "z".repeat(64))),
+                SignatureError::Malformed,
+            ),
+            (
+                Some(format!("sha256={}", "é".repeat(32))),
+                SignatureError::Malformed,
+            ),
+            (
+                Some(format!("sha256:{}", &HEADER[7..])),
+                SignatureError::Malformed,
+            ),
+            (
+                Some(format!("sha256={}", "0".repeat(64))),
+                SignatureError::Mismatch,
+            ),
+            (Some(megabyte), SignatureError::Malformed),
+        ];
+        for (header, want) in cases {
+            let shown = header.as_deref().map(|h| crate::ids::truncate(h, 80));
+            assert_eq!(
+                verify(&[SECRET], BODY, header.as_deref()),
+                Err(want),
+                "{shown:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn multibyte_header_of_the_right_length_does_not_panic() {
+        // 71 bytes whose 7th byte is inside a multi-byte character: strip_prefix must not
+        // slice through it.
+        let h = format!("sha256é{}", "a".repeat(SIGNATURE_HEADER_LEN - 8));
+        assert_eq!(h.len(), SIGNATURE_HEADER_LEN);
+        assert_eq!(
+            verify(&[SECRET], BODY, Some(&h)),
+            Err(SignatureError::Malformed)
+        );
+    }
+
+    #[test]
+    fn either_secret_verifies_during_rotation() {
+        let old: &[u8] = b"old secret";
+        let new: &[u8] = b"new secret";
+        let by_old = sign(old, BODY);
+        let by_new = sign(new, BODY);
+        assert_eq!(verify(&[new, old], BODY, Some(&by_old)), Ok(()));
+        assert_eq!(verify(&[new, old], BODY, Some(&by_new)), Ok(()));
+        assert_eq!(
+            verify(&[new], BODY, Some(&by_old)),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(&[b"third"], BODY, Some(&by_new)),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn no_usable_secret_fails_closed() {
+        let by_empty = sign(b"", BODY);
+        assert_eq!(
+            verify(&[], BODY, Some(HEADER)),
+            Err(SignatureError::NoSecret)
+        );
+        assert_eq!(
+            verify(&[b""], BODY, Some(&by_empty)),
+            Err(SignatureError::NoSecret)
+        );
+        assert_eq!(verify(&[b"", SECRET], BODY, Some(HEADER)), Ok(()));
+    }
+
+    #[test]
+    fn empty_body_is_signed_like_any_other() {
+        let h = sign(SECRET, b"");
+        assert_eq!(h.len(), SIGNATURE_HEADER_LEN);
+        assert_eq!(verify(&[SECRET], b"", Some(&h)), Ok(()));
+        assert_eq!(
+            verify(&[SECRET], b" ", Some(&h)),
+            Err(SignatureError::Mismatch)
+        );
+    }
+}

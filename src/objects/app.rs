@@ -1,0 +1,291 @@
+//! `AppStore`: one Durable Object per GitHub App, named `app-<app id>`: its credentials
+//! (sealed), its mode, its webhook secret rotation, and the App JWTs signed with its key.
+//!
+//! The private key is opened only here, to sign; a JWT is reused while it has more than a
+//! minute left, so a warm object signs about once every eight minutes.
+
+use std::cell::RefCell;
+
+use ghplane_core::ids::AppId;
+use ghplane_core::tenancy::app::{AppRecord, SealedAppInput};
+use ghplane_core::tenancy::config::SealedSecret;
+use ghplane_core::ApiError;
+use serde::{Deserialize, Serialize};
+use worker::{durable_object, Env, Method, Request, Response, State, Stub};
+
+use crate::github::app_jwt;
+use crate::github::client::now_unix;
+use crate::http::{error_response, json_response, no_content};
+use crate::objects::internal::{self, now_ms, now_text, storage_error};
+use crate::secrets::Keyring;
+use crate::settings;
+
+const RECORD_KEY: &str = "app";
+pub const PRIVATE_KEY_SLOT: &str = "privateKey";
+pub const WEBHOOK_SECRET_SLOT: &str = "webhookSecret";
+pub const CLIENT_SECRET_SLOT: &str = "clientSecret";
+/// A cached JWT is replaced when less than this is left of it.
+const JWT_MIN_REMAINING_SECS: i64 = 60;
+
+pub fn object_name(id: AppId) -> String {
+    format!("app-{id}")
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct RotateRequest {
+    pub secret: SealedSecret,
+    pub grace_ms: i64,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+pub struct JwtRequest {
+    /// Sign with this clock (GitHub's, after it refused ours) instead of ours, uncached.
+    pub now: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct JwtResponse {
+    pub jwt: String,
+    pub exp: i64,
+}
+
+struct CachedJwt {
+    jwt: String,
+    exp: i64,
+    fingerprint: String,
+}
+
+#[durable_object]
+pub struct AppStore {
+    state: State,
+    env: Env,
+    jwt: RefCell<Option<CachedJwt>>,
+}
+
+impl worker::DurableObject for AppStore {
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            state,
+            env,
+            jwt: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let url = req.url()?;
+        let id = url
+            .query_pairs()
+            .find(|(k, _)| k == "id")
+            .and_then(|(_, v)| AppId::parse(&v).ok());
+        let Some(id) = id else {
+            return Ok(error_response(&ApiError::Internal));
+        };
+        let result = match (req.method(), url.path()) {
+            (Method::Get, "/app") => self
+                .load_existing(id)
+                .await
+                .map(|r| json_response(200, &r.view(now_ms()))),
+            (Method::Put, "/app") => match internal::body(&mut req).await {
+                Ok(input) => self.put(id, input).await,
+                Err(e) => Err(e),
+            },
+            (Method::Delete, "/app") => self.delete(id).await,
+            (Method::Post, "/rotate") => match internal::body(&mut req).await {
+                Ok(r) => self.rotate(id, r).await,
+                Err(e) => Err(e),
+            },
+            (Method::Post, "/jwt") => match internal::body(&mut req).await {
+                Ok(r) => self.jwt(id, r).await.map(|j| json_response(200, &j)),
+                Err(e) => Err(e),
+            },
+            _ => Err(ApiError::Internal),
+        };
+        Ok(result.unwrap_or_else(|e| error_response(&e)))
+    }
+
+    /// Drops the previous webhook secret once its grace period is over.
+    async fn alarm(&self) -> worker::Result<Response> {
+        if let Ok(Some(mut record)) = self.load().await {
+            if record.expire_previous(now_ms()) {
+                self.state.storage().put(RECORD_KEY, &record).await?;
+            }
+            if let Some(p) = &record.previous_webhook_secret {
+                self.state
+                    .storage()
+                    .set_alarm(js_sys_date(p.valid_until_ms))
+                    .await?;
+            }
+        }
+        Response::ok("")
+    }
+}
+
+fn js_sys_date(ms: i64) -> worker::ScheduledTime {
+    worker::ScheduledTime::new(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
+        ms as f64,
+    )))
+}
+
+impl AppStore {
+    async fn load(&self) -> Result<Option<AppRecord>, ApiError> {
+        self.state
+            .storage()
+            .get(RECORD_KEY)
+            .await
+            .map_err(storage_error)
+    }
+
+    async fn load_existing(&self, id: AppId) -> Result<AppRecord, ApiError> {
+        self.load().await?.ok_or(ApiError::AppNotFound(id.get()))
+    }
+
+    async fn put(&self, id: AppId, input: SealedAppInput) -> Result<Response, ApiError> {
+        let previous = self.load().await?;
+        let record = AppRecord::replace(id, input, previous.as_ref(), &now_text());
+        self.state
+            .storage()
+            .put(RECORD_KEY, &record)
+            .await
+            .map_err(storage_error)?;
+        self.jwt.replace(None);
+        Ok(json_response(
+            if previous.is_some() { 200 } else { 201 },
+            &record.view(now_ms()),
+        ))
+    }
+
+    async fn delete(&self, id: AppId) -> Result<Response, ApiError> {
+        self.load_existing(id).await?;
+        self.state
+            .storage()
+            .delete_all()
+            .await
+            .map_err(storage_error)?;
+        self.state
+            .storage()
+            .delete_alarm()
+            .await
+            .map_err(storage_error)?;
+        self.jwt.replace(None);
+        Ok(no_content())
+    }
+
+    async fn rotate(&self, id: AppId, r: RotateRequest) -> Result<Response, ApiError> {
+        let record =
+            self.load_existing(id)
+                .await?
+                .rotated(r.secret, now_ms(), r.grace_ms, &now_text());
+        self.state
+            .storage()
+            .put(RECORD_KEY, &record)
+            .await
+            .map_err(storage_error)?;
+        if let Some(p) = &record.previous_webhook_secret {
+            self.state
+                .storage()
+                .set_alarm(js_sys_date(p.valid_until_ms))
+                .await
+                .map_err(storage_error)?;
+        }
+        Ok(json_response(200, &record.view(now_ms())))
+    }
+
+    async fn jwt(&self, id: AppId, r: JwtRequest) -> Result<JwtResponse, ApiError> {
+        let record = self.load_existing(id).await?;
+        let fingerprint = record
+            .private_key
+            .fingerprint
+            .clone()
+            .unwrap_or_else(|| object_name(id));
+        let now = r.now.unwrap_or_else(now_unix);
+        if r.now.is_none() {
+            if let Some(c) = self.jwt.borrow().as_ref() {
+                if c.fingerprint == fingerprint && c.exp - now > JWT_MIN_REMAINING_SECS {
+                    return Ok(JwtResponse {
+                        jwt: c.jwt.clone(),
+                        exp: c.exp,
+                    });
+                }
+            }
+        }
+        let ring = Keyring::from_env(&self.env).await?;
+        let pem = ring
+            .open(
+                &object_name(id),
+                PRIVATE_KEY_SLOT,
+                &record.private_key.sealed,
+            )
+            .await?;
+        let key = app_jwt::signing_key(&fingerprint, &pem).await?;
+        let (jwt, exp) = app_jwt::sign(&key, &record.jwt_issuer(), now).await?;
+        if r.now.is_none() {
+            self.jwt.replace(Some(CachedJwt {
+                jwt: jwt.clone(),
+                exp,
+                fingerprint,
+            }));
+        }
+        Ok(JwtResponse { jwt, exp })
+    }
+}
+
+/// The route handlers' handle on one app's object.
+pub struct AppClient {
+    stub: Stub,
+    id: AppId,
+}
+
+impl AppClient {
+    pub fn new(env: &Env, id: AppId) -> Result<Self, ApiError> {
+        let stub = env
+            .durable_object(settings::APPS)
+            .and_then(|ns| {
+                ns.id_from_name(&object_name(id))
+                    .and_then(|oid| oid.get_stub())
+            })
+            .map_err(|_| ApiError::Misconfigured(settings::APPS))?;
+        Ok(Self { stub, id })
+    }
+
+    fn url(&self, op: &str) -> String {
+        format!("https://app/{op}?id={}", self.id)
+    }
+
+    pub async fn get(&self) -> Result<Response, ApiError> {
+        internal::call::<()>(&self.stub, Method::Get, &self.url("app"), None, &[]).await
+    }
+
+    pub async fn exists(&self) -> Result<bool, ApiError> {
+        let resp = self.get().await?;
+        match resp.status_code() {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(ApiError::Internal),
+        }
+    }
+
+    pub async fn put(&self, input: &SealedAppInput) -> Result<Response, ApiError> {
+        internal::call(&self.stub, Method::Put, &self.url("app"), Some(input), &[]).await
+    }
+
+    pub async fn delete(&self) -> Result<Response, ApiError> {
+        internal::call::<()>(&self.stub, Method::Delete, &self.url("app"), None, &[]).await
+    }
+
+    pub async fn rotate(&self, r: &RotateRequest) -> Result<Response, ApiError> {
+        internal::call(&self.stub, Method::Post, &self.url("rotate"), Some(r), &[]).await
+    }
+
+    /// An App JWT; `now` forces a fresh one signed with that clock.
+    pub async fn jwt(&self, now: Option<i64>) -> Result<String, ApiError> {
+        let resp = internal::call(
+            &self.stub,
+            Method::Post,
+            &self.url("jwt"),
+            Some(&JwtRequest { now }),
+            &[],
+        )
+        .await?;
+        internal::json::<JwtResponse>(resp).await.map(|j| j.jwt)
+    }
+}

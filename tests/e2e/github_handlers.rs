@@ -1,0 +1,121 @@
+//! Dynamic answers of the fake GitHub shared by every test: installation tokens that are
+//! unique, expire when a test says so, and name their installation, so a later request shows
+//! which tenant's token it carries.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::fake_github::{example, FakeGithub, Reply};
+
+static MINTED: AtomicU64 = AtomicU64::new(1);
+/// Seconds until expiry of the tokens minted for an installation (default: one hour).
+static EXPIRY: Mutex<Option<HashMap<u64, i64>>> = Mutex::new(None);
+
+pub const TOKEN_PREFIX: &str = "ghs_fake_";
+
+pub fn set_token_lifetime(installation_id: u64, seconds: i64) {
+    EXPIRY
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(installation_id, seconds);
+}
+
+pub fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+pub fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let rem = unix.rem_euclid(86_400);
+    let (y, m, d) = civil(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn civil(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// The installation a fake token was minted for.
+pub fn installation_of(token: &str) -> Option<u64> {
+    token
+        .strip_prefix(TOKEN_PREFIX)?
+        .split('_')
+        .next()?
+        .parse()
+        .ok()
+}
+
+pub fn install(fake: &FakeGithub) {
+    fake.handle("apps/create-installation-access-token", |req| {
+        let id: u64 = req.path.split('/').nth(3)?.parse().ok()?;
+        let lifetime = EXPIRY
+            .lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|m| m.get(&id).copied())
+            .unwrap_or(3600);
+        let mut body = example("apps/create-installation-access-token");
+        body["token"] = json!(format!(
+            "{TOKEN_PREFIX}{id}_{}",
+            MINTED.fetch_add(1, Ordering::Relaxed)
+        ));
+        body["expires_at"] = json!(rfc3339(now_unix() + lifetime));
+        let asked = req.json();
+        if let Some(perms) = asked.get("permissions") {
+            body["permissions"] = perms.clone();
+        }
+        let repos: Vec<Value> = asked["repositories"]
+            .as_array()
+            .map(|names| {
+                names
+                    .iter()
+                    .map(|n| repo(id, n.as_str().unwrap_or("x")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        body["repositories"] = json!(repos);
+        body["repository_selection"] = json!(if repos.is_empty() { "all" } else { "selected" });
+        Some(Reply::json(201, body))
+    });
+    fake.handle("apps/list-repos-accessible-to-installation", |req| {
+        let token = req
+            .header("authorization")?
+            .strip_prefix("Bearer ")?
+            .to_owned();
+        let id = installation_of(&token)?;
+        let mut body = example("apps/list-repos-accessible-to-installation");
+        body["total_count"] = json!(1);
+        body["repositories"] = json!([repo(id, "only-repo")]);
+        Some(Reply::json(200, body))
+    });
+}
+
+/// GitHub's example repository, renamed to belong to the installation `id`.
+pub fn repo(id: u64, name: &str) -> Value {
+    let mut r = example("apps/list-repos-accessible-to-installation")["repositories"][0].clone();
+    r["id"] = json!(id * 1000 + name.len() as u64);
+    r["name"] = json!(name);
+    r["full_name"] = json!(format!("tenant-{id}/{name}"));
+    r
+}
