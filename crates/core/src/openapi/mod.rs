@@ -6,27 +6,29 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 
-fn error_response(description: &str) -> Value {
+mod identity;
+
+pub(crate) fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
 
-fn json_response(description: &str, schema: &str) -> Value {
+pub(crate) fn json_response(description: &str, schema: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
 }
 
-fn json_body(schema: &str) -> Value {
+pub(crate) fn json_body(schema: &str) -> Value {
     json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
 }
 
 /// The standard failures of an admin route.
-fn admin_errors(mut responses: Value) -> Value {
+pub(crate) fn admin_errors(mut responses: Value) -> Value {
     let map = responses.as_object_mut().expect("responses object");
     map.insert("401".into(), error_response("Missing or wrong admin token"));
     map.insert("500".into(), error_response("Server error (no internals)"));
     responses
 }
 
-fn installation_id_param() -> Value {
+pub(crate) fn installation_id_param() -> Value {
     json!({"name": "installation_id", "in": "path", "required": true,
         "description": "GitHub App installation id (positive integer).",
         "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,15}$"}})
@@ -256,13 +258,19 @@ pub fn document(version: &str) -> Value {
             }
         }
     });
-    for (path, item) in identity_paths() {
+    // Each area describes its own paths in a file of its own.
+    for (path, item) in identity::paths() {
         doc["paths"][path] = item;
     }
     doc
 }
 
-fn admin_op(operation_id: &str, summary: &str, body: Option<&str>, responses: Value) -> Value {
+pub(crate) fn admin_op(
+    operation_id: &str,
+    summary: &str,
+    body: Option<&str>,
+    responses: Value,
+) -> Value {
     let mut op = json!({"operationId": operation_id, "summary": summary, "security": [{"adminToken": []}],
         "responses": admin_errors(responses)});
     if let Some(schema) = body {
@@ -271,101 +279,16 @@ fn admin_op(operation_id: &str, summary: &str, body: Option<&str>, responses: Va
     op
 }
 
-fn app_id_param() -> Value {
+pub(crate) fn app_id_param() -> Value {
     json!({"name": "app_id", "in": "path", "required": true, "description": "GitHub App id.",
         "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,15}$"}})
 }
 
 /// 502/503 for routes that call GitHub.
-fn github_errors(mut responses: Value) -> Value {
+pub(crate) fn github_errors(mut responses: Value) -> Value {
     responses["502"] = error_response("GitHub failed or refused (`github_*`)");
     responses["503"] = error_response("GitHub rate limit (`github_rate_limited`)");
     responses
-}
-
-/// Apps, service keys, tokens (the app-identity routes).
-fn identity_paths() -> Vec<(&'static str, Value)> {
-    vec![
-        (
-            "/api/apps/{app_id}",
-            json!({
-                "parameters": [app_id_param()],
-                "put": admin_op("putApp", "Register or replace a GitHub App's credentials", Some("AppInput"), json!({
-                    "200": json_response("Replaced", "App"), "201": json_response("Registered", "App"),
-                    "400": error_response("Invalid body, id or private key (`private_key_*`)"),
-                    "413": error_response("Body over 64 KiB"), "415": error_response("Body is not application/json")})),
-                "get": admin_op("getApp", "Read an app (secrets redacted)", None, json!({
-                    "200": json_response("The app", "App"), "400": error_response("Invalid id"),
-                    "404": error_response("Not registered")})),
-                "delete": admin_op("deleteApp", "Forget an app and its credentials", None, json!({
-                    "204": {"description": "Deleted"}, "400": error_response("Invalid id"),
-                    "404": error_response("Not registered")}))
-            }),
-        ),
-        (
-            "/api/apps/{app_id}/webhook-secret",
-            json!({
-                "parameters": [app_id_param()],
-                "post": admin_op("rotateWebhookSecret", "Rotate the webhook secret (the previous one stays valid for the grace period)",
-                    Some("RotateWebhookSecret"), github_errors(json!({
-                        "200": json_response("Rotated", "App"), "400": error_response("Invalid body or id"),
-                        "404": error_response("Not registered"), "413": error_response("Body over 64 KiB"),
-                        "415": error_response("Body is not application/json")})))
-            }),
-        ),
-        (
-            "/api/installations/{installation_id}/service-keys",
-            json!({
-                "parameters": [installation_id_param()],
-                "post": admin_op("createServiceKey", "Create a service key for the tenant's workloads (shown once)", None, json!({
-                    "201": json_response("Created", "ServiceKeyCreated"), "400": error_response("Invalid id or too many keys"),
-                    "404": error_response("No config for this installation")})),
-                "get": admin_op("listServiceKeys", "List service key ids", None, json!({
-                    "200": json_response("Keys (ids only)", "ServiceKeyList"), "400": error_response("Invalid id"),
-                    "404": error_response("No config for this installation")}))
-            }),
-        ),
-        (
-            "/api/installations/{installation_id}/service-keys/{key_id}",
-            json!({
-                "parameters": [installation_id_param(), {"name": "key_id", "in": "path", "required": true,
-                    "schema": {"type": "string", "pattern": "^[0-9a-f]{8}$"}}],
-                "delete": admin_op("deleteServiceKey", "Revoke a service key", None, json!({
-                    "204": {"description": "Revoked"}, "400": error_response("Invalid id"),
-                    "404": error_response("No such key or installation")}))
-            }),
-        ),
-        (
-            "/api/installations/{installation_id}/token",
-            json!({
-                "parameters": [installation_id_param()],
-                "post": {
-                    "operationId": "installationToken",
-                    "summary": "Trade a service key for an installation token scoped to this tenant",
-                    "security": [{"serviceKey": []}],
-                    "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TokenRequest"}}}},
-                    "responses": github_errors(json!({
-                        "200": json_response("A token (cached until 5 minutes before it expires)", "InstallationToken"),
-                        "400": error_response("Invalid body or id"),
-                        "401": error_response("Missing or unknown service key"),
-                        "403": error_response("Key of another installation, repository or permission not allowed, or suspended"),
-                        "404": error_response("No config for this installation"),
-                        "413": error_response("Body over 64 KiB"), "415": error_response("Body is not application/json"),
-                        "500": error_response("Server error (no internals)")}))
-                }
-            }),
-        ),
-        (
-            "/api/installations/{installation_id}/repositories",
-            json!({
-                "parameters": [installation_id_param()],
-                "get": admin_op("listInstallationRepositories", "Repositories the installation's token reaches", None, github_errors(json!({
-                    "200": json_response("Repositories", "RepositoryList"), "400": error_response("Invalid id"),
-                    "403": error_response("Installation suspended"),
-                    "404": error_response("No config for this installation")})))
-            }),
-        ),
-    ]
 }
 
 #[cfg(test)]
