@@ -16,6 +16,7 @@ mod secrets;
 mod settings;
 
 pub use objects::app::AppStore;
+pub use objects::app_directory::AppDirectory;
 pub use objects::installation::InstallationStore;
 
 #[event(fetch)]
@@ -56,7 +57,7 @@ fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
 
 /// The route table: one line per route, straight to its handler.
 async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    use routes::{apps, installations, meta};
+    use routes::{apps, installations, meta, webhooks};
     match m.spec.route {
         Route::Healthz => meta::healthz(env),
         Route::OpenApi => meta::openapi(),
@@ -73,5 +74,9 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::GetApp => apps::get_app(env, m).await,
         Route::DeleteApp => apps::delete_app(env, m).await,
         Route::RotateWebhookSecret => apps::rotate_webhook_secret(req, env, m).await,
+        Route::ListAppDeliveries => webhooks::list_app_deliveries(req, env, m).await,
+        Route::GithubWebhook => webhooks::receive(req, env, m).await,
+        Route::ListDeliveries => webhooks::list_deliveries(req, env, m).await,
+        Route::ListWorkItems => webhooks::list_work(env, m).await,
     }
 }

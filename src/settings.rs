@@ -10,11 +10,15 @@ pub const ENCRYPTION_KEY: &str = "ENCRYPTION_KEY";
 pub const ENCRYPTION_KEY_PREVIOUS: &str = "ENCRYPTION_KEY_PREVIOUS";
 
 pub const WEBHOOK_SECRET_GRACE_SECONDS: &str = "WEBHOOK_SECRET_GRACE_SECONDS";
+/// Test seam, see `objects/installation_events.rs`; unset in every deployed environment.
+pub const E2E_FAIL_FIRST_ATTEMPT: &str = "E2E_FAIL_FIRST_ATTEMPT";
 
 /// Durable Object binding of the installation store (`install-<id>`).
 pub const INSTALLATIONS: &str = "INSTALLATIONS";
 /// Durable Object binding of the app registry (`app-<id>`).
 pub const APPS: &str = "APPS";
+/// Durable Object binding of the app directory (`apps`), which verifies webhooks.
+pub const APP_DIRECTORY: &str = "APP_DIRECTORY";
 
 /// A var or secret, `None` when unset or empty.
 pub fn get(env: &Env, name: &str) -> Option<String> {

@@ -16,14 +16,19 @@ use worker::{durable_object, Env, Method, Request, Response, State, Stub};
 use crate::github::app_jwt;
 use crate::github::client::now_unix;
 use crate::http::{error_response, json_response, no_content};
+use crate::objects::app_directory::DirectoryClient;
+use crate::objects::deliveries::{run, DeliveryLog, DeliveryRequest, Handled};
 use crate::objects::internal::{self, now_ms, now_text, storage_error};
 use crate::secrets::Keyring;
 use crate::settings;
+use ghplane_core::webhook::Action;
 
 const RECORD_KEY: &str = "app";
 pub const PRIVATE_KEY_SLOT: &str = "privateKey";
 pub const WEBHOOK_SECRET_SLOT: &str = "webhookSecret";
 pub const CLIENT_SECRET_SLOT: &str = "clientSecret";
+/// How often the alarm trims the log of installation-less deliveries.
+const TRIM_EVERY_MS: i64 = 24 * 60 * 60 * 1000;
 /// A cached JWT is replaced when less than this is left of it.
 const JWT_MIN_REMAINING_SECS: i64 = 60;
 
@@ -94,6 +99,23 @@ impl worker::DurableObject for AppStore {
                 Ok(r) => self.rotate(id, r).await,
                 Err(e) => Err(e),
             },
+            (Method::Post, "/deliveries") => {
+                match internal::body::<DeliveryRequest>(&mut req).await {
+                    Ok(d) => self.deliver(d).await,
+                    Err(e) => Err(e),
+                }
+            }
+            (Method::Get, "/deliveries") => {
+                let q = |k: &str| {
+                    url.query_pairs()
+                        .find(|(n, _)| n == k)
+                        .map(|(_, v)| v.into_owned())
+                };
+                let limit = q("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
+                DeliveryLog::new(self.state.storage().sql())
+                    .and_then(|log| log.list(limit, q("cursor").as_deref()))
+                    .map(|v| json_response(200, &v))
+            }
             (Method::Post, "/jwt") => match internal::body(&mut req).await {
                 Ok(r) => self.jwt(id, r).await.map(|j| json_response(200, &j)),
                 Err(e) => Err(e),
@@ -103,18 +125,15 @@ impl worker::DurableObject for AppStore {
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
 
-    /// Drops the previous webhook secret once its grace period is over.
+    /// Drops the previous webhook secret once its grace period is over, and trims the log of
+    /// deliveries that had no installation.
     async fn alarm(&self) -> worker::Result<Response> {
-        if let Ok(Some(mut record)) = self.load().await {
-            if record.expire_previous(now_ms()) {
-                self.state.storage().put(RECORD_KEY, &record).await?;
-            }
-            if let Some(p) = &record.previous_webhook_secret {
-                self.state
-                    .storage()
-                    .set_alarm(js_sys_date(p.valid_until_ms))
-                    .await?;
-            }
+        if let Err(e) = self.maintain().await {
+            crate::log::event(
+                "error",
+                "app maintenance failed",
+                serde_json::json!({"errorCode": e.code()}),
+            );
         }
         Response::ok("")
     }
@@ -135,6 +154,58 @@ impl AppStore {
             .map_err(storage_error)
     }
 
+    async fn maintain(&self) -> Result<(), ApiError> {
+        let now = now_ms();
+        DeliveryLog::new(self.state.storage().sql())?.trim(now)?;
+        let mut next = now + TRIM_EVERY_MS;
+        if let Some(mut record) = self.load().await? {
+            if record.expire_previous(now) {
+                self.state
+                    .storage()
+                    .put(RECORD_KEY, &record)
+                    .await
+                    .map_err(storage_error)?;
+                DirectoryClient::new(&self.env)?.publish(&record).await?;
+            }
+            if let Some(p) = &record.previous_webhook_secret {
+                next = next.min(p.valid_until_ms);
+            }
+        }
+        self.state
+            .storage()
+            .set_alarm(js_sys_date(next))
+            .await
+            .map_err(storage_error)
+    }
+
+    /// Deliveries without an installation (a `ping` of the app's own hook, for one) are
+    /// deduped and logged here.
+    async fn deliver(&self, req: DeliveryRequest) -> Result<Response, ApiError> {
+        let log = DeliveryLog::new(self.state.storage().sql())?;
+        if self
+            .state
+            .storage()
+            .get_alarm()
+            .await
+            .map_err(storage_error)?
+            .is_none()
+        {
+            self.state
+                .storage()
+                .set_alarm(TRIM_EVERY_MS)
+                .await
+                .map_err(storage_error)?;
+        }
+        run(&log, &req.received, now_ms(), |_| async {
+            Ok(match &req.action {
+                Action::Ping { .. } => Handled::accepted(),
+                Action::Ignored { reason, .. } => Handled::ignored(reason.as_str()),
+                _ => Handled::ignored("missing_installation"),
+            })
+        })
+        .await
+    }
+
     async fn load_existing(&self, id: AppId) -> Result<AppRecord, ApiError> {
         self.load().await?.ok_or(ApiError::AppNotFound(id.get()))
     }
@@ -147,6 +218,7 @@ impl AppStore {
             .put(RECORD_KEY, &record)
             .await
             .map_err(storage_error)?;
+        DirectoryClient::new(&self.env)?.publish(&record).await?;
         self.jwt.replace(None);
         Ok(json_response(
             if previous.is_some() { 200 } else { 201 },
@@ -156,6 +228,8 @@ impl AppStore {
 
     async fn delete(&self, id: AppId) -> Result<Response, ApiError> {
         self.load_existing(id).await?;
+        // Webhooks stop verifying first, then the credentials go.
+        DirectoryClient::new(&self.env)?.remove(id).await?;
         self.state
             .storage()
             .delete_all()
@@ -180,6 +254,7 @@ impl AppStore {
             .put(RECORD_KEY, &record)
             .await
             .map_err(storage_error)?;
+        DirectoryClient::new(&self.env)?.publish(&record).await?;
         if let Some(p) = &record.previous_webhook_secret {
             self.state
                 .storage()
@@ -236,6 +311,22 @@ pub struct AppClient {
 }
 
 impl AppClient {
+    pub async fn deliver(&self, delivery: &DeliveryRequest) -> Result<Response, ApiError> {
+        internal::call(
+            &self.stub,
+            Method::Post,
+            &self.url("deliveries"),
+            Some(delivery),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn deliveries(&self, query: &str) -> Result<Response, ApiError> {
+        let url = format!("https://app/deliveries?id={}&{query}", self.id);
+        internal::call::<()>(&self.stub, Method::Get, &url, None, &[]).await
+    }
+
     pub fn new(env: &Env, id: AppId) -> Result<Self, ApiError> {
         let stub = env
             .durable_object(settings::APPS)

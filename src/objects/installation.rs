@@ -28,14 +28,15 @@ use crate::github::app_jwt;
 use crate::github::client::{is_jwt_clock_error, now_unix, GithubClient, Idempotent};
 use crate::http::{error_response, json_response, no_content};
 use crate::objects::app::AppClient;
+use crate::objects::deliveries::DeliveryRequest;
 use crate::objects::internal::{self, now_text, storage_error};
 use crate::secrets::Keyring;
 use crate::settings;
 
-const CONFIG_KEY: &str = "config";
-const SERVICE_KEYS_KEY: &str = "service-keys";
+pub(crate) const CONFIG_KEY: &str = "config";
+pub(crate) const SERVICE_KEYS_KEY: &str = "service-keys";
 /// All cached tokens of the installation, by scope: one value, pruned on every write.
-const TOKENS_KEY: &str = "tokens";
+pub(crate) const TOKENS_KEY: &str = "tokens";
 const TOKEN_SLOT: &str = "installationToken";
 pub const PRIVATE_KEY_SLOT: &str = "privateKey";
 pub const WEBHOOK_SECRET_SLOT: &str = "webhookSecret";
@@ -47,8 +48,8 @@ const KEY_SECRET_HEADER: &str = "x-ghplane-key-secret";
 
 #[durable_object]
 pub struct InstallationStore {
-    state: State,
-    env: Env,
+    pub(crate) state: State,
+    pub(crate) env: Env,
     mint: Mutex<()>,
 }
 
@@ -100,9 +101,34 @@ impl worker::DurableObject for InstallationStore {
                 Err(e) => Err(e),
             },
             (Method::Get, "/repositories") => self.repositories(id).await,
+            (Method::Post, "/deliveries") => {
+                match internal::body::<DeliveryRequest>(&mut req).await {
+                    Ok(d) => self.deliver(id, d).await,
+                    Err(e) => Err(e),
+                }
+            }
+            (Method::Get, "/deliveries") => {
+                let q = |k: &str| {
+                    url.query_pairs()
+                        .find(|(n, _)| n == k)
+                        .map(|(_, v)| v.into_owned())
+                };
+                let limit = q("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
+                self.deliveries()
+                    .and_then(|log| log.list(limit, q("cursor").as_deref()))
+                    .map(|v| json_response(200, &v))
+            }
+            (Method::Get, "/work") => self.list_work(),
             _ => Err(ApiError::Internal),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        if let Err(e) = self.trim().await {
+            crate::log::event("error", "trim failed", json!({"errorCode": e.code()}));
+        }
+        Response::ok("")
     }
 }
 
@@ -111,7 +137,7 @@ fn token_view(t: &CachedToken<String>) -> Value {
 }
 
 impl InstallationStore {
-    async fn load(&self) -> Result<Option<InstallationRecord>, ApiError> {
+    pub(crate) async fn load(&self) -> Result<Option<InstallationRecord>, ApiError> {
         self.state
             .storage()
             .get(CONFIG_KEY)
@@ -149,14 +175,10 @@ impl InstallationStore {
         Ok(json_response(200, &record.view()))
     }
 
-    /// Deleting a tenant drops everything the object holds: config, keys and tokens.
+    /// Deleting a tenant drops its config, keys, tokens and work (the delivery log stays).
     async fn delete(&self, id: InstallationId) -> Result<Response, ApiError> {
         self.existing(id).await?;
-        self.state
-            .storage()
-            .delete_all()
-            .await
-            .map_err(storage_error)?;
+        self.purge().await?;
         Ok(no_content())
     }
 
@@ -435,6 +457,26 @@ pub struct InstallationClient {
 }
 
 impl InstallationClient {
+    pub async fn deliver(&self, delivery: &DeliveryRequest) -> Result<Response, ApiError> {
+        internal::call(
+            &self.stub,
+            Method::Post,
+            &self.url("deliveries"),
+            Some(delivery),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn deliveries(&self, query: &str) -> Result<Response, ApiError> {
+        let url = format!("https://installation/deliveries?id={}&{query}", self.id);
+        internal::call::<()>(&self.stub, Method::Get, &url, None, &[]).await
+    }
+
+    pub async fn work(&self) -> Result<Response, ApiError> {
+        internal::call::<()>(&self.stub, Method::Get, &self.url("work"), None, &[]).await
+    }
+
     pub fn new(env: &Env, id: InstallationId) -> Result<Self, ApiError> {
         let stub = env
             .durable_object(settings::INSTALLATIONS)

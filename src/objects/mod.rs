@@ -2,5 +2,8 @@
 //! route handlers, so no handler builds an object name or an internal URL.
 
 pub mod app;
+pub mod app_directory;
+pub mod deliveries;
 pub mod installation;
+mod installation_events;
 pub mod internal;

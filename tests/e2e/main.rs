@@ -9,6 +9,7 @@ mod github_handlers;
 mod identity;
 mod meta;
 mod schema;
+mod webhooks;
 mod worker;
 
 use std::path::PathBuf;
@@ -40,7 +41,8 @@ pub fn unique_id() -> u64 {
 
 fn main() {
     let args = Arguments::from_args();
-    let tests: Vec<(&str, TestFn)> = [meta::TESTS, config::TESTS, identity::TESTS].concat();
+    let tests: Vec<(&str, TestFn)> =
+        [meta::TESTS, config::TESTS, identity::TESTS, webhooks::TESTS].concat();
     if args.list {
         let names = tests
             .iter()
@@ -57,10 +59,15 @@ fn main() {
     let _ = std::fs::remove_dir_all(&run_dir);
     let fake = FakeGithub::start();
     github_handlers::install(&fake);
-    let worker = Worker::start(
-        &run_dir.join("shared"),
-        WorkerOptions::new(&fake.base_url()),
-    );
+    let mut options = WorkerOptions::new(&fake.base_url());
+    options.vars.push((
+        "WEBHOOK_SECRET_GRACE_SECONDS".into(),
+        webhooks::GRACE_SECONDS.to_string(),
+    ));
+    options
+        .vars
+        .push(("E2E_FAIL_FIRST_ATTEMPT".into(), webhooks::FAIL_FIRST.into()));
+    let worker = Worker::start(&run_dir.join("shared"), options);
     println!(
         "e2e: worker on workerd at {} (wrangler dev), fake GitHub at {}",
         worker.base_url(),

@@ -51,6 +51,14 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("the server is missing required configuration: {0}")]
     Misconfigured(&'static str),
+    /// An error of a feature module (webhooks, projects, deploys, mint) with its own stable
+    /// code and status; each module lists its codes, and `ALL_CODES` includes them.
+    #[error("{message}")]
+    Coded {
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
     /// An error another Durable Object already rendered, passed through unchanged.
     #[error("{message}")]
     Relayed {
@@ -80,6 +88,7 @@ impl ApiError {
             ApiError::InstallationSuspended(_) => "installation_suspended",
             ApiError::Github { code, .. } => code,
             ApiError::Relayed { code, .. } => code,
+            ApiError::Coded { code, .. } => code,
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -110,7 +119,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType => 415,
             ApiError::Misconfigured(_) | ApiError::Internal => 500,
-            ApiError::Relayed { status, .. } => *status,
+            ApiError::Relayed { status, .. } | ApiError::Coded { status, .. } => *status,
         }
     }
 
@@ -158,6 +167,25 @@ impl ApiError {
         "server_misconfigured",
         "internal_error",
     ];
+}
+
+/// Every code any response may carry: the core's and each feature module's.
+pub fn all_codes() -> Vec<&'static str> {
+    let mut codes: Vec<&'static str> = ApiError::ALL_CODES.to_vec();
+    codes.extend(crate::webhook::WebhookError::ALL_CODES);
+    codes.sort_unstable();
+    codes.dedup();
+    codes
+}
+
+impl From<crate::webhook::WebhookError> for ApiError {
+    fn from(e: crate::webhook::WebhookError) -> ApiError {
+        ApiError::Coded {
+            status: e.status(),
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
 }
 
 impl From<crate::github::error::GithubError> for ApiError {

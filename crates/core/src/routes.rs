@@ -22,6 +22,10 @@ pub enum Route {
     GetApp,
     DeleteApp,
     RotateWebhookSecret,
+    GithubWebhook,
+    ListDeliveries,
+    ListWorkItems,
+    ListAppDeliveries,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +73,11 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("GET", "/api/apps/{app_id}", Route::GetApp, Auth::Admin),
     spec("DELETE", "/api/apps/{app_id}", Route::DeleteApp, Auth::Admin),
     spec("POST", "/api/apps/{app_id}/webhook-secret", Route::RotateWebhookSecret, Auth::Admin),
+    spec("GET", "/api/apps/{app_id}/deliveries", Route::ListAppDeliveries, Auth::Admin),
+    // Authenticated by the delivery's signature.
+    spec("POST", "/webhooks/github", Route::GithubWebhook, Auth::Public),
+    spec("GET", "/api/installations/{installation_id}/deliveries", Route::ListDeliveries, Auth::Admin),
+    spec("GET", "/api/installations/{installation_id}/work", Route::ListWorkItems, Auth::Admin),
 ];
 
 /// A matched route with its path parameters (raw segments; typed parsing happens in handlers).

@@ -4,9 +4,8 @@
 
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
-
 mod identity;
+mod webhooks;
 
 pub(crate) fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
@@ -71,7 +70,7 @@ fn schemas() -> Value {
         "Error": {
             "type": "object", "additionalProperties": false, "required": ["error"],
             "properties": {"error": {"type": "object", "additionalProperties": false, "required": ["code", "message"],
-                "properties": {"code": {"enum": ApiError::ALL_CODES}, "message": {"type": "string"}}}}
+                "properties": {"code": {"enum": crate::error::all_codes()}, "message": {"type": "string"}}}}
         },
         "Health": {
             "type": "object", "additionalProperties": false, "required": ["status", "version", "environment"],
@@ -84,7 +83,8 @@ fn schemas() -> Value {
         "InstallationConfig": {
             "type": "object", "additionalProperties": false,
             "required": ["installationId", "appId", "privateKey", "webhookSecret", "account", "tenantId", "userId",
-                "repositories", "permissions", "suspended", "createdAt", "updatedAt"],
+                "repositories", "permissions", "suspended", "repositorySelection", "githubPermissions", "events",
+                "createdAt", "updatedAt"],
             "properties": {
                 "installationId": {"type": "integer", "minimum": 1},
                 "appId": {"type": "integer", "minimum": 1},
@@ -96,6 +96,10 @@ fn schemas() -> Value {
                 "repositories": {"type": "array", "items": {"$ref": "#/components/schemas/Repository"}},
                 "permissions": {"$ref": "#/components/schemas/Permissions"},
                 "suspended": {"type": "boolean"},
+                "repositorySelection": {"type": ["string", "null"], "enum": ["all", "selected", null]},
+                "githubPermissions": {"type": "object", "additionalProperties": {"type": "string"},
+                    "description": "The permissions GitHub granted the installation (from its webhooks)."},
+                "events": {"type": "array", "items": {"type": "string"}},
                 "createdAt": {"type": "string", "format": "date-time"},
                 "updatedAt": {"type": "string", "format": "date-time"}
             }
@@ -259,8 +263,11 @@ pub fn document(version: &str) -> Value {
         }
     });
     // Each area describes its own paths in a file of its own.
-    for (path, item) in identity::paths() {
+    for (path, item) in identity::paths().into_iter().chain(webhooks::paths()) {
         doc["paths"][path] = item;
+    }
+    for (name, schema) in webhooks::schemas() {
+        doc["components"]["schemas"][name] = schema;
     }
     doc
 }

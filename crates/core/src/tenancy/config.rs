@@ -5,6 +5,8 @@
 //! tell "absent" from `null`, unknown fields are refused, and each message names its field.
 //! Secrets arrive as [`Secret`], are sealed by the adapter, and are stored as [`SealedSecret`].
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -151,6 +153,13 @@ pub struct InstallationRecord {
     pub permissions: Permissions,
     #[serde(default)]
     pub suspended: bool,
+    /// What GitHub says about the installation (from installation webhooks).
+    #[serde(default)]
+    pub repository_selection: Option<String>,
+    #[serde(default)]
+    pub github_permissions: BTreeMap<String, String>,
+    #[serde(default)]
+    pub events: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -488,6 +497,11 @@ impl InstallationRecord {
             repositories: input.repositories,
             permissions: input.permissions,
             suspended: previous.is_some_and(|p| p.suspended),
+            repository_selection: previous.and_then(|p| p.repository_selection.clone()),
+            github_permissions: previous
+                .map(|p| p.github_permissions.clone())
+                .unwrap_or_default(),
+            events: previous.map(|p| p.events.clone()).unwrap_or_default(),
             created_at: previous.map_or_else(|| now.to_owned(), |p| p.created_at.clone()),
             updated_at: now.to_owned(),
         }
@@ -543,6 +557,9 @@ impl InstallationRecord {
             "repositories": self.repositories,
             "permissions": self.permissions,
             "suspended": self.suspended,
+            "repositorySelection": self.repository_selection,
+            "githubPermissions": self.github_permissions,
+            "events": self.events,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         })

@@ -1,0 +1,159 @@
+//! `AppDirectory`: one Durable Object (named `apps`) that knows which apps exist and holds
+//! what verifies their webhooks (the sealed current and previous secrets).
+//!
+//! It lets the webhook route answer an unknown app with 401 without creating any per-app
+//! object, and verify a delivery with one lookup. Each `AppStore` publishes its entry here
+//! whenever its webhook secrets change; the `AppStore` stays the source of truth.
+
+use ghplane_core::ids::AppId;
+use ghplane_core::sealed::Sealed;
+use ghplane_core::tenancy::app::AppRecord;
+use ghplane_core::ApiError;
+use serde::{Deserialize, Serialize};
+use worker::{durable_object, Env, Method, Request, Response, State, Stub};
+
+use crate::http::{error_response, json_response, no_content};
+use crate::objects::internal::{self, storage_error};
+use crate::settings;
+
+const OBJECT_NAME: &str = "apps";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DirectorySecret {
+    pub sealed: Sealed,
+    /// `None` for the current secret; the end of the grace period for the previous one.
+    pub valid_until_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DirectoryEntry {
+    pub secrets: Vec<DirectorySecret>,
+}
+
+impl DirectoryEntry {
+    pub fn of(record: &AppRecord) -> DirectoryEntry {
+        let current = record.webhook_secret.iter().map(|s| DirectorySecret {
+            sealed: s.sealed.clone(),
+            valid_until_ms: None,
+        });
+        let previous = record
+            .previous_webhook_secret
+            .iter()
+            .map(|p| DirectorySecret {
+                sealed: p.secret.sealed.clone(),
+                valid_until_ms: Some(p.valid_until_ms),
+            });
+        DirectoryEntry {
+            secrets: current.chain(previous).collect(),
+        }
+    }
+}
+
+fn key(id: AppId) -> String {
+    format!("app:{id}")
+}
+
+#[durable_object]
+pub struct AppDirectory {
+    state: State,
+}
+
+impl worker::DurableObject for AppDirectory {
+    fn new(state: State, _env: Env) -> Self {
+        Self { state }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let url = req.url()?;
+        let id = url
+            .path()
+            .strip_prefix("/apps/")
+            .and_then(|s| AppId::parse(s).ok());
+        let Some(id) = id else {
+            return Ok(error_response(&ApiError::Internal));
+        };
+        let storage = self.state.storage();
+        let result = match req.method() {
+            Method::Get => match storage
+                .get::<DirectoryEntry>(&key(id))
+                .await
+                .map_err(storage_error)
+            {
+                Ok(Some(entry)) => Ok(json_response(200, &entry)),
+                Ok(None) => Err(ApiError::AppNotFound(id.get())),
+                Err(e) => Err(e),
+            },
+            Method::Put => match internal::body::<DirectoryEntry>(&mut req).await {
+                Ok(entry) => storage
+                    .put(&key(id), &entry)
+                    .await
+                    .map(|_| no_content())
+                    .map_err(storage_error),
+                Err(e) => Err(e),
+            },
+            Method::Delete => storage
+                .delete(&key(id))
+                .await
+                .map(|_| no_content())
+                .map_err(storage_error),
+            _ => Err(ApiError::Internal),
+        };
+        Ok(result.unwrap_or_else(|e| error_response(&e)))
+    }
+}
+
+pub struct DirectoryClient {
+    stub: Stub,
+}
+
+impl DirectoryClient {
+    pub fn new(env: &Env) -> Result<Self, ApiError> {
+        let stub = env
+            .durable_object(settings::APP_DIRECTORY)
+            .and_then(|ns| ns.id_from_name(OBJECT_NAME).and_then(|oid| oid.get_stub()))
+            .map_err(|_| ApiError::Misconfigured(settings::APP_DIRECTORY))?;
+        Ok(Self { stub })
+    }
+
+    fn url(id: AppId) -> String {
+        format!("https://directory/apps/{id}")
+    }
+
+    /// The app's verification material; `None` for an app that is not registered.
+    pub async fn get(&self, id: AppId) -> Result<Option<DirectoryEntry>, ApiError> {
+        let mut resp =
+            internal::call::<()>(&self.stub, Method::Get, &Self::url(id), None, &[]).await?;
+        match resp.status_code() {
+            200 => resp.json().await.map(Some).map_err(|_| ApiError::Internal),
+            404 => Ok(None),
+            _ => Err(internal::relayed(&mut resp).await),
+        }
+    }
+
+    pub async fn publish(&self, record: &AppRecord) -> Result<(), ApiError> {
+        let entry = DirectoryEntry::of(record);
+        let resp = internal::call(
+            &self.stub,
+            Method::Put,
+            &Self::url(record.app_id),
+            Some(&entry),
+            &[],
+        )
+        .await?;
+        expect_success(resp).await
+    }
+
+    pub async fn remove(&self, id: AppId) -> Result<(), ApiError> {
+        let resp =
+            internal::call::<()>(&self.stub, Method::Delete, &Self::url(id), None, &[]).await?;
+        expect_success(resp).await
+    }
+}
+
+async fn expect_success(mut resp: Response) -> Result<(), ApiError> {
+    if (200..300).contains(&resp.status_code()) {
+        Ok(())
+    } else {
+        Err(internal::relayed(&mut resp).await)
+    }
+}

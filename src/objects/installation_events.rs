@@ -1,0 +1,290 @@
+//! What an installation's Durable Object does with the webhook deliveries routed to it:
+//! dedupe and audit them, keep the tenant in step with GitHub, and hand issues over as work
+//! items within the tenant's hourly quota.
+
+use ghplane_core::ids::InstallationId;
+use ghplane_core::tenancy::config::InstallationRecord;
+use ghplane_core::tenancy::lifecycle::{apply, Lifecycle};
+use ghplane_core::webhook::{
+    quota, work_item_key, Action, Admission, DeliveryOutcome, WebhookError,
+};
+use ghplane_core::ApiError;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Response, SqlStorageValue};
+
+use crate::http::json_response;
+use crate::objects::deliveries::{run, DeliveryLog, DeliveryRequest, Handled};
+use crate::objects::installation::{InstallationStore, CONFIG_KEY, SERVICE_KEYS_KEY, TOKENS_KEY};
+use crate::objects::internal::{now_ms, now_text, storage_error};
+
+const QUOTA_KEY: &str = "quota";
+/// How often the alarm trims the delivery log.
+const TRIM_EVERY_MS: i64 = 24 * 60 * 60 * 1000;
+
+impl InstallationStore {
+    pub(crate) fn deliveries(&self) -> Result<DeliveryLog, ApiError> {
+        DeliveryLog::new(self.state.storage().sql())
+    }
+
+    /// Test seam: `E2E_FAIL_FIRST_ATTEMPT` (never set outside the end-to-end tests) makes the
+    /// first handling of deliveries whose id starts with it fail before any side effect, to
+    /// prove that a failed delivery is processed once on redelivery.
+    fn fails_first_attempt(&self, delivery: &str) -> bool {
+        crate::settings::get(&self.env, crate::settings::E2E_FAIL_FIRST_ATTEMPT)
+            .is_some_and(|p| delivery.starts_with(&p))
+    }
+
+    fn work_table(&self) -> Result<(), ApiError> {
+        self.state
+            .storage()
+            .sql()
+            .exec(
+                "CREATE TABLE IF NOT EXISTS work_items (
+                    key TEXT PRIMARY KEY, issue_id INTEGER NOT NULL, number INTEGER NOT NULL, repo TEXT NOT NULL,
+                    title TEXT, label TEXT, delivery TEXT NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL)",
+                None,
+            )
+            .map(|_| ())
+            .map_err(storage_error)
+    }
+
+    pub(crate) async fn deliver(
+        &self,
+        id: InstallationId,
+        req: DeliveryRequest,
+    ) -> Result<Response, ApiError> {
+        let record = self.load().await?;
+        // One app's secret must never steer another app's tenant; refused before anything is written.
+        if let Some(r) = record.as_ref().filter(|r| r.app_id != req.app_id) {
+            return Err(WebhookError::InstallationAppMismatch {
+                installation: id.get(),
+                app: r.app_id.get(),
+            }
+            .into());
+        }
+        let log = self.deliveries()?;
+        self.arm_trim().await?;
+        let req = &req;
+        run(&log, &req.received, now_ms(), |attempt| async move {
+            if attempt == 1 && self.fails_first_attempt(&req.received.id) {
+                return Err(ApiError::Internal);
+            }
+            self.handle(id, record, req).await
+        })
+        .await
+    }
+
+    async fn handle(
+        &self,
+        id: InstallationId,
+        record: Option<InstallationRecord>,
+        req: &DeliveryRequest,
+    ) -> Result<Handled, ApiError> {
+        match &req.action {
+            Action::UpsertTenant { .. }
+            | Action::PurgeTenant { .. }
+            | Action::SetSuspended { .. }
+            | Action::RefreshPermissions { .. }
+            | Action::ChangeRepositories { .. } => {
+                match apply(record, &req.action, req.app_id, &now_text()) {
+                    Lifecycle::Write(r) => {
+                        let storage = self.state.storage();
+                        storage.put(CONFIG_KEY, &*r).await.map_err(storage_error)?;
+                        if r.suspended {
+                            // A suspended tenant keeps no usable token.
+                            storage.delete(TOKENS_KEY).await.map_err(storage_error)?;
+                        }
+                        Ok(Handled::accepted())
+                    }
+                    Lifecycle::Purge => {
+                        self.purge().await?;
+                        Ok(Handled::accepted())
+                    }
+                    Lifecycle::Unchanged(reason) => Ok(Handled::ignored(reason)),
+                }
+            }
+            Action::Ignored { reason, .. } => Ok(Handled::ignored(reason.as_str())),
+            _ if record.is_none() => Ok(Handled::ignored("unknown_installation")),
+            Action::IssueWork {
+                issue_id,
+                number,
+                repo,
+                title,
+                label,
+                ..
+            } => {
+                let record = record.expect("checked above");
+                if !record.permissions.can_process_issues {
+                    return Ok(Handled::ignored("issues_not_enabled"));
+                }
+                let key = work_item_key(id, *issue_id);
+                self.work_item(
+                    &key,
+                    *issue_id,
+                    *number,
+                    repo.as_str(),
+                    title,
+                    label.as_deref(),
+                    &req.received.id,
+                    &record,
+                )
+                .await
+            }
+            Action::Push { .. } | Action::RepoRenamed { .. } => {
+                Ok(Handled::ignored("no_linked_project"))
+            }
+            Action::Ping { .. } => Ok(Handled::accepted()),
+        }
+    }
+
+    /// Drops the tenant: config, service keys, tokens and work. The delivery log stays, so
+    /// the admin can still see what happened.
+    pub(crate) async fn purge(&self) -> Result<(), ApiError> {
+        let storage = self.state.storage();
+        storage
+            .delete_multiple(vec![CONFIG_KEY, SERVICE_KEYS_KEY, TOKENS_KEY, QUOTA_KEY])
+            .await
+            .map_err(storage_error)?;
+        self.work_table()?;
+        storage
+            .sql()
+            .exec("DELETE FROM work_items", None)
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn work_item(
+        &self,
+        key: &str,
+        issue_id: u64,
+        number: u64,
+        repo: &str,
+        title: &str,
+        label: Option<&str>,
+        delivery: &str,
+        record: &InstallationRecord,
+    ) -> Result<Handled, ApiError> {
+        self.work_table()?;
+        let sql = self.state.storage().sql();
+        #[derive(Deserialize)]
+        struct State {
+            state: String,
+        }
+        let existing: Vec<State> = sql
+            .exec(
+                "SELECT state FROM work_items WHERE key = ?",
+                vec![key.into()],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(storage_error)?;
+        if existing.first().is_some_and(|s| s.state != "throttled") {
+            return Ok(Handled::ignored("work_item_exists"));
+        }
+        let now = now_ms();
+        let mut history: Vec<i64> = self
+            .state
+            .storage()
+            .get(QUOTA_KEY)
+            .await
+            .map_err(storage_error)?
+            .unwrap_or_default();
+        let admission = quota::take(
+            &mut history,
+            now,
+            record.permissions.max_containers_per_hour,
+        );
+        let state = match admission {
+            Admission::Admitted => {
+                self.state
+                    .storage()
+                    .put(QUOTA_KEY, &history)
+                    .await
+                    .map_err(storage_error)?;
+                "queued"
+            }
+            Admission::Throttled { .. } => "throttled",
+        };
+        sql.exec(
+            "INSERT INTO work_items (key, issue_id, number, repo, title, label, delivery, state, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (key) DO UPDATE SET state = excluded.state, delivery = excluded.delivery",
+            vec![
+                key.into(),
+                (issue_id as i64).into(),
+                (number as i64).into(),
+                repo.into(),
+                title.into(),
+                label.map_or(SqlStorageValue::Null, Into::into),
+                delivery.into(),
+                state.into(),
+                now.into(),
+            ],
+        )
+        .map_err(storage_error)?;
+        Ok(match admission {
+            Admission::Admitted => Handled::accepted(),
+            Admission::Throttled { .. } => Handled {
+                outcome: DeliveryOutcome::Throttled,
+                reason: Some("quota_exhausted"),
+            },
+        })
+    }
+
+    pub(crate) fn list_work(&self) -> Result<Response, ApiError> {
+        self.work_table()?;
+        #[derive(Deserialize)]
+        struct Row {
+            key: String,
+            issue_id: f64,
+            number: f64,
+            repo: String,
+            title: Option<String>,
+            label: Option<String>,
+            delivery: String,
+            state: String,
+            created_at: f64,
+        }
+        let rows: Vec<Row> = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                "SELECT * FROM work_items ORDER BY created_at DESC, key LIMIT 500",
+                None,
+            )
+            .and_then(|c| c.to_array())
+            .map_err(storage_error)?;
+        let items: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                json!({"key": r.key, "issueId": r.issue_id as u64, "number": r.number as u64, "repository": r.repo,
+                    "title": r.title, "label": r.label, "delivery": r.delivery, "state": r.state,
+                    "createdAt": ghplane_core::time::rfc3339_from_millis(r.created_at as i64)})
+            })
+            .collect();
+        Ok(json_response(200, &json!({"workItems": items})))
+    }
+
+    async fn arm_trim(&self) -> Result<(), ApiError> {
+        let storage = self.state.storage();
+        if storage.get_alarm().await.map_err(storage_error)?.is_none() {
+            storage
+                .set_alarm(TRIM_EVERY_MS)
+                .await
+                .map_err(storage_error)?;
+        }
+        Ok(())
+    }
+
+    /// The daily trim of the delivery log.
+    pub(crate) async fn trim(&self) -> Result<(), ApiError> {
+        self.deliveries()?.trim(now_ms())?;
+        self.state
+            .storage()
+            .set_alarm(TRIM_EVERY_MS)
+            .await
+            .map_err(storage_error)
+    }
+}

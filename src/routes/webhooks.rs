@@ -1,0 +1,201 @@
+//! `POST /webhooks/github`: the one public endpoint GitHub posts to.
+//!
+//! Order matters and is fixed: headers (413 before the body is read, 415, 400), the app named
+//! by `X-GitHub-Hook-Installation-Target-ID` (401 when unknown, without creating any object),
+//! the signature over the exact bytes received (401), only then the JSON (400), the
+//! installation's app (403), and the hand-off to the object that owns the delivery, which
+//! dedupes it before any side effect.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use ghplane_core::ids::{AppId, InstallationId};
+use ghplane_core::routes::Matched;
+use ghplane_core::webhook::{
+    check_body_len, check_headers, check_installation_app, classify, parse_event, verify,
+    SignatureError, WebhookError,
+};
+use ghplane_core::ApiError;
+use worker::{Env, Request, Response};
+
+use crate::objects::app::{object_name, AppClient, WEBHOOK_SECRET_SLOT};
+use crate::objects::app_directory::DirectoryClient;
+use crate::objects::deliveries::{DeliveryRequest, Received};
+use crate::objects::installation::InstallationClient;
+use crate::objects::internal::now_ms;
+use crate::secrets::Keyring;
+
+/// Opened webhook secrets are kept this long per isolate. A signature that fails against
+/// cached secrets is checked once more against fresh ones, so a rotation never causes a
+/// false 401; the cache only saves the lookup on the common path.
+const SECRETS_TTL_MS: i64 = 10_000;
+
+struct OpenedSecret {
+    secret: Vec<u8>,
+    valid_until_ms: Option<i64>,
+}
+
+/// Per app: when the secrets were fetched, and the secrets.
+type SecretCache = HashMap<AppId, (i64, Rc<Vec<OpenedSecret>>)>;
+
+thread_local! {
+    static SECRETS: RefCell<SecretCache> = RefCell::new(HashMap::new());
+}
+
+/// The app's webhook secrets; `None` for an app that is not registered.
+async fn secrets(
+    env: &Env,
+    app: AppId,
+    fresh: bool,
+) -> Result<Option<Rc<Vec<OpenedSecret>>>, ApiError> {
+    let now = now_ms();
+    if !fresh {
+        let cached = SECRETS.with(|c| {
+            c.borrow()
+                .get(&app)
+                .filter(|(at, _)| now - at < SECRETS_TTL_MS)
+                .map(|(_, s)| s.clone())
+        });
+        if cached.is_some() {
+            return Ok(cached);
+        }
+    }
+    let Some(entry) = DirectoryClient::new(env)?.get(app).await? else {
+        SECRETS.with(|c| c.borrow_mut().remove(&app));
+        return Ok(None);
+    };
+    let ring = Keyring::from_env(env).await?;
+    let mut opened = Vec::with_capacity(entry.secrets.len());
+    for s in &entry.secrets {
+        let secret = ring
+            .open(&object_name(app), WEBHOOK_SECRET_SLOT, &s.sealed)
+            .await?;
+        opened.push(OpenedSecret {
+            secret: secret.expose().as_bytes().to_vec(),
+            valid_until_ms: s.valid_until_ms,
+        });
+    }
+    let opened = Rc::new(opened);
+    SECRETS.with(|c| c.borrow_mut().insert(app, (now, opened.clone())));
+    Ok(Some(opened))
+}
+
+fn verifies(
+    secrets: &[OpenedSecret],
+    body: &[u8],
+    signature: Option<&str>,
+    now: i64,
+) -> Result<(), SignatureError> {
+    let usable: Vec<&[u8]> = secrets
+        .iter()
+        .filter(|s| s.valid_until_ms.is_none_or(|until| now < until))
+        .map(|s| s.secret.as_slice())
+        .collect();
+    verify(&usable, body, signature)
+}
+
+pub async fn receive(mut req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    let received_at = now_ms();
+    let headers = check_headers(|name| req.headers().get(name).ok().flatten())?;
+    let app = headers.target_app.ok_or(WebhookError::UnknownApp)?;
+    let Some(mut known) = secrets(env, app, false).await? else {
+        return Err(WebhookError::UnknownApp.into());
+    };
+    let body = req
+        .bytes()
+        .await
+        .map_err(|_| WebhookError::MalformedPayload("the body could not be read".into()))?;
+    check_body_len(body.len())?;
+    let signature = headers.signature.as_deref();
+    if verifies(&known, &body, signature, received_at).is_err() {
+        known = secrets(env, app, true)
+            .await?
+            .ok_or(WebhookError::UnknownApp)?;
+        verifies(&known, &body, signature, received_at).map_err(WebhookError::InvalidSignature)?;
+    }
+    let event = parse_event(&headers.event, &body)?;
+    // The body is no longer needed: drop it before the hand-off (a push may be 25 MB).
+    drop(body);
+    check_installation_app(&event, app, None)?;
+    let action = classify(&event);
+    let delivery = DeliveryRequest {
+        received: Received {
+            id: headers.delivery.as_str().to_owned(),
+            event: headers.event.clone(),
+            action: event.action.clone(),
+            repository: event.repository.as_ref().map(|r| r.full_name.to_string()),
+            received_at_ms: received_at,
+        },
+        app_id: app,
+        action,
+    };
+    match event.installation_id() {
+        Some(id) => InstallationClient::new(env, id)?.deliver(&delivery).await,
+        None => AppClient::new(env, app)?.deliver(&delivery).await,
+    }
+}
+
+fn installation_id(m: &Matched) -> Result<InstallationId, ApiError> {
+    InstallationId::parse(m.param("installation_id")).map_err(ApiError::InvalidId)
+}
+
+/// `limit` and `cursor` of a listing, checked before any object is touched.
+fn page_query(req: &Request) -> Result<String, ApiError> {
+    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let mut out = Vec::new();
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "limit" => {
+                let n: u32 = v
+                    .parse()
+                    .map_err(|_| ApiError::Validation("limit: must be 1 to 100".into()))?;
+                if !(1..=100).contains(&n) {
+                    return Err(ApiError::Validation("limit: must be 1 to 100".into()));
+                }
+                out.push(format!("limit={n}"));
+            }
+            "cursor" => {
+                if v.len() > 200
+                    || !v
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                {
+                    return Err(ApiError::Validation(
+                        "cursor: not a cursor of this listing".into(),
+                    ));
+                }
+                out.push(format!("cursor={v}"));
+            }
+            other => {
+                return Err(ApiError::Validation(format!(
+                    "unknown query parameter {}",
+                    ghplane_core::ids::truncate(other, 40)
+                )))
+            }
+        }
+    }
+    Ok(out.join("&"))
+}
+
+pub async fn list_deliveries(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
+    let id = installation_id(m)?;
+    let query = page_query(&req)?;
+    InstallationClient::new(env, id)?.deliveries(&query).await
+}
+
+pub async fn list_app_deliveries(
+    req: Request,
+    env: &Env,
+    m: &Matched,
+) -> Result<Response, ApiError> {
+    let app = AppId::parse(m.param("app_id")).map_err(ApiError::InvalidId)?;
+    let query = page_query(&req)?;
+    AppClient::new(env, app)?.deliveries(&query).await
+}
+
+pub async fn list_work(env: &Env, m: &Matched) -> Result<Response, ApiError> {
+    InstallationClient::new(env, installation_id(m)?)?
+        .work()
+        .await
+}
