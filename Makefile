@@ -20,12 +20,13 @@ export WRANGLER_SEND_ERROR_REPORTS := false
 export CARGO_TERM_COLOR := never
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 
-.PHONY: types help tools rust-target worker-build wasm-bindgen node build dev test lint unit wasm-test e2e types-check fmt
+.PHONY: bench types help tools rust-target worker-build wasm-bindgen node build dev test lint unit wasm-test e2e types-check fmt
 
 help:
 	@echo "make dev    start the worker on http://127.0.0.1:8787 (wrangler dev, local Durable Objects)"
 	@echo "make test   fmt, clippy (host + wasm), unit, wasm, end-to-end tests and the types drift check"
 	@echo "make build  build the worker into build/"
+	@echo "make bench  ghplane vs the Octokit peer vs the no-op floor (target/bench/report.json)"
 
 tools: rust-target worker-build wasm-bindgen node
 
@@ -106,3 +107,8 @@ types-check: build
 	  rm -rf "$$tmp"; echo "worker-configuration.d.ts is up to date"
 
 test: lint unit wasm-test types-check e2e
+
+# Not part of `make test`: prints numbers, never fails on them. Installs wrk (Debian), the
+# peers' npm packages and binaryen (npm) into target/bench on first use.
+bench: tools
+	@python3 tests/bench/bench.py

@@ -1,0 +1,427 @@
+#!/usr/bin/env python3
+"""`make bench`: ghplane against a TypeScript/Octokit peer and the runtime's floor, in one run.
+
+Each system runs in turn on local workerd through `wrangler dev`, gets the same signed
+deliveries from the same load generator (wrk) for the same time, and is measured the same
+way: requests/s, p50/p99 latency, errors, and the CPU time of its workerd processes per
+request (read from /proc), which removes most of the local proxy's cost from the picture.
+Ratios within one run are the point; absolute numbers on a shared 2-core machine are noise.
+
+Writes target/bench/report.json and target/bench/report.svg and prints a table. Never fails
+on a number: only on a broken setup.
+"""
+
+import gzip
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("GHPLANE_SHARED_DIR", ROOT.parent / "shared"))
+OUT = ROOT / "target" / "bench"
+WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
+DURATION = int(os.environ.get("BENCH_SECONDS", "8"))
+CONCURRENCY = [1, 16, 64]
+SECRET = "bench-secret"
+APP_ID = 424242
+INSTALLATION_ID = 4242
+ADMIN_TOKEN = "bench-admin-token"
+ENCRYPTION_KEY = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs="
+ENV = dict(os.environ, WRANGLER_SEND_METRICS="false", WRANGLER_SEND_ERROR_REPORTS="false",
+           NO_COLOR="1", FORCE_COLOR="0", CI="true")
+
+
+def log(msg):
+    print(f"bench: {msg}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(port, method, path, body=None, headers=None, timeout=120):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn.request(method, path, body=body, headers=headers or {})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, data
+
+
+class Wrangler:
+    """`wrangler dev` in its own process group, so the whole tree can be measured and stopped."""
+
+    def __init__(self, name, cwd, config, extra_args=()):
+        self.name = name
+        self.port = free_port()
+        self.persist = OUT / "state" / name
+        shutil.rmtree(self.persist, ignore_errors=True)
+        self.log_path = OUT / f"{name}.log"
+        self.log_file = open(self.log_path, "w")
+        cmd = [str(WRANGLER), "dev", "-c", str(config), "--ip", "127.0.0.1", "--port", str(self.port),
+               "--inspector-port", str(free_port()), "--persist-to", str(self.persist),
+               "--show-interactive-dev-session=false", *extra_args]
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdin=subprocess.DEVNULL, stdout=self.log_file,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.cold_start_s = self.wait_ready()
+
+    def wait_ready(self):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.name}: wrangler dev exited; see {self.log_path}")
+            try:
+                # Any HTTP answer means the worker is up (the floor answers 202 to everything).
+                request(self.port, "GET", "/healthz", timeout=2)
+                return time.monotonic() - self.started
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit(f"{self.name}: not ready after 120 s; see {self.log_path}")
+
+    def workerd_pids(self):
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                comm = stat[stat.index("(") + 1:stat.rindex(")")]
+                fields = stat[stat.rindex(")") + 2:].split()
+                pgid = int(fields[2])
+            except (OSError, ValueError):
+                continue
+            if pgid == self.proc.pid and comm.startswith("workerd"):
+                pids.append(int(entry.name))
+        return pids
+
+    def cpu_seconds(self):
+        ticks = 0
+        for pid in self.workerd_pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime + stime
+            except OSError:
+                pass
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def output(self):
+        self.log_file.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.log_file.close()
+
+
+WRK_SCRIPT = r"""
+local counter = 0
+local threads = 0
+local body_file = os.getenv("BENCH_BODY")
+local f = io.open(body_file, "rb")
+local body = f:read("*a")
+f:close()
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function request()
+  counter = counter + 1
+  wrk.headers["X-GitHub-Delivery"] = string.format("%s-%d-%d", os.getenv("BENCH_RUN"), tid or 0, counter)
+  return wrk.format("POST", "/webhooks/github", nil, body)
+end
+"""
+
+
+def wrk(system, body_path, signature, concurrency, duration):
+    script = OUT / "deliveries.lua"
+    script.write_text(WRK_SCRIPT)
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "issues",
+        "X-GitHub-Hook-Installation-Target-Type": "integration",
+        "X-GitHub-Hook-Installation-Target-ID": str(APP_ID),
+        "X-Hub-Signature-256": signature,
+    }
+    args = ["wrk", "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{duration}s", "--latency",
+            "-s", str(script)]
+    for k, v in headers.items():
+        args += ["-H", f"{k}: {v}"]
+    args.append(f"http://127.0.0.1:{system.port}/webhooks/github")
+    env = dict(ENV, BENCH_BODY=str(body_path), BENCH_RUN=uuid.uuid4().hex[:12])
+    cpu_before = system.cpu_seconds()
+    out = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
+    cpu = system.cpu_seconds() - cpu_before
+    return parse_wrk(out, cpu)
+
+
+def to_ms(value):
+    m = re.match(r"([\d.]+)(us|ms|s|m)", value)
+    n, unit = float(m.group(1)), m.group(2)
+    return {"us": n / 1000, "ms": n, "s": n * 1000, "m": n * 60000}[unit]
+
+
+def parse_wrk(out, cpu):
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))
+    p99 = to_ms(re.search(r"99%\s+(\S+)", out).group(1))
+    errors = 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    return {"requests": requests, "rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors,
+            "cpu_ms_per_request": (cpu * 1000 / requests) if requests else None}
+
+
+def sign(body):
+    return "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+
+
+def payloads():
+    issue = json.loads((SHARED / "fixtures/github-webhooks/issues/opened.payload.json").read_bytes())
+    issue["installation"] = {"id": INSTALLATION_ID, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg=="}
+    small = json.dumps(issue).encode()
+    push = json.loads((SHARED / "fixtures/github-webhooks/push/with-new-branch.payload.json").read_bytes())
+    push["installation"] = {"id": INSTALLATION_ID}
+
+    def padded(size):
+        base = json.dumps(push).encode()[:-1] + b',"padding":"'
+        return base + b"x" * (size - len(base) - 2) + b'"}'
+
+    return small, padded(1024 * 1024), padded(25 * 1024 * 1024)
+
+
+def install_tools():
+    if not shutil.which("wrk"):
+        log("installing wrk (Debian package)")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    peers = OUT / "peers"
+    for name in ["octokit-webhooks-worker", "noop-worker"]:
+        dest = peers / name
+        if not (dest / "node_modules" / ".bin" / "wrangler").exists():
+            log(f"installing the {name} peer (npm ci in target/bench/peers)")
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(SHARED / "peers" / name, dest)
+            for p in dest.rglob("*"):
+                p.chmod(p.stat().st_mode | 0o200)
+            (dest / ".npmrc").write_text("omit-lockfile-registry-resolved=true\nfund=false\naudit=false\n")
+            cmd = ["npm", "ci"] if (dest / "package-lock.json").exists() else ["npm", "install"]
+            subprocess.run(cmd + ["--no-audit", "--no-fund", "--loglevel=error"], cwd=dest, check=True, env=ENV)
+    binaryen = OUT / "tools" / "node_modules" / ".bin" / "wasm-opt"
+    if not binaryen.exists():
+        log("installing binaryen (npm) to measure the bundle with wasm-opt")
+        (OUT / "tools").mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--prefix", str(OUT / "tools"), "--no-audit", "--no-fund",
+                        "--loglevel=error", "binaryen@132.0.0"], check=True, env=ENV)
+    return peers, binaryen
+
+
+def ghplane_config():
+    text = (ROOT / "wrangler.jsonc").read_text()
+    config = json.loads("\n".join(l for l in text.splitlines() if not l.strip().startswith("//")))
+    config.pop("build", None)
+    config.pop("$schema", None)
+    config["main"] = str(ROOT / "build" / "index.js")
+    config["vars"]["ENVIRONMENT"] = "bench"
+    d = OUT / "ghplane"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "wrangler.json").write_text(json.dumps(config, indent=2))
+    (d / ".dev.vars").write_text(f"ADMIN_TOKEN={ADMIN_TOKEN}\nENCRYPTION_KEY={ENCRYPTION_KEY}\n")
+    return d / "wrangler.json"
+
+
+def configure_ghplane(port):
+    pem = (ROOT / "crates/core/tests/fixtures/test-rsa-2048-pkcs1.pem").read_text()
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
+    status, body = request(port, "PUT", f"/api/apps/{APP_ID}",
+                           json.dumps({"privateKey": pem, "webhookSecret": SECRET}), auth)
+    assert status in (200, 201), body
+    config = {"appId": APP_ID, "repositories": ["Codertocat/Hello-World"],
+              "permissions": {"canProcessIssues": True, "maxContainersPerHour": 100000}}
+    status, body = request(port, "PUT", f"/api/installations/{INSTALLATION_ID}/config", json.dumps(config), auth)
+    assert status in (200, 201), body
+
+
+def bundle(binaryen):
+    wasm = ROOT / "build" / "index_bg.wasm"
+    js = ROOT / "build" / "index.js"
+    raw = wasm.stat().st_size + js.stat().st_size
+    gz = len(gzip.compress(wasm.read_bytes(), 9)) + len(gzip.compress(js.read_bytes(), 9))
+    result = {"raw_bytes": raw, "gzip_bytes": gz}
+    optimized = OUT / "index_bg.opt.wasm"
+    done = subprocess.run([str(binaryen), "-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int",
+                           "--enable-sign-ext", "--enable-mutable-globals", "--enable-reference-types",
+                           "--enable-multivalue", str(wasm), "-o", str(optimized)], capture_output=True, text=True)
+    if done.returncode == 0:
+        result["wasm_opt_raw_bytes"] = optimized.stat().st_size + js.stat().st_size
+        result["wasm_opt_gzip_bytes"] = len(gzip.compress(optimized.read_bytes(), 9)) + len(gzip.compress(js.read_bytes(), 9))
+    else:
+        result["wasm_opt_error"] = done.stderr.strip()[-300:]
+    return result
+
+
+def crypto():
+    env = dict(ENV, CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=str(ROOT / ".tools/bin/wasm-bindgen-test-runner"))
+    out = subprocess.run(["cargo", "test", "-p", "ghplane-webcrypto", "--target", "wasm32-unknown-unknown",
+                          "--features", "bench", "--test", "bench", "--", "--nocapture"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+    m = re.search(r"BENCH rs256_sign_ms=([\d.]+) aes_gcm_open_ms=([\d.]+)", out)
+    return {"rs256_sign_ms": float(m.group(1)), "aes_gcm_open_ms": float(m.group(2)),
+            "where": "Web Crypto in Node 20 (same V8/BoringSSL-class primitives as workerd)"}
+
+
+def big_payload(system, body):
+    signature = sign(body)
+    headers = {"Content-Type": "application/json", "X-GitHub-Event": "push",
+               "X-GitHub-Delivery": f"big-{uuid.uuid4()}", "X-Hub-Signature-256": signature,
+               "X-GitHub-Hook-Installation-Target-Type": "integration",
+               "X-GitHub-Hook-Installation-Target-ID": str(APP_ID)}
+    started = time.monotonic()
+    status, _ = request(system.port, "POST", "/webhooks/github", body, headers)
+    latency = (time.monotonic() - started) * 1000
+    over = "Exceeded Memory Limit" in system.output() or "memory limit" in system.output().lower()
+    return {"status": status, "latency_ms": round(latency, 1), "memory_limit_exceeded": over}
+
+
+def svg(report):
+    systems = ["ghplane", "peer", "floor"]
+    colors = {"ghplane": "#d9480f", "peer": "#1c7ed6", "floor": "#868e96"}
+    metrics = [("requests/s at c=16", lambda s: report["webhook"][s]["16"]["rps"]),
+               ("CPU ms/request at c=16", lambda s: report["webhook"][s]["16"]["cpu_ms_per_request"] or 0),
+               ("p99 ms at c=16", lambda s: report["webhook"][s]["16"]["p99_ms"])]
+    width, row = 640, 110
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{row * len(metrics) + 30}" '
+             'font-family="sans-serif" font-size="12">',
+             f'<text x="10" y="18" font-weight="bold">ghplane vs Octokit peer vs no-op floor (one run)</text>']
+    for i, (title, get) in enumerate(metrics):
+        y0 = 30 + i * row
+        values = [get(s) for s in systems]
+        top = max(values) or 1
+        parts.append(f'<text x="10" y="{y0 + 14}">{title}</text>')
+        for j, (s, v) in enumerate(zip(systems, values)):
+            w = int(420 * v / top)
+            y = y0 + 22 + j * 26
+            parts.append(f'<text x="10" y="{y + 14}">{s}</text>')
+            parts.append(f'<rect x="80" y="{y}" width="{w}" height="18" fill="{colors[s]}"/>')
+            parts.append(f'<text x="{86 + w}" y="{y + 14}">{v:.2f}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    peers, binaryen = install_tools()
+    log("building ghplane (make build)")
+    subprocess.run(["make", "-s", "build"], cwd=ROOT, check=True)
+    small, one_mb, big = payloads()
+    small_path, mb_path = OUT / "issues-opened.json", OUT / "push-1mb.json"
+    small_path.write_bytes(small)
+    mb_path.write_bytes(one_mb)
+
+    report = {"machine": {"cores": os.cpu_count(), "uname": " ".join(os.uname()), "duration_s": DURATION},
+              "webhook": {}, "push_1mb": {}, "cold_start_s": {}}
+    systems = {
+        "ghplane": lambda: Wrangler("ghplane", ROOT, ghplane_config()),
+        "peer": lambda: Wrangler("peer", peers / "octokit-webhooks-worker",
+                                 peers / "octokit-webhooks-worker" / "wrangler.jsonc"),
+        "floor": lambda: Wrangler("floor", peers / "noop-worker", peers / "noop-worker" / "wrangler.jsonc"),
+    }
+    for name, start in systems.items():
+        log(f"starting {name}")
+        system = start()
+        try:
+            report["cold_start_s"][name] = round(system.cold_start_s, 2)
+            if name == "ghplane":
+                configure_ghplane(system.port)
+            # Warm up so isolates, objects and caches exist before measuring.
+            wrk(system, small_path, sign(small), 4, 2)
+            report["webhook"][name] = {}
+            for c in CONCURRENCY:
+                log(f"{name}: small signed deliveries at concurrency {c} for {DURATION} s")
+                report["webhook"][name][str(c)] = wrk(system, small_path, sign(small), c, DURATION)
+            log(f"{name}: 1 MB pushes at concurrency 4")
+            report["push_1mb"][name] = wrk(system, mb_path, sign(one_mb), 4, DURATION)
+            if name == "ghplane":
+                log("ghplane: one signed 25 MB push")
+                report["push_25mb"] = big_payload(system, big)
+        finally:
+            system.stop()
+
+    for c in map(str, CONCURRENCY):
+        g, p, f = (report["webhook"][s][c] for s in ("ghplane", "peer", "floor"))
+        report["webhook"].setdefault("ratios", {})[c] = {
+            "rps_ghplane_over_peer": g["rps"] / p["rps"],
+            "rps_ghplane_over_floor": g["rps"] / f["rps"],
+            "cpu_above_floor_ghplane_ms": g["cpu_ms_per_request"] - f["cpu_ms_per_request"],
+            "cpu_above_floor_peer_ms": p["cpu_ms_per_request"] - f["cpu_ms_per_request"],
+        }
+    g, p, f = (report["push_1mb"][s] for s in ("ghplane", "peer", "floor"))
+    report["push_1mb"]["cpu_above_floor_ms"] = {"ghplane": g["cpu_ms_per_request"] - f["cpu_ms_per_request"],
+                                                "peer": p["cpu_ms_per_request"] - f["cpu_ms_per_request"]}
+    log("measuring crypto and bundle")
+    report["crypto"] = crypto()
+    report["bundle"] = bundle(binaryen)
+
+    (OUT / "report.json").write_text(json.dumps(report, indent=2))
+    (OUT / "report.svg").write_text(svg(report))
+    print_table(report)
+
+
+def print_table(r):
+    print()
+    print(f"{'scenario':<28}{'system':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU ms/req':>12}")
+    for c in map(str, CONCURRENCY):
+        for s in ("ghplane", "peer", "floor"):
+            m = r["webhook"][s][c]
+            print(f"{'webhook c=' + c:<28}{s:<9}{m['rps']:>9.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}"
+                  f"{m['errors']:>8}{m['cpu_ms_per_request']:>12.3f}")
+    for s in ("ghplane", "peer", "floor"):
+        m = r["push_1mb"][s]
+        print(f"{'1 MB push c=4':<28}{s:<9}{m['rps']:>9.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}"
+              f"{m['errors']:>8}{m['cpu_ms_per_request']:>12.3f}")
+    print()
+    for c, ratio in r["webhook"]["ratios"].items():
+        print(f"c={c}: throughput ghplane/peer {ratio['rps_ghplane_over_peer']:.2f}x, ghplane/floor "
+              f"{ratio['rps_ghplane_over_floor']:.2f}x; CPU above floor ghplane {ratio['cpu_above_floor_ghplane_ms']:.3f} ms"
+              f" vs peer {ratio['cpu_above_floor_peer_ms']:.3f} ms")
+    above = r["push_1mb"]["cpu_above_floor_ms"]
+    print(f"1 MB push: CPU above floor ghplane {above['ghplane']:.3f} ms vs peer {above['peer']:.3f} ms")
+    big = r.get("push_25mb", {})
+    print(f"25 MB push: status {big.get('status')}, {big.get('latency_ms')} ms, memory limit exceeded: "
+          f"{big.get('memory_limit_exceeded')}")
+    print(f"crypto: RS256 sign {r['crypto']['rs256_sign_ms']:.3f} ms, AES-GCM open {r['crypto']['aes_gcm_open_ms']:.3f} ms")
+    b = r["bundle"]
+    print(f"bundle: {b['raw_bytes']} B raw, {b['gzip_bytes']} B gzip; with wasm-opt -Oz: "
+          f"{b.get('wasm_opt_raw_bytes', 'n/a')} B raw, {b.get('wasm_opt_gzip_bytes', 'n/a')} B gzip")
+    print(f"cold start (wrangler dev to first answer): {r['cold_start_s']}")
+    print(f"report: {OUT / 'report.json'}, chart: {OUT / 'report.svg'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
