@@ -182,11 +182,17 @@ def to_ms(value):
     return {"us": n / 1000, "ms": n, "s": n * 1000, "m": n * 60000}[unit]
 
 
+def percentile(out, p):
+    m = re.search(rf"\b{p}%\s+(\S+)", out)
+    return to_ms(m.group(1)) if m else None
+
+
 def parse_wrk(out, cpu):
+    # A system that answers before reading a large body (the floor) makes wrk count errors and
+    # print no latency distribution: those figures are then absent, not zero.
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = to_ms(re.search(r"99%\s+(\S+)", out).group(1))
+    p50, p99 = percentile(out, 50), percentile(out, 99)
     errors = 0
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if m:
@@ -194,6 +200,8 @@ def parse_wrk(out, cpu):
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if m:
         errors += sum(int(x) for x in m.groups())
+    if p50 is None:
+        sys.stderr.write(out[-600:] + "\n")
     return {"requests": requests, "rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors,
             "cpu_ms_per_request": (cpu * 1000 / requests) if requests else None}
 
@@ -220,7 +228,7 @@ def install_tools():
     if not shutil.which("wrk"):
         log("installing wrk (Debian package)")
         subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+        subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-qq", "wrk"], check=True)
     peers = OUT / "peers"
     for name in ["octokit-webhooks-worker", "noop-worker"]:
         dest = peers / name
@@ -378,12 +386,12 @@ def main():
         report["webhook"].setdefault("ratios", {})[c] = {
             "rps_ghplane_over_peer": g["rps"] / p["rps"],
             "rps_ghplane_over_floor": g["rps"] / f["rps"],
-            "cpu_above_floor_ghplane_ms": g["cpu_ms_per_request"] - f["cpu_ms_per_request"],
-            "cpu_above_floor_peer_ms": p["cpu_ms_per_request"] - f["cpu_ms_per_request"],
+            "cpu_above_floor_ghplane_ms": minus(g["cpu_ms_per_request"], f["cpu_ms_per_request"]),
+            "cpu_above_floor_peer_ms": minus(p["cpu_ms_per_request"], f["cpu_ms_per_request"]),
         }
     g, p, f = (report["push_1mb"][s] for s in ("ghplane", "peer", "floor"))
-    report["push_1mb"]["cpu_above_floor_ms"] = {"ghplane": g["cpu_ms_per_request"] - f["cpu_ms_per_request"],
-                                                "peer": p["cpu_ms_per_request"] - f["cpu_ms_per_request"]}
+    report["push_1mb"]["cpu_above_floor_ms"] = {"ghplane": minus(g["cpu_ms_per_request"], f["cpu_ms_per_request"]),
+                                                "peer": minus(p["cpu_ms_per_request"], f["cpu_ms_per_request"])}
     log("measuring crypto and bundle")
     report["crypto"] = crypto()
     report["bundle"] = bundle(binaryen)
@@ -393,25 +401,33 @@ def main():
     print_table(report)
 
 
+def num(v, width, prec):
+    return f"{v:>{width}.{prec}f}" if isinstance(v, (int, float)) else f"{'n/a':>{width}}"
+
+
+def minus(a, b):
+    return a - b if a is not None and b is not None else None
+
+
 def print_table(r):
     print()
     print(f"{'scenario':<28}{'system':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU ms/req':>12}")
     for c in map(str, CONCURRENCY):
         for s in ("ghplane", "peer", "floor"):
             m = r["webhook"][s][c]
-            print(f"{'webhook c=' + c:<28}{s:<9}{m['rps']:>9.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}"
-                  f"{m['errors']:>8}{m['cpu_ms_per_request']:>12.3f}")
+            print(f"{'webhook c=' + c:<28}{s:<9}{num(m['rps'], 9, 0)}{num(m['p50_ms'], 9, 2)}{num(m['p99_ms'], 9, 2)}"
+                  f"{m['errors']:>8}{num(m['cpu_ms_per_request'], 12, 3)}")
     for s in ("ghplane", "peer", "floor"):
         m = r["push_1mb"][s]
-        print(f"{'1 MB push c=4':<28}{s:<9}{m['rps']:>9.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}"
-              f"{m['errors']:>8}{m['cpu_ms_per_request']:>12.3f}")
+        print(f"{'1 MB push c=4':<28}{s:<9}{num(m['rps'], 9, 0)}{num(m['p50_ms'], 9, 2)}{num(m['p99_ms'], 9, 2)}"
+              f"{m['errors']:>8}{num(m['cpu_ms_per_request'], 12, 3)}")
     print()
     for c, ratio in r["webhook"]["ratios"].items():
         print(f"c={c}: throughput ghplane/peer {ratio['rps_ghplane_over_peer']:.2f}x, ghplane/floor "
-              f"{ratio['rps_ghplane_over_floor']:.2f}x; CPU above floor ghplane {ratio['cpu_above_floor_ghplane_ms']:.3f} ms"
-              f" vs peer {ratio['cpu_above_floor_peer_ms']:.3f} ms")
+              f"{ratio['rps_ghplane_over_floor']:.2f}x; CPU above floor ghplane"
+              f"{num(ratio['cpu_above_floor_ghplane_ms'], 7, 3)} ms vs peer{num(ratio['cpu_above_floor_peer_ms'], 7, 3)} ms")
     above = r["push_1mb"]["cpu_above_floor_ms"]
-    print(f"1 MB push: CPU above floor ghplane {above['ghplane']:.3f} ms vs peer {above['peer']:.3f} ms")
+    print(f"1 MB push: CPU above floor ghplane{num(above['ghplane'], 7, 3)} ms vs peer{num(above['peer'], 7, 3)} ms")
     big = r.get("push_25mb", {})
     print(f"25 MB push: status {big.get('status')}, {big.get('latency_ms')} ms, memory limit exceeded: "
           f"{big.get('memory_limit_exceeded')}")

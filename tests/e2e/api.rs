@@ -110,6 +110,7 @@ impl Api {
             body: bytes,
         };
         self.check_documented(method, path, &resp);
+        check_no_secrets(method, path, &resp);
         resp
     }
 
@@ -169,4 +170,29 @@ fn template_matches(template: &str, path: &str) -> bool {
         && t.iter()
             .zip(&p)
             .all(|(a, b)| (a.starts_with('{') && !b.is_empty()) || a == b)
+}
+
+/// No response of the whole suite may carry a private key, a webhook or client secret; tokens
+/// and service keys only where handing one out is the route's purpose.
+fn check_no_secrets(method: &str, path: &str, resp: &Resp) {
+    let text = resp.text();
+    let always = [
+        "PRIVATE KEY",
+        crate::config::WEBHOOK_SECRET,
+        crate::identity::CLIENT_SECRET,
+        crate::identity::APP_WEBHOOK_SECRET,
+        crate::worker::ENCRYPTION_KEY,
+        crate::worker::ADMIN_TOKEN,
+    ];
+    for secret in always {
+        assert!(!text.contains(secret), "{method} {path} answered with a secret in its body");
+    }
+    let hands_out_token = path.ends_with("/token") || path.contains("/credentials");
+    if !hands_out_token {
+        assert!(!text.contains(crate::github_handlers::TOKEN_PREFIX), "{method} {path} answered with a token");
+    }
+    let hands_out_key = method == "POST" && path.ends_with("/service-keys");
+    if !hands_out_key {
+        assert!(!text.contains("ghpsk_"), "{method} {path} answered with a service key");
+    }
 }
