@@ -16,7 +16,9 @@ fn now_ms() -> f64 {
 
 #[wasm_bindgen_test]
 async fn bench_crypto() {
-    let key = RsaSigningKey::import_pkcs8(RsaPrivateKey::from_pem(PKCS1_2048).unwrap().pkcs8_der()).await.unwrap();
+    let key = RsaSigningKey::import_pkcs8(RsaPrivateKey::from_pem(PKCS1_2048).unwrap().pkcs8_der())
+        .await
+        .unwrap();
     let rounds = 300;
     let started = now_ms();
     for i in 0..rounds {
@@ -28,11 +30,16 @@ async fn bench_crypto() {
 
     let aes = AesGcmKey::import(&[7u8; 32]).await.unwrap();
     let secret = vec![b'k'; 1700]; // about the size of a sealed PEM
-    let ct = aes.encrypt(&[1; 12], &secret, b"ghplane:v1:app-1:privateKey").await.unwrap();
+    let ct = aes
+        .encrypt(&[1; 12], &secret, b"ghplane:v1:app-1:privateKey")
+        .await
+        .unwrap();
     let rounds = 3000;
     let started = now_ms();
     for _ in 0..rounds {
-        aes.decrypt(&[1; 12], &ct, b"ghplane:v1:app-1:privateKey").await.unwrap();
+        aes.decrypt(&[1; 12], &ct, b"ghplane:v1:app-1:privateKey")
+            .await
+            .unwrap();
     }
     let open = (now_ms() - started) / rounds as f64;
     console_log!("BENCH rs256_sign_ms={rs256:.4} aes_gcm_open_ms={open:.4}");
