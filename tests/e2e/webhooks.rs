@@ -218,6 +218,24 @@ fn signature_failures_are_401_without_a_panic(s: &Shared) {
             sig.as_ref().map(|s| &s[..s.len().min(20)])
         );
     }
+    // A 1 MB header never reaches the worker: the runtime refuses it first (431); the
+    // worker's own parser refuses such a header cheaply too (unit-tested in the core).
+    let mega = format!("sha256={}", "a".repeat(1024 * 1024));
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-github-event", "ping"),
+        ("x-github-delivery", "d-1m"),
+        ("x-github-hook-installation-target-id", app_s.as_str()),
+        ("x-hub-signature-256", mega.as_str()),
+    ];
+    let r = s
+        .api
+        .send_unchecked("POST", "/webhooks/github", &headers, Some(body));
+    assert!(
+        r.status == 431 || r.status == 401,
+        "a 1 MB signature header got {}",
+        r.status
+    );
     let unknown = post(&s.api, unique_id(), APP_WEBHOOK_SECRET, "ping", "d-2", body);
     assert_eq!(
         (unknown.status, unknown.code().as_str()),
