@@ -4,3 +4,4 @@
 pub mod app;
 pub mod installation;
 pub mod internal;
+pub mod project;

@@ -3,3 +3,4 @@
 pub mod apps;
 pub mod installations;
 pub mod meta;
+pub mod projects;

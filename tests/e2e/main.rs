@@ -8,6 +8,7 @@ mod fake_github;
 mod github_handlers;
 mod identity;
 mod meta;
+mod projects;
 mod schema;
 mod worker;
 
@@ -40,7 +41,8 @@ pub fn unique_id() -> u64 {
 
 fn main() {
     let args = Arguments::from_args();
-    let tests: Vec<(&str, TestFn)> = [meta::TESTS, config::TESTS, identity::TESTS].concat();
+    let tests: Vec<(&str, TestFn)> =
+        [meta::TESTS, config::TESTS, identity::TESTS, projects::TESTS].concat();
     if args.list {
         let names = tests
             .iter()
@@ -57,16 +59,17 @@ fn main() {
     let _ = std::fs::remove_dir_all(&run_dir);
     let fake = FakeGithub::start();
     github_handlers::install(&fake);
-    let worker = Worker::start(
-        &run_dir.join("shared"),
-        WorkerOptions::new(&fake.base_url()),
-    );
+    projects::install(&fake);
+    let mut options = WorkerOptions::new(&fake.base_url());
+    options.vars.extend(projects::worker_vars());
+    let worker = Worker::start(&run_dir.join("shared"), options);
     println!(
         "e2e: worker on workerd at {} (wrangler dev), fake GitHub at {}",
         worker.base_url(),
         fake.base_url()
     );
     let api = Api::new(&worker.base_url());
+    projects::setup(&api);
     let shared = Arc::new(Shared {
         fake,
         worker,

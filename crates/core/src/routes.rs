@@ -22,6 +22,13 @@ pub enum Route {
     GetApp,
     DeleteApp,
     RotateWebhookSecret,
+    CreateProject,
+    ListProjects,
+    GetProject,
+    PatchProject,
+    ApproveProject,
+    PutProjectGithubRepo,
+    ListGithubRepos,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +76,13 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("GET", "/api/apps/{app_id}", Route::GetApp, Auth::Admin),
     spec("DELETE", "/api/apps/{app_id}", Route::DeleteApp, Auth::Admin),
     spec("POST", "/api/apps/{app_id}/webhook-secret", Route::RotateWebhookSecret, Auth::Admin),
+    spec("POST", "/projects", Route::CreateProject, Auth::Admin),
+    spec("GET", "/projects", Route::ListProjects, Auth::Admin),
+    spec("GET", "/projects/{slug}", Route::GetProject, Auth::Admin),
+    spec("PATCH", "/projects/{slug}", Route::PatchProject, Auth::Admin),
+    spec("POST", "/projects/{slug}/approve", Route::ApproveProject, Auth::Admin),
+    spec("PUT", "/projects/{slug}/github-repo", Route::PutProjectGithubRepo, Auth::Admin),
+    spec("GET", "/github/repos", Route::ListGithubRepos, Auth::Admin),
 ];
 
 /// A matched route with its path parameters (raw segments; typed parsing happens in handlers).

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 
 mod identity;
+mod projects;
 
 pub(crate) fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
@@ -259,8 +260,11 @@ pub fn document(version: &str) -> Value {
         }
     });
     // Each area describes its own paths in a file of its own.
-    for (path, item) in identity::paths() {
+    for (path, item) in identity::paths().into_iter().chain(projects::paths()) {
         doc["paths"][path] = item;
+    }
+    for (name, schema) in projects::schemas() {
+        doc["components"]["schemas"][name] = schema;
     }
     doc
 }
