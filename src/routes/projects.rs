@@ -63,12 +63,23 @@ pub async fn approve(env: &Env, m: &Matched) -> Result<Response, ApiError> {
                 Ok(repo) => RepoOutcome::Created { repo },
                 Err(code) => RepoOutcome::Failed { code },
             };
-            project
-                .repo_result(&RepoResult {
-                    attempt_id: plan.attempt_id,
-                    outcome,
-                })
-                .await?
+            let result = RepoResult {
+                attempt_id: plan.attempt_id,
+                outcome,
+            };
+            match project.repo_result(&result).await {
+                Ok(body) => body,
+                Err(e) => {
+                    // The marker stays and goes stale; the next approval reads back first, so
+                    // a repository created here is still found. Say what happened meanwhile.
+                    log::event(
+                        "error",
+                        "project_repo_result_not_stored",
+                        json!({"slug": slug, "result": result.outcome, "code": e.code()}),
+                    );
+                    return Err(e);
+                }
+            }
         }
         (None, repo) => json!({"project": answer.project, "repo": repo.unwrap_or(Value::Null)}),
     };
