@@ -18,6 +18,7 @@ mod settings;
 pub use objects::app::AppStore;
 pub use objects::app_directory::AppDirectory;
 pub use objects::installation::InstallationStore;
+pub use objects::project::{ProjectIndex, ProjectStore};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
@@ -57,7 +58,7 @@ fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
 
 /// The route table: one line per route, straight to its handler.
 async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    use routes::{apps, installations, meta, webhooks};
+    use routes::{apps, installations, meta, projects, webhooks};
     match m.spec.route {
         Route::Healthz => meta::healthz(env),
         Route::OpenApi => meta::openapi(),
@@ -78,5 +79,12 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::GithubWebhook => webhooks::receive(req, env, m).await,
         Route::ListDeliveries => webhooks::list_deliveries(req, env, m).await,
         Route::ListWorkItems => webhooks::list_work(env, m).await,
+        Route::CreateProject => projects::create(req, env, m).await,
+        Route::ListProjects => projects::list(env).await,
+        Route::GetProject => projects::get(env, m).await,
+        Route::PatchProject => projects::patch(req, env, m).await,
+        Route::ApproveProject => projects::approve(env, m).await,
+        Route::PutProjectGithubRepo => projects::put_github_repo(req, env, m).await,
+        Route::ListGithubRepos => projects::list_github_repos(env).await,
     }
 }

@@ -13,12 +13,24 @@ pub const WEBHOOK_SECRET_GRACE_SECONDS: &str = "WEBHOOK_SECRET_GRACE_SECONDS";
 /// Test seam, see `objects/installation_events.rs`; unset in every deployed environment.
 pub const E2E_FAIL_FIRST_ATTEMPT: &str = "E2E_FAIL_FIRST_ATTEMPT";
 
+/// The organization project repositories are created in.
+pub const GITHUB_ORG: &str = "GITHUB_ORG";
+/// The installation of the app on `GITHUB_ORG` (configured as a tenant); its token creates
+/// the repositories.
+pub const GITHUB_ORG_INSTALLATION_ID: &str = "GITHUB_ORG_INSTALLATION_ID";
+/// Secret fallback when there is no org installation: a fine-grained personal access token.
+pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+
 /// Durable Object binding of the installation store (`install-<id>`).
 pub const INSTALLATIONS: &str = "INSTALLATIONS";
 /// Durable Object binding of the app registry (`app-<id>`).
 pub const APPS: &str = "APPS";
 /// Durable Object binding of the app directory (`apps`), which verifies webhooks.
 pub const APP_DIRECTORY: &str = "APP_DIRECTORY";
+/// Durable Object binding of the project stores (`project-<slug>`).
+pub const PROJECTS: &str = "PROJECTS";
+/// Durable Object binding of the project listing (`projects-index`).
+pub const PROJECT_INDEX: &str = "PROJECT_INDEX";
 
 /// A var or secret, `None` when unset or empty.
 pub fn get(env: &Env, name: &str) -> Option<String> {

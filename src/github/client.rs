@@ -28,7 +28,6 @@ const MAX_RATE_LIMIT_WAIT_SECS: u64 = 10;
 pub enum Idempotent {
     Yes,
     // Creating resources (repositories, deployments) must not be repeated blindly.
-    #[allow(dead_code)]
     No,
 }
 

@@ -3,3 +3,5 @@
 
 pub mod app_jwt;
 pub mod client;
+pub mod org;
+pub mod repos;

@@ -100,6 +100,11 @@ impl worker::DurableObject for InstallationStore {
                     .map(|t| json_response(200, &token_view(&t))),
                 Err(e) => Err(e),
             },
+            // A token GitHub refused: the next request mints a fresh one.
+            (Method::Delete, "/token") => match internal::body::<TokenScope>(&mut req).await {
+                Ok(scope) => self.forget_token(&scope).await.map(|()| no_content()),
+                Err(e) => Err(e),
+            },
             (Method::Get, "/repositories") => self.repositories(id).await,
             (Method::Post, "/deliveries") => {
                 match internal::body::<DeliveryRequest>(&mut req).await {
@@ -565,6 +570,41 @@ impl InstallationClient {
             &headers,
         )
         .await
+    }
+
+    /// An installation token for `scope`, minted (or taken from the cache) by the object.
+    /// For ghplane's own calls: the scope is checked against the tenant's flags all the same.
+    pub async fn token(&self, scope: &TokenScope) -> Result<String, ApiError> {
+        #[derive(Deserialize)]
+        struct Minted {
+            token: String,
+        }
+        let resp = internal::call(
+            &self.stub,
+            Method::Post,
+            &self.url("token"),
+            Some(scope),
+            &[],
+        )
+        .await?;
+        Ok(internal::json::<Minted>(resp).await?.token)
+    }
+
+    /// Drops the cached token for `scope` (GitHub answered 401 with it).
+    pub async fn forget_token(&self, scope: &TokenScope) -> Result<(), ApiError> {
+        let mut resp = internal::call(
+            &self.stub,
+            Method::Delete,
+            &self.url("token"),
+            Some(scope),
+            &[],
+        )
+        .await?;
+        if (200..300).contains(&resp.status_code()) {
+            Ok(())
+        } else {
+            Err(internal::relayed(&mut resp).await)
+        }
     }
 
     pub async fn repositories(&self) -> Result<Response, ApiError> {

@@ -7,3 +7,4 @@ pub mod deliveries;
 pub mod installation;
 mod installation_events;
 pub mod internal;
+pub mod project;

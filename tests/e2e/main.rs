@@ -8,6 +8,7 @@ mod fake_github;
 mod github_handlers;
 mod identity;
 mod meta;
+mod projects;
 mod schema;
 mod webhooks;
 mod worker;
@@ -41,8 +42,14 @@ pub fn unique_id() -> u64 {
 
 fn main() {
     let args = Arguments::from_args();
-    let tests: Vec<(&str, TestFn)> =
-        [meta::TESTS, config::TESTS, identity::TESTS, webhooks::TESTS].concat();
+    let tests: Vec<(&str, TestFn)> = [
+        meta::TESTS,
+        config::TESTS,
+        identity::TESTS,
+        webhooks::TESTS,
+        projects::TESTS,
+    ]
+    .concat();
     if args.list {
         let names = tests
             .iter()
@@ -59,7 +66,9 @@ fn main() {
     let _ = std::fs::remove_dir_all(&run_dir);
     let fake = FakeGithub::start();
     github_handlers::install(&fake);
+    projects::install(&fake);
     let mut options = WorkerOptions::new(&fake.base_url());
+    options.vars.extend(projects::worker_vars());
     options.vars.push((
         "WEBHOOK_SECRET_GRACE_SECONDS".into(),
         webhooks::GRACE_SECONDS.to_string(),
@@ -74,6 +83,7 @@ fn main() {
         fake.base_url()
     );
     let api = Api::new(&worker.base_url());
+    projects::setup(&api);
     let shared = Arc::new(Shared {
         fake,
         worker,

@@ -33,6 +33,14 @@ pub enum ApiError {
     UnknownApp(u64),
     #[error("installation {0} is suspended on GitHub; no token is issued")]
     InstallationSuspended(u64),
+    #[error("no project {0}")]
+    ProjectNotFound(String),
+    /// A spec status move the project's state machine refuses.
+    #[error("{0}")]
+    IllegalStatusTransition(String),
+    /// A repository named in a request that GitHub does not show to our credentials.
+    #[error("{0}")]
+    GithubRepoNotFound(String),
     /// GitHub failed or refused; `code` is one of the `github_*` codes.
     #[error("{message}")]
     Github {
@@ -86,6 +94,9 @@ impl ApiError {
             ApiError::ServiceKeyNotFound => "service_key_not_found",
             ApiError::UnknownApp(_) => "unknown_app",
             ApiError::InstallationSuspended(_) => "installation_suspended",
+            ApiError::ProjectNotFound(_) => "project_not_found",
+            ApiError::IllegalStatusTransition(_) => "illegal_status_transition",
+            ApiError::GithubRepoNotFound(_) => "github_repo_not_found",
             ApiError::Github { code, .. } => code,
             ApiError::Relayed { code, .. } => code,
             ApiError::Coded { code, .. } => code,
@@ -108,8 +119,10 @@ impl ApiError {
             ApiError::RouteNotFound { .. }
             | ApiError::InstallationNotFound(_)
             | ApiError::AppNotFound(_)
-            | ApiError::ServiceKeyNotFound => 404,
-            ApiError::UnknownApp(_) => 422,
+            | ApiError::ServiceKeyNotFound
+            | ApiError::ProjectNotFound(_) => 404,
+            ApiError::IllegalStatusTransition(_) => 409,
+            ApiError::UnknownApp(_) | ApiError::GithubRepoNotFound(_) => 422,
             ApiError::Github {
                 code: "github_rate_limited",
                 ..
@@ -155,6 +168,9 @@ impl ApiError {
         "service_key_not_found",
         "unknown_app",
         "installation_suspended",
+        "project_not_found",
+        "illegal_status_transition",
+        "github_repo_not_found",
         "github_unauthorized",
         "github_forbidden",
         "github_not_found",
@@ -184,6 +200,16 @@ impl From<crate::webhook::WebhookError> for ApiError {
             status: e.status(),
             code: e.code(),
             message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::projects::ProjectError> for ApiError {
+    fn from(e: crate::projects::ProjectError) -> ApiError {
+        match e {
+            crate::projects::ProjectError::IllegalStatusTransition { .. } => {
+                ApiError::IllegalStatusTransition(e.to_string())
+            }
         }
     }
 }
@@ -237,6 +263,12 @@ mod tests {
             ApiError::ServiceKeyNotFound,
             ApiError::UnknownApp(1),
             ApiError::InstallationSuspended(1),
+            ApiError::ProjectNotFound("p-1".into()),
+            ApiError::GithubRepoNotFound(String::new()),
+            ApiError::from(crate::projects::ProjectError::IllegalStatusTransition {
+                from: crate::projects::SpecStatus::Draft,
+                to: crate::projects::SpecStatus::Review,
+            }),
             ApiError::from(crate::github::error::GithubError::NotFound),
             ApiError::MethodNotAllowed {
                 method: "GET".into(),
@@ -254,6 +286,17 @@ mod tests {
                 e.code()
             );
         }
+    }
+
+    #[test]
+    fn project_errors_keep_their_code_and_status() {
+        let core = crate::projects::ProjectError::IllegalStatusTransition {
+            from: crate::projects::SpecStatus::Review,
+            to: crate::projects::SpecStatus::Draft,
+        };
+        let api = ApiError::from(core.clone());
+        assert_eq!((api.code(), api.status()), (core.code(), core.status()));
+        assert_eq!(api.to_string(), core.to_string());
     }
 
     #[test]

@@ -26,6 +26,13 @@ pub enum Route {
     ListDeliveries,
     ListWorkItems,
     ListAppDeliveries,
+    CreateProject,
+    ListProjects,
+    GetProject,
+    PatchProject,
+    ApproveProject,
+    PutProjectGithubRepo,
+    ListGithubRepos,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +85,13 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("POST", "/webhooks/github", Route::GithubWebhook, Auth::Public),
     spec("GET", "/api/installations/{installation_id}/deliveries", Route::ListDeliveries, Auth::Admin),
     spec("GET", "/api/installations/{installation_id}/work", Route::ListWorkItems, Auth::Admin),
+    spec("POST", "/projects", Route::CreateProject, Auth::Admin),
+    spec("GET", "/projects", Route::ListProjects, Auth::Admin),
+    spec("GET", "/projects/{slug}", Route::GetProject, Auth::Admin),
+    spec("PATCH", "/projects/{slug}", Route::PatchProject, Auth::Admin),
+    spec("POST", "/projects/{slug}/approve", Route::ApproveProject, Auth::Admin),
+    spec("PUT", "/projects/{slug}/github-repo", Route::PutProjectGithubRepo, Auth::Admin),
+    spec("GET", "/github/repos", Route::ListGithubRepos, Auth::Admin),
 ];
 
 /// A matched route with its path parameters (raw segments; typed parsing happens in handlers).

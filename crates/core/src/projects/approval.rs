@@ -4,6 +4,7 @@
 //! recorded in the history, never silently dropped; a failed creation never undoes the
 //! approval.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::create_repo::{is_our_repo, repo_description, RepoFailure};
@@ -38,8 +39,10 @@ impl SkipReason {
     }
 }
 
-/// What the adapter needs to run one creation (see `create_repo` for the loop).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the adapter needs to run one creation (see `create_repo` for the loop). Serialisable
+/// because the project's Durable Object decides it and the request that calls GitHub runs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CreateRepoPlan {
     pub attempt_id: AttemptId,
     /// The first name to try: the slug.
@@ -85,7 +88,48 @@ pub enum RepoReport {
     Failed(RepoFailure),
 }
 
+/// How one creation ended, as the adapter reports it back to the project.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "outcome",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+pub enum RepoOutcome {
+    Created { repo: GithubRepo },
+    Failed { code: RepoFailure },
+}
+
+/// [`on_repo_created`] or [`on_repo_failed`], whichever `outcome` calls for.
+pub fn on_repo_outcome(
+    project: &mut Project,
+    attempt_id: &AttemptId,
+    outcome: RepoOutcome,
+    now_ms: i64,
+) -> RepoReport {
+    match outcome {
+        RepoOutcome::Created { repo } => on_repo_created(project, attempt_id, repo, now_ms),
+        RepoOutcome::Failed { code } => on_repo_failed(project, attempt_id, code, now_ms),
+    }
+}
+
 impl RepoReport {
+    /// `created`, `skipped` or `failed`: the `status` of the response and the log line.
+    pub fn status(&self) -> &'static str {
+        match self {
+            RepoReport::Created { .. } => "created",
+            RepoReport::Skipped(_) | RepoReport::Overridden { .. } => "skipped",
+            RepoReport::Failed(_) => "failed",
+        }
+    }
+
+    pub fn failure(&self) -> Option<RepoFailure> {
+        match self {
+            RepoReport::Failed(code) => Some(*code),
+            _ => None,
+        }
+    }
+
     /// `{status: "created"|"skipped"|"failed", ...}`. An overridden creation is reported as
     /// skipped for the reason that won, with the unused repository named.
     pub fn to_json(&self) -> Value {
@@ -534,6 +578,42 @@ mod tests {
             approve(&mut p, id(3), T0 + AUTO_CREATE_STALE_MS + 2).unwrap(),
             ApproveStep::Skip(SkipReason::InFlight)
         );
+    }
+
+    #[test]
+    fn plans_and_outcomes_cross_the_object_boundary() {
+        let mut p = project(SpecStatus::Interviewing);
+        let run = plan(approve(&mut p, id(1), T0).unwrap());
+        let text = serde_json::to_string(&run).unwrap();
+        assert!(text.contains("\"attemptId\"") && text.contains("\"uncertainAttempt\""));
+        assert_eq!(serde_json::from_str::<CreateRepoPlan>(&text).unwrap(), run);
+
+        let created = RepoOutcome::Created {
+            repo: repo("org/acme-x1y2"),
+        };
+        let v = serde_json::to_value(&created).unwrap();
+        assert_eq!(
+            v,
+            json!({"outcome": "created", "repo": {"fullName": "org/acme-x1y2",
+                   "defaultBranch": "main", "private": true}})
+        );
+        assert_eq!(serde_json::from_value::<RepoOutcome>(v).unwrap(), created);
+        let failed = RepoOutcome::Failed {
+            code: RepoFailure::NameTaken,
+        };
+        let v = serde_json::to_value(&failed).unwrap();
+        assert_eq!(
+            v,
+            json!({"outcome": "failed", "code": "GITHUB_REPO_NAME_TAKEN"})
+        );
+
+        let report = on_repo_outcome(&mut p, &run.attempt_id, failed, T0 + 1);
+        assert_eq!(report.status(), "failed");
+        assert_eq!(report.failure(), Some(RepoFailure::NameTaken));
+        let run = plan(approve(&mut p, id(2), T0 + 2).unwrap());
+        let report = on_repo_outcome(&mut p, &run.attempt_id, created, T0 + 3);
+        assert_eq!((report.status(), report.failure()), ("created", None));
+        assert_eq!(RepoReport::Skipped(SkipReason::Manual).status(), "skipped");
     }
 
     #[test]

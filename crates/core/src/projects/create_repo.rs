@@ -75,10 +75,10 @@ impl RepoFailure {
                 "a repository with the project's name (and a suffixed variant) already exists in the organization; choose one with PUT /projects/{slug}/github-repo"
             }
             RepoFailure::Unauthorized => {
-                "GitHub rejected the app's credentials; check the app id and private key"
+                "GitHub rejected the org credentials; check the org app's id and private key, or GITHUB_TOKEN"
             }
             RepoFailure::Forbidden => {
-                "the GitHub App may not create repositories in the organization: grant it the Administration (write) repository permission and accept it on the installation"
+                "the GitHub App (or GITHUB_TOKEN) may not create repositories in the organization: grant it the Administration (write) repository permission and accept it on the installation"
             }
             RepoFailure::Unavailable => "GitHub could not be reached; approve again to retry",
             RepoFailure::RateLimited => "GitHub's rate limit was hit; approve again later",
@@ -87,8 +87,32 @@ impl RepoFailure {
             }
             RepoFailure::Rejected => "GitHub refused to create the repository",
             RepoFailure::OrgNotConfigured => {
-                "GITHUB_ORG is not configured, or no installation of the app covers it"
+                "GITHUB_ORG is not configured, or neither GITHUB_ORG_INSTALLATION_ID (a configured installation of the app on it) nor GITHUB_TOKEN is set"
             }
+        }
+    }
+
+    /// Getting the org's installation token failed with the error `code` (an [`ApiError`]
+    /// code, as the installation's object rendered it): no repository was attempted.
+    ///
+    /// [`ApiError`]: crate::error::ApiError
+    pub fn from_token_error(code: &str) -> RepoFailure {
+        match code {
+            "github_unauthorized" => RepoFailure::Unauthorized,
+            "github_forbidden" => RepoFailure::Forbidden,
+            "github_rate_limited" => RepoFailure::RateLimited,
+            "github_rejected" => RepoFailure::Rejected,
+            // The installation is not a configured tenant, its app is gone, GitHub does not
+            // know it, or it is suspended: the org is not usable as configured.
+            "installation_not_found"
+            | "app_not_found"
+            | "unknown_app"
+            | "github_not_found"
+            | "installation_suspended"
+            | "server_misconfigured"
+            | "forbidden"
+            | "validation_failed" => RepoFailure::OrgNotConfigured,
+            _ => RepoFailure::Unavailable,
         }
     }
 
@@ -342,6 +366,22 @@ mod tests {
                     CreateRepoNext::Fail(code)
                 );
             }
+        }
+    }
+
+    #[test]
+    fn token_errors_map_to_failures() {
+        for (code, failure) in [
+            ("github_unauthorized", RepoFailure::Unauthorized),
+            ("github_forbidden", RepoFailure::Forbidden),
+            ("github_rate_limited", RepoFailure::RateLimited),
+            ("installation_not_found", RepoFailure::OrgNotConfigured),
+            ("installation_suspended", RepoFailure::OrgNotConfigured),
+            ("app_not_found", RepoFailure::OrgNotConfigured),
+            ("github_unavailable", RepoFailure::Unavailable),
+            ("internal_error", RepoFailure::Unavailable),
+        ] {
+            assert_eq!(RepoFailure::from_token_error(code), failure, "{code}");
         }
     }
 

@@ -2,6 +2,7 @@
 //! tells "absent" from `null`, and every message names its field. Nothing here trusts a value
 //! it has not checked.
 
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use super::record::SpecStatus;
@@ -12,19 +13,34 @@ use crate::tenancy::config::parse_object;
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
 
-/// `POST /projects`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `POST /projects`. Serde only carries an already-parsed value to the project's Durable
+/// Object; client input goes through [`NewProject::parse`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewProject {
     pub name: String,
     pub description: Option<String>,
 }
 
 /// `PATCH /projects/:slug`: `None` leaves a field alone; `Some(None)` clears the description.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Its serde form (for the hop to the Durable Object) keeps that distinction: an absent key is
+/// `None`, `null` is `Some(None)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub description: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<SpecStatus>,
+}
+
+/// A key that is present (even as `null`) is `Some`; serde's `default` covers absence.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 /// `PUT /projects/:slug/github-repo`. The adapter still reads the repository from GitHub (to
@@ -205,6 +221,28 @@ mod tests {
             let err = ProjectPatch::parse(body).unwrap_err();
             assert!(err.to_string().contains(needle), "{err}");
         }
+    }
+
+    #[test]
+    fn patch_round_trips_through_serde_keeping_null_apart_from_absent() {
+        for body in [
+            &b"{}"[..],
+            br#"{"description":null}"#,
+            br#"{"description":"d","name":"N","status":"review"}"#,
+        ] {
+            let p = ProjectPatch::parse(body).unwrap();
+            let text = serde_json::to_string(&p).unwrap();
+            assert_eq!(
+                serde_json::from_str::<ProjectPatch>(&text).unwrap(),
+                p,
+                "{text}"
+            );
+        }
+        let cleared = ProjectPatch::parse(br#"{"description":null}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&cleared).unwrap(),
+            r#"{"description":null}"#
+        );
     }
 
     #[test]

@@ -9,12 +9,13 @@ pub mod approval;
 pub mod create_repo;
 pub mod github_repo;
 pub mod input;
+pub mod org;
 pub mod record;
 pub mod slug;
 
 pub use approval::{
-    approve, manual_override, on_repo_created, on_repo_failed, ApproveStep, CreateRepoPlan,
-    RepoReport, SkipReason, AUTO_CREATE_STALE_MS,
+    approve, manual_override, on_repo_created, on_repo_failed, on_repo_outcome, ApproveStep,
+    CreateRepoPlan, RepoOutcome, RepoReport, SkipReason, AUTO_CREATE_STALE_MS,
 };
 pub use create_repo::{
     create_repo_body, is_our_repo, next_after_failure, repo_description, retry_name,
@@ -22,8 +23,9 @@ pub use create_repo::{
 };
 pub use github_repo::{GhRepository, RepoListing};
 pub use input::{GithubRepoInput, NewProject, ProjectPatch};
+pub use org::{org_setting, org_token_scope, OrgAuth, OrgNotConfigured, OrgSetting};
 pub use record::{
     AttemptId, AutoCreate, GithubRepo, HistoryEntry, HistoryEvent, Project, ProjectError,
     RepoOrigin, SpecStatus, MAX_HISTORY,
 };
-pub use slug::ProjectSlug;
+pub use slug::{ProjectSlug, INDEX_OBJECT_NAME};

@@ -271,6 +271,17 @@ impl Project {
             "history": self.history,
         })
     }
+
+    /// The row of the project listing: the view without history and in-flight marker, so the
+    /// index stays small however long a project lives.
+    pub fn summary(&self) -> Value {
+        let mut v = self.view();
+        if let Some(map) = v.as_object_mut() {
+            map.remove("history");
+            map.remove("autoCreate");
+        }
+        v
+    }
 }
 
 #[cfg(test)]
@@ -427,5 +438,9 @@ pub(crate) mod tests {
         assert_eq!(v["githubRepo"], Value::Null);
         assert_eq!(v["autoCreate"]["startedAt"], "2023-11-14T22:13:20.000Z");
         assert_eq!(v["autoCreate"]["attemptId"], "090909090909");
+        let row = p.summary();
+        assert!(row.get("history").is_none() && row.get("autoCreate").is_none());
+        assert_eq!(row["slug"], "acme-x1y2");
+        assert_eq!(row["createdAt"], v["createdAt"]);
     }
 }

@@ -65,7 +65,15 @@ impl ProjectSlug {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The Durable Object name of this project's store. The only place it is formatted.
+    pub fn object_name(&self) -> String {
+        format!("project-{}", self.0)
+    }
 }
+
+/// The Durable Object name of the project listing (one for the whole deployment).
+pub const INDEX_OBJECT_NAME: &str = "projects-index";
 
 /// Four characters of `[a-z0-9]`. `byte % 36` is slightly biased (the first four letters come
 /// up 8/256 instead of 7/256); the suffix only separates names, it is no secret.
@@ -159,6 +167,18 @@ mod tests {
         ] {
             assert!(ProjectSlug::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn object_names() {
+        assert_eq!(
+            ProjectSlug::parse("acme-ab12").unwrap().object_name(),
+            "project-acme-ab12"
+        );
+        assert!(
+            !INDEX_OBJECT_NAME.starts_with("project-"),
+            "no slug names the index"
+        );
     }
 
     #[test]
