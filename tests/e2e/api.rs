@@ -98,6 +98,18 @@ impl Api {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Resp {
+        self.try_send(method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: transport error {e}"))
+    }
+
+    /// Like [`Api::send_unchecked`], with a transport failure as an `Err`.
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Resp, String> {
         let mut req = self.agent.request(method, &format!("{}{path}", self.base));
         for (k, v) in headers {
             req = req.set(k, v);
@@ -109,7 +121,7 @@ impl Api {
         let resp = match result {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: transport error {e}"),
+            Err(e) => return Err(e.to_string()),
         };
         let status = resp.status();
         let headers = resp
@@ -119,11 +131,11 @@ impl Api {
             .collect();
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut resp.into_reader(), &mut bytes).expect("read body");
-        Resp {
+        Ok(Resp {
             status,
             headers,
             body: bytes,
-        }
+        })
     }
 
     /// An admin call with the right token and a JSON body.
