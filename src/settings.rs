@@ -11,10 +11,27 @@ pub const ENCRYPTION_KEY_PREVIOUS: &str = "ENCRYPTION_KEY_PREVIOUS";
 
 pub const WEBHOOK_SECRET_GRACE_SECONDS: &str = "WEBHOOK_SECRET_GRACE_SECONDS";
 
+/// github.com itself (the OAuth web endpoints); the fake GitHub in tests.
+pub const GITHUB_WEB_BASE: &str = "GITHUB_WEB_BASE";
+pub const DEFAULT_GITHUB_WEB_BASE: &str = "https://github.com";
+/// The registered app (`PUT /api/apps/{id}`) whose client id and secret sign admins in.
+pub const GITHUB_APP_ID: &str = "GITHUB_APP_ID";
+/// The app's URL slug, for `install_url` when GitHub's answer names none.
+pub const GITHUB_APP_SLUG: &str = "GITHUB_APP_SLUG";
+pub const TURNSTILE_SITE_KEY: &str = "TURNSTILE_SITE_KEY";
+/// Pages of `GET /user/installations` followed at most (default 10).
+pub const INSTALLATIONS_PAGE_CAP: &str = "INSTALLATIONS_PAGE_CAP";
+/// Comma-separated exact origins of the admin SPA that get CORS with credentials.
+pub const ADMIN_ORIGINS: &str = "ADMIN_ORIGINS";
+
 /// Durable Object binding of the installation store (`install-<id>`).
 pub const INSTALLATIONS: &str = "INSTALLATIONS";
 /// Durable Object binding of the app registry (`app-<id>`).
 pub const APPS: &str = "APPS";
+/// Durable Object binding of signed-in admins (`user-<github user id>`).
+pub const GITHUB_USERS: &str = "GITHUB_USERS";
+/// Durable Object binding of consumed sign-in nonces (`oauth-state-<nonce>`).
+pub const OAUTH_STATES: &str = "OAUTH_STATES";
 
 /// A var or secret, `None` when unset or empty.
 pub fn get(env: &Env, name: &str) -> Option<String> {

@@ -3,3 +3,4 @@
 
 pub mod app_jwt;
 pub mod client;
+pub mod oauth;

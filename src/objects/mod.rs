@@ -2,5 +2,7 @@
 //! route handlers, so no handler builds an object name or an internal URL.
 
 pub mod app;
+pub mod github_user;
 pub mod installation;
 pub mod internal;
+pub mod oauth_state;
