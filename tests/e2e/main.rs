@@ -2,6 +2,7 @@
 //! against the fake GitHub. One test binary with its own `main` so it can start the shared
 //! worker once, run every test (in parallel), and always stop what it started.
 
+mod admin_access;
 mod api;
 mod config;
 mod fake_github;
@@ -40,7 +41,13 @@ pub fn unique_id() -> u64 {
 
 fn main() {
     let args = Arguments::from_args();
-    let tests: Vec<(&str, TestFn)> = [meta::TESTS, config::TESTS, identity::TESTS].concat();
+    let tests: Vec<(&str, TestFn)> = [
+        meta::TESTS,
+        config::TESTS,
+        identity::TESTS,
+        admin_access::TESTS,
+    ]
+    .concat();
     if args.list {
         let names = tests
             .iter()
@@ -57,16 +64,18 @@ fn main() {
     let _ = std::fs::remove_dir_all(&run_dir);
     let fake = FakeGithub::start();
     github_handlers::install(&fake);
-    let worker = Worker::start(
-        &run_dir.join("shared"),
-        WorkerOptions::new(&fake.base_url()),
-    );
+    let mut options = WorkerOptions::new(&fake.base_url());
+    options
+        .vars
+        .extend(admin_access::worker_vars(&fake.base_url()));
+    let worker = Worker::start(&run_dir.join("shared"), options);
     println!(
         "e2e: worker on workerd at {} (wrangler dev), fake GitHub at {}",
         worker.base_url(),
         fake.base_url()
     );
     let api = Api::new(&worker.base_url());
+    admin_access::install(&fake, &worker.base_url(), &api);
     let shared = Arc::new(Shared {
         fake,
         worker,
@@ -118,6 +127,7 @@ fn main() {
             github_handlers::TOKEN_PREFIX,
             "ghpsk_",
         ])
+        .chain(admin_access::NEVER_LOGGED)
         .map(|s| s.to_string())
         .chain(service_keys);
     for secret in never_logged {
