@@ -237,7 +237,7 @@ fn session_of(req: &Request) -> Result<SessionToken, ApiError> {
 async fn list_installations(env: &Env, token: &str) -> Result<Listing, ApiError> {
     let cap =
         installations::page_cap(settings::get(env, settings::INSTALLATIONS_PAGE_CAP).as_deref())
-            .map_err(|_| ApiError::Misconfigured(settings::INSTALLATIONS_PAGE_CAP))?;
+            .ok_or(ApiError::Misconfigured(settings::INSTALLATIONS_PAGE_CAP))?;
     let github = GithubClient::from_env(env)?;
     let mut listing = Listing::default();
     for page in 1..=cap {

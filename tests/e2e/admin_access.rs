@@ -28,6 +28,10 @@ pub const TESTS: &[(&str, TestFn)] = &[
         connect_flow_status_and_disconnect,
     ),
     (
+        "admin_access::cross_site_spa_gets_a_bearer_session",
+        cross_site_spa_gets_a_bearer_session,
+    ),
+    (
         "admin_access::bad_states_are_refused_without_a_code_exchange",
         bad_states_are_refused_without_a_code_exchange,
     ),
@@ -56,6 +60,7 @@ const APP_SLUG: &str = "ghplane-admin-e2e";
 const RESPONSE_SLUG: &str = "ghplane-from-github";
 const ADMIN_ORIGIN: &str = "https://admin.example.com";
 const CALLBACK_PATH: &str = "/api/integrations/github/callback";
+const TURNSTILE_SITE_KEY: &str = "1x00000000000000000000AA";
 
 /// Prefixes of tokens and sessions that must never show up in the worker's output.
 pub const NEVER_LOGGED: &[&str] = &["ghu_fake_", "ghr_fake_", "ghpas_", "ghu_e2e_"];
@@ -71,6 +76,7 @@ pub fn worker_vars(fake_base: &str) -> Vec<(String, String)> {
         ("GITHUB_WEB_BASE", fake_base),
         ("GITHUB_APP_ID", &OAUTH_APP_ID.to_string()),
         ("GITHUB_APP_SLUG", APP_SLUG),
+        ("TURNSTILE_SITE_KEY", TURNSTILE_SITE_KEY),
         ("INSTALLATIONS_PAGE_CAP", "2"),
         (
             "ADMIN_ORIGINS",
@@ -345,6 +351,11 @@ fn connect_flow_status_and_disconnect(s: &Shared) {
     let claims = payload(state);
     assert_eq!(claims["r"], "/settings/github");
     assert_eq!(claims["g"], APP_SLUG);
+    assert_eq!(claims["t"], TURNSTILE_SITE_KEY);
+    assert!(
+        claims.get("o").is_none(),
+        "no cross-site origin started this one"
+    );
     assert_eq!(claims["n"].as_str().unwrap().len(), 22);
     let exp = claims["exp"].as_i64().unwrap();
     assert!(
@@ -427,6 +438,31 @@ fn connect_flow_status_and_disconnect(s: &Shared) {
         );
     }
 
+    // At rest the tokens are sealed: no storage file of the worker holds them in clear.
+    let issued = s.fake.oauth_tokens_of(&login);
+    assert_eq!(issued.len(), 1);
+    let refresh = issued[0].replace("ghu_", "ghr_");
+    let files = files_under(&s.worker.dir.join("state"));
+    let holds = |file: &std::path::PathBuf, needle: &[u8]| {
+        std::fs::read(file)
+            .unwrap_or_default()
+            .windows(needle.len())
+            .any(|w| w == needle)
+    };
+    assert!(
+        files.iter().any(|f| holds(f, login.as_bytes())),
+        "the scan reads the user's object (its login is stored in clear)"
+    );
+    for file in &files {
+        for secret in [&issued[0], &refresh, &session] {
+            assert!(
+                !holds(file, secret.as_bytes()),
+                "{} holds a token or session in clear",
+                file.display()
+            );
+        }
+    }
+
     let grants_before = s.fake.requests_for("apps/delete-authorization").len();
     let out = json_post(
         &s.api,
@@ -480,6 +516,69 @@ fn connect_flow_status_and_disconnect(s: &Shared) {
         .api
         .send("GET", "/api/integrations/github/status", &[], None);
     assert_eq!(nobody.json(), json!({"connected": false}));
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// An SPA on another site starts the sign-in with `fetch` (its `Origin` is allowed), so
+/// the callback sends the browser back to that origin with the session as a bearer token in
+/// the fragment (never sent to a server); the SPA then calls with `Authorization: Bearer`.
+fn cross_site_spa_gets_a_bearer_session(s: &Shared) {
+    let login = format!("e2e-admin-{}", unique_id());
+    let r = json_post(
+        &s.api,
+        "/api/integrations/github/start",
+        &[("origin", ADMIN_ORIGIN)],
+        &json!({"return_to": "/orgs#top"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), Some(ADMIN_ORIGIN));
+    let started = r.json();
+    assert_eq!(
+        payload(started["state"].as_str().unwrap())["o"],
+        ADMIN_ORIGIN
+    );
+    let callback = approve(s, started["authorize_url"].as_str().unwrap(), &login);
+    let back = s.api.send("GET", &callback, &[], None);
+    assert_eq!(back.status, 302, "{}", back.text());
+    let location = back.header("location").unwrap();
+    let token = location
+        .strip_prefix(&format!("{ADMIN_ORIGIN}/orgs#ghplane_session="))
+        .unwrap_or_else(|| panic!("{location}"));
+    assert!(token.starts_with("ghpas_"), "{location}");
+    let auth = format!("Bearer {token}");
+    let status = s.api.send(
+        "GET",
+        "/api/integrations/github/status",
+        &[("authorization", &auth), ("origin", ADMIN_ORIGIN)],
+        None,
+    );
+    assert_eq!(status.json()["login"], login.as_str());
+    assert_eq!(
+        status.header("access-control-allow-origin"),
+        Some(ADMIN_ORIGIN)
+    );
+    // A foreign origin is never recorded: its flow returns to a path on the worker.
+    let foreign = json_post(
+        &s.api,
+        "/api/integrations/github/start",
+        &[("origin", "https://evil.example")],
+        &json!({}),
+    );
+    assert!(payload(foreign.json()["state"].as_str().unwrap())
+        .get("o")
+        .is_none());
 }
 
 /// A state signed with the worker's key (derived from the test `ENCRYPTION_KEY`), for the
@@ -1081,7 +1180,7 @@ fn cors_answers_only_listed_origins(s: &Shared) {
         .api
         .send("GET", "/api/integrations/github/status", &[], None);
     assert_no_cors(&plain, "no Origin");
-    for r in [&plain] {
+    for r in [&plain, &get, &relayed] {
         assert!(r.headers.iter().all(|(_, v)| v != "*"), "never a wildcard");
     }
 

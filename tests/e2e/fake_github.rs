@@ -247,6 +247,18 @@ impl FakeGithub {
         self.shared.state().web.tokens.get(token).cloned()
     }
 
+    /// Every user token the web routes issued to `login`.
+    pub fn oauth_tokens_of(&self, login: &str) -> Vec<String> {
+        self.shared
+            .state()
+            .web
+            .tokens
+            .iter()
+            .filter(|(_, user)| user.login == login)
+            .map(|(token, _)| token.clone())
+            .collect()
+    }
+
     /// True once `DELETE /applications/{client_id}/grant` revoked the token's grant.
     pub fn oauth_revoked(&self, token: &str) -> bool {
         self.shared.state().web.revoked.iter().any(|t| t == token)
@@ -500,7 +512,7 @@ impl Shared {
         }
         let token = bearer(request)?;
         let state = self.state();
-        if state.web.revoked.iter().any(|t| *t == token) {
+        if state.web.revoked.contains(&token) {
             return Some(operation.github_error(401, "Bad credentials"));
         }
         let user = state.web.tokens.get(&token)?.clone();

@@ -16,16 +16,16 @@ pub const MAX_PAGE_CAP: u32 = 100;
 /// GitHub's largest page.
 pub const PER_PAGE: usize = 100;
 
-/// `INSTALLATIONS_PAGE_CAP`: unset → the default; otherwise 1..=100.
-pub fn page_cap(var: Option<&str>) -> Result<u32, ()> {
+/// `INSTALLATIONS_PAGE_CAP`: unset → the default; otherwise 1..=100, or `None` when it is
+/// not (a misconfiguration, never silently the default).
+pub fn page_cap(var: Option<&str>) -> Option<u32> {
     match var {
-        None => Ok(DEFAULT_PAGE_CAP),
+        None => Some(DEFAULT_PAGE_CAP),
         Some(v) => v
             .trim()
             .parse()
             .ok()
-            .filter(|n| (1..=MAX_PAGE_CAP).contains(n))
-            .ok_or(()),
+            .filter(|n| (1..=MAX_PAGE_CAP).contains(n)),
     }
 }
 
@@ -301,12 +301,12 @@ mod tests {
 
     #[test]
     fn cap_and_include() {
-        assert_eq!(page_cap(None), Ok(10));
-        assert_eq!(page_cap(Some("2")), Ok(2));
+        assert_eq!(page_cap(None), Some(10));
+        assert_eq!(page_cap(Some("2")), Some(2));
         assert!(
-            page_cap(Some("0")).is_err()
-                && page_cap(Some("x")).is_err()
-                && page_cap(Some("101")).is_err()
+            page_cap(Some("0")).is_none()
+                && page_cap(Some("x")).is_none()
+                && page_cap(Some("101")).is_none()
         );
         assert_eq!(include_users(Some("users")), Ok(true));
         assert!(include_users(Some("orgs")).is_err());
