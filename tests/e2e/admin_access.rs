@@ -389,11 +389,13 @@ fn connect_flow_status_and_disconnect(s: &Shared) {
         "{form}"
     );
     assert!(
-        form.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
-        "{form}"
+        form.contains(&format!(
+            "redirect_uri={}",
+            ghplane_core::admin_access::oauth::pct_encode(&redirect_uri)
+        )),
+        "the callback URL, exactly as sent to the authorize page: {form}"
     );
     assert_eq!(exchanges[0].header("accept"), Some("application/json"));
-    let _ = redirect_uri;
 
     let status = s.api.send(
         "GET",

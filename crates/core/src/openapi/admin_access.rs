@@ -84,6 +84,10 @@ pub(crate) fn schemas() -> Vec<(&'static str, Value)> {
     });
     vec![
         (
+            "EmptyObject",
+            json!({"type": "object", "additionalProperties": false}),
+        ),
+        (
             "ConnectStartInput",
             json!({
                 "type": "object", "additionalProperties": false,
@@ -246,7 +250,7 @@ pub(crate) fn paths() -> Vec<(&'static str, Value)> {
             json!({"post": {
                 "operationId": "githubDisconnect",
                 "summary": "Revoke the app's grant at GitHub, forget the user's tokens and end every session",
-                "security": session_security(), "requestBody": optional_json_body("ConnectStartInput"),
+                "security": session_security(), "requestBody": optional_json_body("EmptyObject"),
                 "responses": {
                     "200": json_response("Disconnected; the session cookie is cleared", "Disconnected"),
                     "400": error_response("Body is not an empty JSON object"),
