@@ -13,6 +13,9 @@ pub fn error_response(err: &ApiError) -> Response {
     if let ApiError::MethodNotAllowed { allowed, .. } = err {
         let _ = resp.headers_mut().set("allow", &allowed.join(", "));
     }
+    if let Some(secs) = err.retry_after_secs() {
+        let _ = resp.headers_mut().set("retry-after", &secs.to_string());
+    }
     resp
 }
 
@@ -76,4 +79,27 @@ pub async fn read_json_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, 
         return Err(ApiError::PayloadTooLarge { limit });
     }
     Ok(bytes)
+}
+
+/// The body of a write that may be empty: still `application/json` (415 otherwise, so a
+/// cross-site form or `text/plain` post never reaches a handler), and a JSON object when
+/// present. Empty reads as `{}`.
+pub async fn read_json_object(
+    req: &mut Request,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let bytes = read_json_body(req, MAX_ADMIN_BODY).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Default::default());
+    }
+    ghplane_core::tenancy::config::parse_object(&bytes)
+}
+
+/// A redirect to `location` (relative or absolute), uncached.
+pub fn redirect(location: &str) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("location", location);
+    let _ = headers.set("cache-control", "no-store");
+    Response::empty()
+        .map(|r| r.with_status(302).with_headers(headers))
+        .unwrap_or_else(|_| unreachable_response())
 }

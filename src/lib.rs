@@ -7,6 +7,7 @@ use ghplane_core::ApiError;
 use serde_json::json;
 use worker::{event, Context, Date, Env, Request, Response};
 
+mod cors;
 mod github;
 mod http;
 mod log;
@@ -17,7 +18,9 @@ mod settings;
 
 pub use objects::app::AppStore;
 pub use objects::app_directory::AppDirectory;
+pub use objects::github_user::GithubUserStore;
 pub use objects::installation::InstallationStore;
+pub use objects::oauth_state::OAuthStateStore;
 pub use objects::project::{ProjectIndex, ProjectStore};
 
 #[event(fetch)]
@@ -25,14 +28,20 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     let started = Date::now().as_millis();
     let method = req.method().to_string();
     let path = req.path();
-    let response = match match_route(&method, &path) {
-        Ok(m) => match authorize(&req, &env, &m) {
-            Ok(()) => dispatch(req, &env, &m).await,
+    let origin = req.headers().get("origin").ok().flatten();
+    let response = if cors::is_preflight(&req) {
+        cors::preflight(&env, &path, origin.as_deref())
+    } else {
+        match match_route(&method, &path) {
+            Ok(m) => match authorize(&req, &env, &m) {
+                Ok(()) => dispatch(req, &env, &m).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
+        }
     }
     .unwrap_or_else(|e| http::error_response(&e));
+    let response = cors::decorate(response, &env, origin.as_deref());
     log::event(
         "info",
         "request",
@@ -44,8 +53,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 
 fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
     match m.spec.auth {
-        // Checked by the handler, against the installation in the path.
-        Auth::Public | Auth::ServiceKey => Ok(()),
+        // Checked by the handler, against the installation in the path or the user's object.
+        Auth::Public | Auth::ServiceKey | Auth::Session | Auth::SessionOrUserToken => Ok(()),
         Auth::Admin => {
             let expected = settings::require(env, settings::ADMIN_TOKEN)?;
             let header = req.headers().get("authorization").ok().flatten();
@@ -58,7 +67,7 @@ fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
 
 /// The route table: one line per route, straight to its handler.
 async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    use routes::{apps, installations, meta, projects, webhooks};
+    use routes::{apps, github_connect as gh, installations, meta, projects, webhooks};
     match m.spec.route {
         Route::Healthz => meta::healthz(env),
         Route::OpenApi => meta::openapi(),
@@ -86,5 +95,13 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::ApproveProject => projects::approve(env, m).await,
         Route::PutProjectGithubRepo => projects::put_github_repo(req, env, m).await,
         Route::ListGithubRepos => projects::list_github_repos(env).await,
+        Route::OAuthAuthorize => gh::authorize(req, env, m).await,
+        Route::GithubConnectStart => gh::start(req, env, m).await,
+        Route::GithubConnectCallback => gh::callback(req, env, m).await,
+        Route::GithubConnectStatus => gh::status(req, env, m).await,
+        Route::GithubDisconnect => gh::disconnect(req, env, m).await,
+        Route::GithubUserInstallations => gh::installations(req, env, m).await,
+        Route::GithubUserRepos => gh::repos(req, env, m).await,
+        Route::GithubUserReposSync => gh::repos_sync(req, env, m).await,
     }
 }

@@ -21,6 +21,19 @@ pub const GITHUB_ORG_INSTALLATION_ID: &str = "GITHUB_ORG_INSTALLATION_ID";
 /// Secret fallback when there is no org installation: a fine-grained personal access token.
 pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
 
+/// github.com itself (the OAuth web endpoints); the fake GitHub in tests.
+pub const GITHUB_WEB_BASE: &str = "GITHUB_WEB_BASE";
+pub const DEFAULT_GITHUB_WEB_BASE: &str = "https://github.com";
+/// The registered app (`PUT /api/apps/{id}`) whose client id and secret sign admins in.
+pub const GITHUB_APP_ID: &str = "GITHUB_APP_ID";
+/// The app's URL slug, for `install_url` when GitHub's answer names none.
+pub const GITHUB_APP_SLUG: &str = "GITHUB_APP_SLUG";
+pub const TURNSTILE_SITE_KEY: &str = "TURNSTILE_SITE_KEY";
+/// Pages of `GET /user/installations` followed at most (default 10).
+pub const INSTALLATIONS_PAGE_CAP: &str = "INSTALLATIONS_PAGE_CAP";
+/// Comma-separated exact origins of the admin SPA that get CORS with credentials.
+pub const ADMIN_ORIGINS: &str = "ADMIN_ORIGINS";
+
 /// Durable Object binding of the installation store (`install-<id>`).
 pub const INSTALLATIONS: &str = "INSTALLATIONS";
 /// Durable Object binding of the app registry (`app-<id>`).
@@ -31,6 +44,10 @@ pub const APP_DIRECTORY: &str = "APP_DIRECTORY";
 pub const PROJECTS: &str = "PROJECTS";
 /// Durable Object binding of the project listing (`projects-index`).
 pub const PROJECT_INDEX: &str = "PROJECT_INDEX";
+/// Durable Object binding of signed-in admins (`user-<github user id>`).
+pub const GITHUB_USERS: &str = "GITHUB_USERS";
+/// Durable Object binding of consumed sign-in nonces (`oauth-state-<nonce>`).
+pub const OAUTH_STATES: &str = "OAUTH_STATES";
 
 /// A var or secret, `None` when unset or empty.
 pub fn get(env: &Env, name: &str) -> Option<String> {

@@ -33,6 +33,9 @@ pub enum Idempotent {
 
 pub struct GithubResponse {
     pub body: Vec<u8>,
+    pub etag: Option<String>,
+    /// A `304` to a conditional GET: the cached copy is current (and cost no rate limit).
+    pub not_modified: bool,
 }
 
 impl GithubResponse {
@@ -74,9 +77,47 @@ impl GithubClient {
         body: Option<&Value>,
         idempotent: Idempotent,
     ) -> Result<GithubResponse, GithubError> {
+        let authorization = format!("Bearer {bearer}");
+        self.send_with(method, path, &authorization, body, None, idempotent)
+            .await
+    }
+
+    /// A GET revalidating a cached copy: with `etag`, GitHub answers `304` (`not_modified`)
+    /// when nothing changed, which does not count against the rate limit.
+    pub async fn get_conditional(
+        &self,
+        path: &str,
+        bearer: &str,
+        etag: Option<&str>,
+    ) -> Result<GithubResponse, GithubError> {
+        let authorization = format!("Bearer {bearer}");
+        self.send_with(
+            Method::Get,
+            path,
+            &authorization,
+            None,
+            etag,
+            Idempotent::Yes,
+        )
+        .await
+    }
+
+    /// [`GithubClient::send`] with a whole `Authorization` value (e.g. Basic for the
+    /// `/applications/{client_id}/…` endpoints) and an optional `If-None-Match`.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: &str,
+        body: Option<&Value>,
+        if_none_match: Option<&str>,
+        idempotent: Idempotent,
+    ) -> Result<GithubResponse, GithubError> {
         let mut attempt = 0;
         loop {
-            let result = self.send_once(method.clone(), path, bearer, body).await;
+            let result = self
+                .send_once(method.clone(), path, authorization, body, if_none_match)
+                .await;
             let wait = match &result {
                 Err(GithubError::RateLimited { retry_after_secs }) => {
                     let secs = retry_after_secs.unwrap_or(1);
@@ -101,8 +142,9 @@ impl GithubClient {
         &self,
         method: Method,
         path: &str,
-        bearer: &str,
+        authorization: &str,
         body: Option<&Value>,
+        if_none_match: Option<&str>,
     ) -> Result<GithubResponse, GithubError> {
         let headers = Headers::new();
         let set = |k: &str, v: &str| {
@@ -113,7 +155,10 @@ impl GithubClient {
         set("accept", "application/vnd.github+json")?;
         set("x-github-api-version", API_VERSION)?;
         set("user-agent", USER_AGENT)?;
-        set("authorization", &format!("Bearer {bearer}"))?;
+        set("authorization", authorization)?;
+        if let Some(etag) = if_none_match {
+            set("if-none-match", etag)?;
+        }
         let mut init = RequestInit::new();
         init.with_method(method);
         if let Some(b) = body {
@@ -143,8 +188,13 @@ impl GithubClient {
         if let Some(t) = lookup("date").as_deref().and_then(clock_from_http_date) {
             self.server_time.set(Some(t));
         }
-        if (200..300).contains(&status) {
-            return Ok(GithubResponse { body });
+        let etag = lookup("etag");
+        if (200..300).contains(&status) || (status == 304 && if_none_match.is_some()) {
+            return Ok(GithubResponse {
+                body,
+                etag,
+                not_modified: status == 304,
+            });
         }
         Err(GithubError::classify(status, lookup, &body, now_unix()))
     }

@@ -3,5 +3,6 @@
 
 pub mod app_jwt;
 pub mod client;
+pub mod oauth;
 pub mod org;
 pub mod repos;

@@ -48,6 +48,20 @@ pub struct JwtRequest {
     pub now: Option<i64>,
 }
 
+/// `POST /oauth-client`: the app's OAuth client id, and its opened secret only when asked
+/// (the code exchange and the grant revocation). Never part of any public answer.
+#[derive(Serialize, Deserialize)]
+pub struct OAuthClientRequest {
+    pub with_secret: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct OAuthClientResponse {
+    pub client_id: String,
+    pub slug: Option<String>,
+    pub client_secret: Option<String>,
+}
+
 #[derive(Serialize, Deserialize)]
 pub struct JwtResponse {
     pub jwt: String,
@@ -118,6 +132,13 @@ impl worker::DurableObject for AppStore {
             }
             (Method::Post, "/jwt") => match internal::body(&mut req).await {
                 Ok(r) => self.jwt(id, r).await.map(|j| json_response(200, &j)),
+                Err(e) => Err(e),
+            },
+            (Method::Post, "/oauth-client") => match internal::body(&mut req).await {
+                Ok(r) => self
+                    .oauth_client(id, r)
+                    .await
+                    .map(|c| json_response(200, &c)),
                 Err(e) => Err(e),
             },
             _ => Err(ApiError::Internal),
@@ -265,6 +286,31 @@ impl AppStore {
         Ok(json_response(200, &record.view(now_ms())))
     }
 
+    async fn oauth_client(
+        &self,
+        id: AppId,
+        r: OAuthClientRequest,
+    ) -> Result<OAuthClientResponse, ApiError> {
+        let record = self.load_existing(id).await?;
+        let missing = ApiError::Misconfigured("clientId and clientSecret of the GITHUB_APP_ID app");
+        let client_id = record.client_id.clone().ok_or(missing.clone())?;
+        let sealed = record.client_secret.as_ref().ok_or(missing)?;
+        let client_secret = if r.with_secret {
+            let ring = Keyring::from_env(&self.env).await?;
+            let secret = ring
+                .open(&object_name(id), CLIENT_SECRET_SLOT, &sealed.sealed)
+                .await?;
+            Some(secret.expose().to_owned())
+        } else {
+            None
+        };
+        Ok(OAuthClientResponse {
+            client_id,
+            slug: record.slug.clone(),
+            client_secret,
+        })
+    }
+
     async fn jwt(&self, id: AppId, r: JwtRequest) -> Result<JwtResponse, ApiError> {
         let record = self.load_existing(id).await?;
         let fingerprint = record
@@ -365,6 +411,27 @@ impl AppClient {
 
     pub async fn rotate(&self, r: &RotateRequest) -> Result<Response, ApiError> {
         internal::call(&self.stub, Method::Post, &self.url("rotate"), Some(r), &[]).await
+    }
+
+    /// The app's OAuth client (id, slug, and the opened secret when `with_secret`). An
+    /// unregistered app is a misconfiguration of `GITHUB_APP_ID`.
+    pub async fn oauth_client(&self, with_secret: bool) -> Result<OAuthClientResponse, ApiError> {
+        let resp = internal::call(
+            &self.stub,
+            Method::Post,
+            &self.url("oauth-client"),
+            Some(&OAuthClientRequest { with_secret }),
+            &[],
+        )
+        .await?;
+        internal::json::<OAuthClientResponse>(resp)
+            .await
+            .map_err(|e| match e {
+                ApiError::Relayed { code, .. } if code == "app_not_found" => {
+                    ApiError::Misconfigured(settings::GITHUB_APP_ID)
+                }
+                other => other,
+            })
     }
 
     /// An App JWT; `now` forces a fresh one signed with that clock.

@@ -4,7 +4,9 @@
 pub mod app;
 pub mod app_directory;
 pub mod deliveries;
+pub mod github_user;
 pub mod installation;
 mod installation_events;
 pub mod internal;
+pub mod oauth_state;
 pub mod project;

@@ -9,6 +9,20 @@
 //! in [`FakeGithub::assert_conformant`]. A request that no operation matches
 //! gets a loud 599 rather than a plausible 404.
 //!
+//! **Extensions beyond the REST description**, each documented where it lives:
+//! - *Web routes* ([`WEB_AUTHORIZE`], [`WEB_ACCESS_TOKEN`]): the two github.com
+//!   endpoints of the OAuth web flow, `GET /login/oauth/authorize` and
+//!   `POST /login/oauth/access_token`, served on the same port (point
+//!   `GITHUB_WEB_BASE` here). They validate client id, client secret, code and
+//!   redirect URI as GitHub does, for apps registered with
+//!   [`FakeGithub::register_oauth_app`]; see [`Shared::answer_web`].
+//! - The user tokens they issue answer `GET /user` as the user who signed in,
+//!   and `DELETE /applications/{client_id}/grant` checks its Basic credentials
+//!   against the registered apps and revokes the grant.
+//! - *Conditional requests*: a GET operation whose description documents a
+//!   `304` answers `200`s with an `ETag` (a hash of the body) and answers `304`
+//!   with no body when `If-None-Match` names it, as GitHub does.
+//!
 //! The server is a small HTTP/1.1 implementation on `std::net` instead of
 //! tiny_http, because [`Reply::dropped`] must close the connection without a
 //! response: tiny_http keeps the socket open after an unanswered request (the
@@ -215,6 +229,41 @@ impl FakeGithub {
             .insert(operation_id.to_string(), Arc::new(f));
     }
 
+    /// Registers an OAuth app (a GitHub App's client id and secret) for the web routes, with
+    /// its callback URLs (GitHub accepts a `redirect_uri` on the same host and port whose
+    /// path is within a callback URL's path; without one it uses the first).
+    pub fn register_oauth_app(&self, client_id: &str, client_secret: &str, callbacks: &[&str]) {
+        self.shared.state().web.apps.insert(
+            client_id.to_string(),
+            (
+                client_secret.to_string(),
+                callbacks.iter().map(|c| c.to_string()).collect(),
+            ),
+        );
+    }
+
+    /// The user a token issued by the web routes belongs to.
+    pub fn oauth_user(&self, token: &str) -> Option<FakeUser> {
+        self.shared.state().web.tokens.get(token).cloned()
+    }
+
+    /// Every user token the web routes issued to `login`.
+    pub fn oauth_tokens_of(&self, login: &str) -> Vec<String> {
+        self.shared
+            .state()
+            .web
+            .tokens
+            .iter()
+            .filter(|(_, user)| user.login == login)
+            .map(|(token, _)| token.clone())
+            .collect()
+    }
+
+    /// True once `DELETE /applications/{client_id}/grant` revoked the token's grant.
+    pub fn oauth_revoked(&self, token: &str) -> bool {
+        self.shared.state().web.revoked.iter().any(|t| t == token)
+    }
+
     /// Removes every fault and handler; recorded requests and failures stay.
     pub fn clear_scripts(&self) {
         let mut state = self.shared.state();
@@ -267,6 +316,42 @@ struct State {
     failures: Vec<String>,
     faults: Vec<Fault>,
     handlers: HashMap<String, Handler>,
+    web: WebOAuth,
+}
+
+/// Pseudo operation ids of the web routes, for [`FakeGithub::requests_for`].
+pub const WEB_AUTHORIZE: &str = "web/oauth-authorize";
+pub const WEB_ACCESS_TOKEN: &str = "web/oauth-access-token";
+/// GitHub's lifetime of an authorization code.
+const CODE_LIFETIME: Duration = Duration::from_secs(600);
+
+/// What github.com knows about OAuth apps, codes and user tokens.
+#[derive(Default)]
+struct WebOAuth {
+    /// client id → (client secret, callback URLs).
+    apps: HashMap<String, (String, Vec<String>)>,
+    codes: HashMap<String, Grant>,
+    /// user token → user.
+    tokens: HashMap<String, FakeUser>,
+    revoked: Vec<String>,
+    /// login → id, so one login is one user for the whole run.
+    users: HashMap<String, u64>,
+    issued: u64,
+}
+
+struct Grant {
+    client_id: String,
+    redirect_uri: String,
+    user: FakeUser,
+    issued_at: Instant,
+    used: bool,
+}
+
+/// A GitHub user of the web flow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeUser {
+    pub login: String,
+    pub id: u64,
 }
 
 type Handler = Arc<dyn Fn(&RecordedRequest) -> Option<Reply> + Send + Sync>;
@@ -338,6 +423,9 @@ impl Shared {
     }
 
     fn answer(&self, mut request: RecordedRequest) -> Reply {
+        if let Some(reply) = self.answer_web(&mut request) {
+            return reply;
+        }
         let Some((operation, params)) = route(&request.method, &request.path) else {
             let reason = format!("no operation matches {} {}", request.method, request.path);
             let mut state = self.state();
@@ -349,7 +437,10 @@ impl Shared {
             return Reply::json(599, json!({ "message": message }));
         };
         request.operation = Some(operation.id.clone());
-        let problems = check_request(operation, &params, &request);
+        let mut problems = check_request(operation, &params, &request);
+        if operation.id == GRANT_OPERATION {
+            problems.extend(self.check_app_credentials(operation, &params, &request));
+        }
         {
             let mut state = self.state();
             state.failures.extend(problems.iter().map(|problem| {
@@ -368,10 +459,115 @@ impl Shared {
         }
         // Cloned out so the handler runs without the lock held.
         let handler = self.state().handlers.get(&operation.id).cloned();
-        if let Some(reply) = handler.and_then(|handler| handler(&request)) {
-            return reply;
+        let reply = match handler.and_then(|handler| handler(&request)) {
+            Some(reply) => reply,
+            None => self
+                .web_token_answer(operation, &request)
+                .unwrap_or_else(|| operation.example()),
+        };
+        conditional(operation, &request, reply)
+    }
+
+    /// The web routes (github.com, not the REST API): `None` for any other request.
+    ///
+    /// `GET /login/oauth/authorize?client_id&redirect_uri&state[&login]` signs in as
+    /// `login` (a new user id per new login; `octocat` without one) and redirects to the
+    /// redirect URI with `code` and `state`, as GitHub does once the user approves. An
+    /// unknown client or a redirect URI outside the app's callback URLs is GitHub's error
+    /// page (404 / 400) and a conformance failure.
+    ///
+    /// `POST /login/oauth/access_token` takes a form or JSON body (`client_id`,
+    /// `client_secret`, `code`, `redirect_uri`) and answers JSON when `Accept` asks for it,
+    /// form-encoded otherwise; every refusal is a **200** with `error`, like GitHub's:
+    /// `bad_verification_code` for an unknown, used or expired code (a normal outcome),
+    /// `incorrect_client_credentials` and `redirect_uri_mismatch` (conformance failures:
+    /// ghplane must never send those).
+    fn answer_web(&self, request: &mut RecordedRequest) -> Option<Reply> {
+        let operation = match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/login/oauth/authorize") => WEB_AUTHORIZE,
+            ("POST", "/login/oauth/access_token") => WEB_ACCESS_TOKEN,
+            _ => return None,
+        };
+        request.operation = Some(operation.to_string());
+        let mut state = self.state();
+        state.requests.push(request.clone());
+        let (reply, failure) = if operation == WEB_AUTHORIZE {
+            authorize(&mut state.web, request)
+        } else {
+            access_token(&mut state.web, request)
+        };
+        if let Some(failure) = failure {
+            state.failures.push(format!(
+                "{operation} ({} {}): {failure}",
+                request.method, request.path
+            ));
         }
-        operation.example()
+        Some(reply)
+    }
+
+    /// `GET /user` with a token the web routes issued: that user (401 once revoked).
+    fn web_token_answer(&self, operation: &Operation, request: &RecordedRequest) -> Option<Reply> {
+        if operation.id != "users/get-authenticated" {
+            return None;
+        }
+        let token = bearer(request)?;
+        let state = self.state();
+        if state.web.revoked.contains(&token) {
+            return Some(operation.github_error(401, "Bad credentials"));
+        }
+        let user = state.web.tokens.get(&token)?.clone();
+        let mut body = operation.success_body.clone()?;
+        body["login"] = json!(user.login);
+        body["id"] = json!(user.id);
+        body["html_url"] = json!(format!("https://github.com/{}", user.login));
+        Some(Reply::json(200, body))
+    }
+
+    /// `DELETE /applications/{client_id}/grant` is Basic-authenticated as the app; GitHub
+    /// answers 404 when the credentials are not that app's. A known token's grant is revoked.
+    fn check_app_credentials(
+        &self,
+        operation: &Operation,
+        params: &[(&str, &str)],
+        request: &RecordedRequest,
+    ) -> Vec<Problem> {
+        let client_id = params
+            .iter()
+            .find(|(name, _)| *name == "client_id")
+            .map(|(_, v)| percent_decode(v))
+            .unwrap_or_default();
+        let credentials = request
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Basic "))
+            .and_then(|b| base64_decode(b.trim()))
+            .and_then(|b| String::from_utf8(b).ok());
+        let mut state = self.state();
+        let ok = credentials
+            .as_deref()
+            .and_then(|c| c.split_once(':'))
+            .is_some_and(|(id, secret)| {
+                id == client_id
+                    && state
+                        .web
+                        .apps
+                        .get(id)
+                        .is_some_and(|(known, _)| known == secret)
+            });
+        if !ok {
+            return vec![Problem {
+                reason: "not Basic-authenticated with the app's client id and secret".into(),
+                rejection: Some(operation.github_error(404, "Not Found")),
+            }];
+        }
+        if let Some(token) = serde_json::from_slice::<Value>(&request.body)
+            .ok()
+            .and_then(|b| b["access_token"].as_str().map(str::to_string))
+        {
+            if state.web.tokens.contains_key(&token) {
+                state.web.revoked.push(token);
+            }
+        }
+        Vec::new()
     }
 
     fn take_fault(&self, operation: &str, path: &str) -> Option<Reply> {
@@ -404,6 +600,8 @@ struct Operation {
     request_body: Option<Value>,
     success_status: u16,
     success_body: Option<Value>,
+    /// The description documents a `304`: the operation serves conditional GETs.
+    conditional: bool,
 }
 
 enum Segment {
@@ -458,6 +656,7 @@ impl Operation {
             request_body: Some(operation["requestBody"].clone()).filter(|body| !body.is_null()),
             success_status,
             success_body,
+            conditional: operation["responses"].get("304").is_some(),
         }
     }
 
@@ -552,6 +751,272 @@ fn route<'a>(method: &str, path: &'a str) -> Option<(&'static Operation, Vec<(&'
 }
 
 const API_VERSION: &str = "2022-11-28";
+
+const GRANT_OPERATION: &str = "apps/delete-authorization";
+
+fn bearer(request: &RecordedRequest) -> Option<String> {
+    let header = request.header("authorization")?;
+    let (scheme, token) = header.split_once(' ')?;
+    ["bearer", "token"]
+        .iter()
+        .any(|s| scheme.eq_ignore_ascii_case(s))
+        .then(|| token.trim().to_string())
+}
+
+/// GitHub's conditional GETs: a `200` of an operation that documents `304` carries an
+/// `ETag` (a hash of its body), and a request whose `If-None-Match` names it gets `304`.
+fn conditional(operation: &Operation, request: &RecordedRequest, reply: Reply) -> Reply {
+    if !operation.conditional || request.method != "GET" || reply.status != 200 {
+        return reply;
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hasher::write(&mut hasher, &reply.body);
+    let etag = format!("W/\"{:016x}\"", std::hash::Hasher::finish(&hasher));
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let matches = request
+        .header("if-none-match")
+        .is_some_and(|h| h.split(',').any(|t| strip(t) == strip(&etag)));
+    if matches {
+        return Reply::empty(304).header("etag", etag);
+    }
+    reply.header("etag", etag)
+}
+
+/// Form (`a=b&c=d`) or JSON object parameters, as the access token endpoint reads them.
+fn web_params(request: &RecordedRequest) -> Result<HashMap<String, String>, String> {
+    let content_type = request.header("content-type").unwrap_or("");
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match media.as_str() {
+        "application/x-www-form-urlencoded" => Ok(String::from_utf8_lossy(&request.body)
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (percent_decode(k), percent_decode(v))
+            })
+            .collect()),
+        "application/json" => match serde_json::from_slice::<Value>(&request.body) {
+            Ok(Value::Object(map)) => Ok(map
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_string())))
+                .collect()),
+            _ => Err("body is not a JSON object".into()),
+        },
+        other => Err(format!("content-type {other:?} is neither form nor JSON")),
+    }
+}
+
+fn web_reply(request: &RecordedRequest, fields: &[(&str, Value)]) -> Reply {
+    let wants_json = request
+        .header("accept")
+        .is_some_and(|a| a.contains("application/json"));
+    if wants_json {
+        let body: serde_json::Map<String, Value> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        Reply::json(200, Value::Object(body))
+    } else {
+        let text = fields
+            .iter()
+            .map(|(k, v)| {
+                let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                format!("{k}={}", v.replace(' ', "+"))
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        Reply {
+            body: text.into_bytes(),
+            ..Reply::empty(200)
+        }
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
+    }
+}
+
+fn web_error(request: &RecordedRequest, error: &str, description: &str) -> Reply {
+    web_reply(
+        request,
+        &[
+            ("error", json!(error)),
+            ("error_description", json!(description)),
+            (
+                "error_uri",
+                json!("https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors"),
+            ),
+        ],
+    )
+}
+
+/// GitHub's rule for a `redirect_uri`: same scheme, host and port as a callback URL, and a
+/// path within its path.
+fn redirect_allowed(callbacks: &[String], redirect_uri: &str) -> bool {
+    let split = |u: &str| -> Option<(String, String)> {
+        let (scheme, rest) = u.split_once("://")?;
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        let path = path.split(['?', '#']).next().unwrap_or("");
+        Some((format!("{scheme}://{authority}"), format!("/{path}")))
+    };
+    let Some((origin, path)) = split(redirect_uri) else {
+        return false;
+    };
+    callbacks.iter().filter_map(|c| split(c)).any(|(o, p)| {
+        o == origin && (path == p || path.starts_with(&format!("{}/", p.trim_end_matches('/'))))
+    })
+}
+
+fn authorize(web: &mut WebOAuth, request: &RecordedRequest) -> (Reply, Option<String>) {
+    let client_id = request.query_param("client_id").unwrap_or_default();
+    let Some((_, callbacks)) = web.apps.get(&client_id) else {
+        return (
+            Reply::empty(404),
+            Some(format!("unknown client_id {client_id:?}")),
+        );
+    };
+    let redirect_uri = match request.query_param("redirect_uri") {
+        Some(uri) if redirect_allowed(callbacks, &uri) => uri,
+        Some(uri) => {
+            return (
+                Reply::empty(400),
+                Some(format!(
+                    "redirect_uri {uri:?} is not within the app's callback URLs"
+                )),
+            )
+        }
+        None => match callbacks.first() {
+            Some(first) => first.clone(),
+            None => {
+                return (
+                    Reply::empty(400),
+                    Some("the app has no callback URL".into()),
+                )
+            }
+        },
+    };
+    let login = request
+        .query_param("login")
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "octocat".into());
+    let next_id = 20_000_000 + web.users.len() as u64;
+    let id = *web
+        .users
+        .entry(login.clone())
+        .or_insert(if login == "octocat" { 1 } else { next_id });
+    web.issued += 1;
+    let code = format!("fakecode{:08}", web.issued);
+    web.codes.insert(
+        code.clone(),
+        Grant {
+            client_id,
+            redirect_uri: redirect_uri.clone(),
+            user: FakeUser { login, id },
+            issued_at: Instant::now(),
+            used: false,
+        },
+    );
+    let separator = if redirect_uri.contains('?') { '&' } else { '?' };
+    let mut location = format!("{redirect_uri}{separator}code={code}");
+    if let Some(state) = request.query_param("state") {
+        location.push_str(&format!("&state={}", percent_encode(&state)));
+    }
+    (Reply::empty(302).header("location", location), None)
+}
+
+fn access_token(web: &mut WebOAuth, request: &RecordedRequest) -> (Reply, Option<String>) {
+    let params = match web_params(request) {
+        Ok(p) => p,
+        Err(e) => return (Reply::empty(400), Some(e)),
+    };
+    let get = |k: &str| params.get(k).cloned().unwrap_or_default();
+    let client_id = get("client_id");
+    let Some((secret, _)) = web.apps.get(&client_id) else {
+        return (
+            Reply::empty(404),
+            Some(format!("unknown client_id {client_id:?}")),
+        );
+    };
+    if *secret != get("client_secret") {
+        return (
+            web_error(
+                request,
+                "incorrect_client_credentials",
+                "The client_id and/or client_secret passed are incorrect.",
+            ),
+            Some("incorrect client_secret".into()),
+        );
+    }
+    let code = get("code");
+    let grant = web
+        .codes
+        .get_mut(&code)
+        .filter(|g| g.client_id == client_id && !g.used && g.issued_at.elapsed() < CODE_LIFETIME);
+    let Some(grant) = grant else {
+        return (
+            web_error(
+                request,
+                "bad_verification_code",
+                "The code passed is incorrect or expired.",
+            ),
+            None,
+        );
+    };
+    if let Some(uri) = params.get("redirect_uri") {
+        if *uri != grant.redirect_uri {
+            return (
+                web_error(
+                    request,
+                    "redirect_uri_mismatch",
+                    "The redirect_uri MUST match the registered callback URL for this application.",
+                ),
+                Some(format!(
+                    "redirect_uri {uri:?} differs from the authorize request's"
+                )),
+            );
+        }
+    }
+    grant.used = true;
+    let user = grant.user.clone();
+    web.issued += 1;
+    let token = format!("ghu_fake_{:08}", web.issued);
+    let refresh = format!("ghr_fake_{:08}", web.issued);
+    web.tokens.insert(token.clone(), user);
+    let reply = web_reply(
+        request,
+        &[
+            ("access_token", json!(token)),
+            ("expires_in", json!(28800)),
+            ("refresh_token", json!(refresh)),
+            ("refresh_token_expires_in", json!(15811200)),
+            ("scope", json!("")),
+            ("token_type", json!("bearer")),
+        ],
+    );
+    (reply, None)
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
 
 /// The one operation GitHub serves without credentials: the manifest code
 /// in the path is the secret.
@@ -971,6 +1436,7 @@ fn reason_phrase(status: u16) -> &'static str {
         202 => "Accepted",
         204 => "No Content",
         301 => "Moved Permanently",
+        302 => "Found",
         304 => "Not Modified",
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -1036,7 +1502,141 @@ pub const SELFTESTS: &[(&str, fn())] = &[
         selftest_drop_stops_the_server,
     ),
     ("fake_github::schema_validation", selftest_schema_validation),
+    (
+        "fake_github::oauth_web_routes_act_like_github",
+        selftest_oauth_web_routes_act_like_github,
+    ),
+    (
+        "fake_github::conditional_gets_answer_304",
+        selftest_conditional_gets_answer_304,
+    ),
 ];
+
+pub fn selftest_oauth_web_routes_act_like_github() {
+    let fake = FakeGithub::start();
+    let callback = "http://127.0.0.1:1/api/integrations/github/callback";
+    fake.register_oauth_app("Iv1.self", "s3cret", &[callback]);
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let authorize = |query: &str| {
+        let r = agent
+            .get(&format!(
+                "{}/login/oauth/authorize?{query}",
+                fake.base_url()
+            ))
+            .call();
+        match r {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => {
+                (r.status(), r.header("location").unwrap_or("").to_string())
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let (status, location) = authorize(&format!(
+        "client_id=Iv1.self&redirect_uri={}&state=a.b&login=mona",
+        percent_encode(callback)
+    ));
+    assert_eq!(status, 302);
+    assert!(
+        location.starts_with(&format!("{callback}?code=")),
+        "{location}"
+    );
+    assert!(location.ends_with("&state=a.b"), "{location}");
+    let code = location
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    fake.assert_conformant();
+
+    let exchange = |body: String, accept: &str| {
+        let r = ureq::post(&format!("{}/login/oauth/access_token", fake.base_url()))
+            .set("accept", accept)
+            .set("content-type", "application/x-www-form-urlencoded")
+            .send_string(&body)
+            .expect("a 200, even for errors");
+        assert_eq!(r.status(), 200);
+        r.into_string().unwrap()
+    };
+    let form = |code: &str, secret: &str| {
+        format!(
+            "client_id=Iv1.self&client_secret={secret}&code={code}&redirect_uri={}",
+            percent_encode(callback)
+        )
+    };
+    let answer: Value =
+        serde_json::from_str(&exchange(form(&code, "s3cret"), "application/json")).unwrap();
+    let token = answer["access_token"].as_str().unwrap().to_string();
+    assert!(
+        token.starts_with("ghu_") && answer["refresh_token"].is_string(),
+        "{answer}"
+    );
+    assert_eq!(fake.oauth_user(&token).unwrap().login, "mona");
+    let again: Value =
+        serde_json::from_str(&exchange(form(&code, "s3cret"), "application/json")).unwrap();
+    assert_eq!(
+        again["error"], "bad_verification_code",
+        "a code is single use"
+    );
+    assert!(exchange(form("nope", "s3cret"), "*/*").starts_with("error=bad_verification_code"));
+    fake.assert_conformant();
+
+    let wrong: Value =
+        serde_json::from_str(&exchange(form(&code, "wrong"), "application/json")).unwrap();
+    assert_eq!(wrong["error"], "incorrect_client_credentials");
+    assert_eq!(fake.take_conformance_failures().len(), 1);
+    let (status, _) =
+        authorize("client_id=Iv1.self&redirect_uri=https%3A%2F%2Fevil.test%2Fcb&state=x");
+    assert_eq!(status, 400);
+    assert_eq!(fake.take_conformance_failures().len(), 1);
+    let (status, _) = authorize("client_id=unknown&state=x");
+    assert_eq!(status, 404);
+    assert_eq!(fake.take_conformance_failures().len(), 1);
+
+    let me = conforming(&fake, "GET", "/user").set("authorization", &format!("Bearer {token}"));
+    let (status, user) = outcome(me.call());
+    assert_eq!((status, user["login"].as_str()), (200, Some("mona")));
+    let revoke = |basic: &str| {
+        outcome(
+            conforming(&fake, "DELETE", "/applications/Iv1.self/grant")
+                .set("authorization", &format!("Basic {basic}"))
+                .send_json(json!({ "access_token": token })),
+        )
+        .0
+    };
+    assert_eq!(revoke("SXYxLnNlbGY6d3Jvbmc="), 404, "Iv1.self:wrong");
+    assert_eq!(fake.take_conformance_failures().len(), 1);
+    assert_eq!(revoke("SXYxLnNlbGY6czNjcmV0"), 204, "Iv1.self:s3cret");
+    assert!(fake.oauth_revoked(&token));
+    let me = conforming(&fake, "GET", "/user").set("authorization", &format!("Bearer {token}"));
+    assert_eq!(outcome(me.call()).0, 401);
+    fake.assert_conformant();
+}
+
+pub fn selftest_conditional_gets_answer_304() {
+    let fake = FakeGithub::start();
+    let first = conforming(&fake, "GET", "/user/installations")
+        .call()
+        .unwrap();
+    let etag = first.header("etag").expect("an ETag").to_string();
+    let again = conforming(&fake, "GET", "/user/installations")
+        .set("if-none-match", &etag)
+        .call()
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.into_string().unwrap(), "");
+    let other = conforming(&fake, "GET", "/user/installations")
+        .set("if-none-match", "W/\"0\"")
+        .call()
+        .unwrap();
+    assert_eq!(other.status(), 200);
+    // Operations that document no 304 have no ETag.
+    let app = conforming(&fake, "GET", "/app").call().unwrap();
+    assert!(app.header("etag").is_none());
+    fake.assert_conformant();
+}
 
 const TOKEN_OPERATION: &str = "apps/create-installation-access-token";
 const EXAMPLE_TOKEN: &str = "ghs_16C7e42F292c6912E7710c838347Ae178B4a";

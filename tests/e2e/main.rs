@@ -2,6 +2,7 @@
 //! against the fake GitHub. One test binary with its own `main` so it can start the shared
 //! worker once, run every test (in parallel), and always stop what it started.
 
+mod admin_access;
 mod api;
 mod config;
 mod fake_github;
@@ -48,6 +49,7 @@ fn main() {
         identity::TESTS,
         webhooks::TESTS,
         projects::TESTS,
+        admin_access::TESTS,
     ]
     .concat();
     if args.list {
@@ -76,6 +78,9 @@ fn main() {
     options
         .vars
         .push(("E2E_FAIL_FIRST_ATTEMPT".into(), webhooks::FAIL_FIRST.into()));
+    options
+        .vars
+        .extend(admin_access::worker_vars(&fake.base_url()));
     let worker = Worker::start(&run_dir.join("shared"), options);
     println!(
         "e2e: worker on workerd at {} (wrangler dev), fake GitHub at {}",
@@ -84,6 +89,7 @@ fn main() {
     );
     let api = Api::new(&worker.base_url());
     projects::setup(&api);
+    admin_access::install(&fake, &worker.base_url(), &api);
     let shared = Arc::new(Shared {
         fake,
         worker,
@@ -135,6 +141,7 @@ fn main() {
             github_handlers::TOKEN_PREFIX,
             "ghpsk_",
         ])
+        .chain(admin_access::NEVER_LOGGED)
         .map(|s| s.to_string())
         .chain(service_keys);
     for secret in never_logged {

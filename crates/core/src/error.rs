@@ -48,6 +48,18 @@ pub enum ApiError {
         message: String,
         retry_after_secs: Option<u64>,
     },
+    /// What the admin SPA does about a GitHub failure for a signed-in user: `session_invalid`
+    /// (401: sign in again), `missing_permissions` (403: grant or install), `transient` (503:
+    /// try again, after `retry_after_secs` when known).
+    #[error("{message}")]
+    UserAccess {
+        code: &'static str,
+        message: String,
+        retry_after_secs: Option<u64>,
+    },
+    /// The GitHub sign-in handshake was refused: one of the `oauth_*` codes.
+    #[error("{message}")]
+    OAuth { code: &'static str, message: String },
     #[error("{method} is not allowed here; allowed: {}", allowed.join(", "))]
     MethodNotAllowed {
         method: String,
@@ -98,6 +110,7 @@ impl ApiError {
             ApiError::IllegalStatusTransition(_) => "illegal_status_transition",
             ApiError::GithubRepoNotFound(_) => "github_repo_not_found",
             ApiError::Github { code, .. } => code,
+            ApiError::UserAccess { code, .. } | ApiError::OAuth { code, .. } => code,
             ApiError::Relayed { code, .. } => code,
             ApiError::Coded { code, .. } => code,
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
@@ -128,6 +141,20 @@ impl ApiError {
                 ..
             } => 503,
             ApiError::Github { .. } => 502,
+            ApiError::UserAccess {
+                code: "session_invalid",
+                ..
+            } => 401,
+            ApiError::UserAccess {
+                code: "missing_permissions",
+                ..
+            } => 403,
+            ApiError::UserAccess { .. } => 503,
+            ApiError::OAuth {
+                code: "oauth_exchange_failed",
+                ..
+            } => 502,
+            ApiError::OAuth { .. } => 400,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType => 415,
@@ -144,9 +171,27 @@ impl ApiError {
         }
     }
 
-    /// The JSON body every error response carries.
+    /// Seconds after which a retry may succeed, when GitHub said so.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::Github {
+                retry_after_secs, ..
+            }
+            | ApiError::UserAccess {
+                retry_after_secs, ..
+            } => *retry_after_secs,
+            _ => None,
+        }
+    }
+
+    /// The JSON body every error response carries (`retry_after` only when known).
     pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({"error": {"code": self.code(), "message": self.public_message()}})
+        let mut body =
+            serde_json::json!({"error": {"code": self.code(), "message": self.public_message()}});
+        if let Some(secs) = self.retry_after_secs() {
+            body["error"]["retry_after"] = secs.into();
+        }
+        body
     }
 
     /// Every code, for the OpenAPI document and its test.
@@ -177,6 +222,15 @@ impl ApiError {
         "github_rejected",
         "github_rate_limited",
         "github_unavailable",
+        "session_invalid",
+        "missing_permissions",
+        "transient",
+        "oauth_state_invalid",
+        "oauth_state_expired",
+        "oauth_state_reused",
+        "oauth_denied",
+        "oauth_code_invalid",
+        "oauth_exchange_failed",
         "method_not_allowed",
         "payload_too_large",
         "unsupported_media_type",
@@ -270,6 +324,14 @@ mod tests {
                 to: crate::projects::SpecStatus::Review,
             }),
             ApiError::from(crate::github::error::GithubError::NotFound),
+            crate::admin_access::installations::classify(
+                &crate::github::error::GithubError::NotFound,
+            ),
+            crate::admin_access::state::invalid("x"),
+            ApiError::OAuth {
+                code: "oauth_exchange_failed",
+                message: String::new(),
+            },
             ApiError::MethodNotAllowed {
                 method: "GET".into(),
                 allowed: vec!["PUT"],
@@ -297,6 +359,31 @@ mod tests {
         let api = ApiError::from(core.clone());
         assert_eq!((api.code(), api.status()), (core.code(), core.status()));
         assert_eq!(api.to_string(), core.to_string());
+    }
+
+    #[test]
+    fn user_access_classes_and_retry_after() {
+        let e = ApiError::UserAccess {
+            code: "transient",
+            message: "GitHub rate limit".into(),
+            retry_after_secs: Some(30),
+        };
+        assert_eq!(e.status(), 503);
+        assert_eq!(e.body()["error"]["retry_after"], 30);
+        for (code, status) in [
+            ("session_invalid", 401),
+            ("missing_permissions", 403),
+            ("transient", 503),
+        ] {
+            let e = ApiError::UserAccess {
+                code,
+                message: String::new(),
+                retry_after_secs: None,
+            };
+            assert_eq!(e.status(), status);
+            assert!(e.body()["error"].get("retry_after").is_none());
+            assert!(ApiError::ALL_CODES.contains(&code));
+        }
     }
 
     #[test]

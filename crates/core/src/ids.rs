@@ -60,6 +60,11 @@ numeric_id!(
     RepoId,
     "repository id"
 );
+numeric_id!(
+    /// A GitHub user (an admin who signed in), by GitHub's stable numeric id.
+    GithubUserId,
+    "GitHub user id"
+);
 
 fn parse_positive(s: &str) -> Option<u64> {
     if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_digit()) || s.starts_with('0')
@@ -74,6 +79,13 @@ impl InstallationId {
     /// The Durable Object name of this installation's store. The only place it is formatted.
     pub fn object_name(self) -> String {
         format!("install-{}", self.0)
+    }
+}
+
+impl GithubUserId {
+    /// The Durable Object name of this user's link to ghplane. The only place it is formatted.
+    pub fn object_name(self) -> String {
+        format!("user-{}", self.0)
     }
 }
 

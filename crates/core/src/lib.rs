@@ -3,6 +3,7 @@
 //! **Architecture invariant:** this crate never depends on `worker`, never does I/O and
 //! never reads a clock; callers pass `now` in. That keeps its tests native and fast.
 
+pub mod admin_access;
 pub mod auth;
 pub mod deploy;
 pub mod error;

@@ -33,6 +33,14 @@ pub enum Route {
     ApproveProject,
     PutProjectGithubRepo,
     ListGithubRepos,
+    OAuthAuthorize,
+    GithubConnectStart,
+    GithubConnectCallback,
+    GithubConnectStatus,
+    GithubDisconnect,
+    GithubUserInstallations,
+    GithubUserRepos,
+    GithubUserReposSync,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +51,11 @@ pub enum Auth {
     /// `Authorization: Bearer ghpsk_…`, a service key of the installation in the path;
     /// checked by the handler, which must refuse other tenants' keys before any lookup.
     ServiceKey,
+    /// An admin session (cookie or `Authorization: Bearer ghpas_…`); checked by the handler
+    /// against the user's own object.
+    Session,
+    /// A session, or a GitHub user token passed through as `Authorization: Bearer`.
+    SessionOrUserToken,
 }
 
 #[derive(Debug)]
@@ -92,7 +105,24 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("POST", "/projects/{slug}/approve", Route::ApproveProject, Auth::Admin),
     spec("PUT", "/projects/{slug}/github-repo", Route::PutProjectGithubRepo, Auth::Admin),
     spec("GET", "/github/repos", Route::ListGithubRepos, Auth::Admin),
+    spec("GET", "/oauth/authorize", Route::OAuthAuthorize, Auth::Public),
+    spec("POST", "/api/integrations/github/start", Route::GithubConnectStart, Auth::Public),
+    spec("GET", "/api/integrations/github/callback", Route::GithubConnectCallback, Auth::Public),
+    spec("GET", "/api/integrations/github/status", Route::GithubConnectStatus, Auth::Public),
+    spec("POST", "/api/integrations/github/disconnect", Route::GithubDisconnect, Auth::Session),
+    spec("GET", "/api/integrations/github/installations", Route::GithubUserInstallations, Auth::SessionOrUserToken),
+    spec("GET", "/api/integrations/github/repos", Route::GithubUserRepos, Auth::Session),
+    spec("POST", "/api/integrations/github/repos/sync", Route::GithubUserReposSync, Auth::Session),
 ];
+
+/// The methods `path` is served with (for `Allow` and CORS preflights); empty when none.
+pub fn methods_for(path: &str) -> Vec<&'static str> {
+    ROUTES
+        .iter()
+        .filter(|spec| match_template(spec.path, path).is_some())
+        .map(|spec| spec.method)
+        .collect()
+}
 
 /// A matched route with its path parameters (raw segments; typed parsing happens in handlers).
 #[derive(Debug)]
@@ -197,6 +227,16 @@ mod tests {
                 "{p}"
             );
         }
+    }
+
+    #[test]
+    fn methods_for_paths() {
+        assert_eq!(
+            methods_for("/api/installations/1/config"),
+            ["PUT", "GET", "PATCH", "DELETE"]
+        );
+        assert_eq!(methods_for("/api/integrations/github/repos/sync"), ["POST"]);
+        assert!(methods_for("/nope").is_empty());
     }
 
     #[test]

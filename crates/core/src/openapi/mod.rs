@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+mod admin_access;
 mod identity;
 mod projects;
 mod webhooks;
@@ -71,7 +72,8 @@ fn schemas() -> Value {
         "Error": {
             "type": "object", "additionalProperties": false, "required": ["error"],
             "properties": {"error": {"type": "object", "additionalProperties": false, "required": ["code", "message"],
-                "properties": {"code": {"enum": crate::error::all_codes()}, "message": {"type": "string"}}}}
+                "properties": {"code": {"enum": crate::error::all_codes()}, "message": {"type": "string"},
+                    "retry_after": {"type": "integer", "minimum": 0, "description": "Seconds to wait before retrying, when GitHub said so (also the `Retry-After` header)."}}}}
         },
         "Health": {
             "type": "object", "additionalProperties": false, "required": ["status", "version", "environment"],
@@ -274,6 +276,15 @@ pub fn document(version: &str) -> Value {
     for (name, schema) in webhooks::schemas().into_iter().chain(projects::schemas()) {
         doc["components"]["schemas"][name] = schema;
     }
+    for (path, item) in admin_access::paths() {
+        doc["paths"][path] = item;
+    }
+    for (name, schema) in admin_access::schemas() {
+        doc["components"]["schemas"][name] = schema;
+    }
+    for (name, scheme) in admin_access::security_schemes() {
+        doc["components"]["securitySchemes"][name] = scheme;
+    }
     doc
 }
 
@@ -323,6 +334,12 @@ mod tests {
                 crate::routes::Auth::Admin => json!([{"adminToken": []}]),
                 crate::routes::Auth::ServiceKey => json!([{"serviceKey": []}]),
                 crate::routes::Auth::Public => json!([]),
+                crate::routes::Auth::Session => {
+                    json!([{"sessionCookie": []}, {"sessionToken": []}])
+                }
+                crate::routes::Auth::SessionOrUserToken => {
+                    json!([{"sessionCookie": []}, {"sessionToken": []}, {"githubUserToken": []}])
+                }
             };
             assert_eq!(op["security"], scheme, "{} {} security", r.method, r.path);
         }

@@ -1,0 +1,382 @@
+//! `/api/integrations/github/*` and `/oauth/authorize`: the admin SPA's GitHub sign-in, the
+//! installations and repositories the signed-in user can act on. Decisions are in
+//! `ghplane_core::admin_access`; this file only moves data between HTTP, GitHub and the
+//! user's Durable Object.
+
+use ghplane_core::admin_access::cors::Origins;
+use ghplane_core::admin_access::installations::{self, classify, include_users, Listing};
+use ghplane_core::admin_access::oauth::{authorize_url, callback_url, code_ok, install_url};
+use ghplane_core::admin_access::repos::{self, cursor, installation_param, query, sync_input};
+use ghplane_core::admin_access::session::{
+    self, clear_cookie, credential, hash_secret, set_cookie, Credential, SessionToken,
+    StoredSession,
+};
+use ghplane_core::admin_access::state::{
+    self, return_path_param, start_input, state_key, OAuthState,
+};
+use ghplane_core::ids::{AppId, GithubUserId};
+use ghplane_core::routes::Matched;
+use ghplane_core::sealed::{parse_key, Secret};
+use ghplane_core::time::rfc3339_from_millis;
+use ghplane_core::ApiError;
+use ghplane_webcrypto::random_bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Env, Method, Request, Response, Url};
+
+use crate::github::client::{now_unix, GithubClient, Idempotent};
+use crate::github::oauth::{exchange_code, revoke_grant, web_base, OAuthClient};
+use crate::http::{json_response, read_json_object, redirect};
+use crate::objects::app::AppClient;
+use crate::objects::github_user::{
+    GithubUserClient, LinkWrite, ReposRequest, UserLink, REFRESH_TOKEN_SLOT, USER_TOKEN_SLOT,
+};
+use crate::objects::internal::now_text;
+use crate::objects::oauth_state;
+use crate::secrets::Keyring;
+use crate::settings;
+
+/// Fragment that hands a cross-site SPA its bearer session after the callback.
+const SESSION_FRAGMENT: &str = "ghplane_session";
+
+fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+fn query_param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn key(env: &Env) -> Result<[u8; 32], ApiError> {
+    let raw = parse_key(&settings::require(env, settings::ENCRYPTION_KEY)?)
+        .map_err(|_| ApiError::Misconfigured(settings::ENCRYPTION_KEY))?;
+    Ok(state_key(&raw))
+}
+
+pub fn admin_origins(env: &Env) -> Result<Origins, ApiError> {
+    Origins::parse(settings::get(env, settings::ADMIN_ORIGINS).as_deref())
+        .map_err(|_| ApiError::Misconfigured(settings::ADMIN_ORIGINS))
+}
+
+fn app(env: &Env) -> Result<AppClient, ApiError> {
+    let id = AppId::parse(&settings::require(env, settings::GITHUB_APP_ID)?)
+        .map_err(|_| ApiError::Misconfigured(settings::GITHUB_APP_ID))?;
+    AppClient::new(env, id)
+}
+
+async fn oauth_client(env: &Env) -> Result<OAuthClient, ApiError> {
+    let c = app(env)?.oauth_client(true).await?;
+    Ok(OAuthClient {
+        client_id: c.client_id,
+        client_secret: Secret::new(c.client_secret.ok_or(ApiError::Internal)?),
+    })
+}
+
+fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// A signed state and GitHub's authorize URL for a sign-in returning to `return_to`.
+async fn begin(
+    env: &Env,
+    url: &Url,
+    return_to: String,
+    origin: Option<String>,
+) -> Result<(String, OAuthState, String), ApiError> {
+    let client = app(env)?.oauth_client(false).await?;
+    let mut st = OAuthState::new(&random_bytes::<16>(), now_unix(), return_to);
+    st.t = settings::get(env, settings::TURNSTILE_SITE_KEY);
+    st.g = settings::get(env, settings::GITHUB_APP_SLUG).or(client.slug);
+    let own = origin_of(url);
+    let origins = admin_origins(env)?;
+    st.o = origin.filter(|o| *o != own && origins.allows(o));
+    let text = st.encode(&key(env)?);
+    let target = authorize_url(
+        &web_base(env),
+        &client.client_id,
+        &callback_url(&own),
+        &text,
+    );
+    Ok((target, st, text))
+}
+
+pub async fn authorize(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let return_to = return_path_param(query_param(&url, "return_to").as_deref())?;
+    let (target, _, _) = begin(env, &url, return_to, header(&req, "origin")).await?;
+    Ok(redirect(&target))
+}
+
+pub async fn start(mut req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    let return_to = start_input(&read_json_object(&mut req).await?)?;
+    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let (target, st, text) = begin(env, &url, return_to, header(&req, "origin")).await?;
+    Ok(json_response(
+        200,
+        &json!({"authorize_url": target, "state": text,
+            "expires_at": rfc3339_from_millis(st.exp.saturating_mul(1000))}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct GithubUser {
+    id: u64,
+    login: String,
+    #[serde(default)]
+    avatar_url: Option<String>,
+}
+
+/// GitHub's redirect back. Everything that can be refused without GitHub is checked, and the
+/// nonce consumed, before the code is exchanged: a bad state never costs an exchange.
+pub async fn callback(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let now = now_unix();
+    let st = OAuthState::verify(&key(env)?, query_param(&url, "state").as_deref(), now)?;
+    let back_to = match &st.o {
+        Some(o) if admin_origins(env)?.allows(o) => Some(o.clone()),
+        Some(_) => return Err(state::invalid("its admin origin is no longer allowed")),
+        None => None,
+    };
+    let denied = query_param(&url, "error");
+    let code = query_param(&url, "code");
+    if denied.is_none() && !code.as_deref().is_some_and(code_ok) {
+        return Err(ApiError::OAuth {
+            code: "oauth_code_invalid",
+            message: "the code parameter is missing or malformed".into(),
+        });
+    }
+    oauth_state::consume(env, &st.n, st.exp).await?;
+    if denied.is_some() {
+        return Err(ApiError::OAuth {
+            code: "oauth_denied",
+            message: "the sign-in was declined on GitHub".into(),
+        });
+    }
+    let client = oauth_client(env).await?;
+    let redirect_uri = callback_url(&origin_of(&url));
+    let tokens = exchange_code(env, &client, code.as_deref().unwrap_or(""), &redirect_uri).await?;
+    let me: GithubUser = GithubClient::from_env(env)?
+        .send(
+            Method::Get,
+            "/user",
+            tokens.access_token.expose(),
+            None,
+            Idempotent::Yes,
+        )
+        .await?
+        .json()?;
+    let user = GithubUserId::from_u64(me.id).map_err(|_| ApiError::Internal)?;
+
+    let ring = Keyring::from_env(env).await?;
+    let object = user.object_name();
+    let sealed_token = ring
+        .seal(&object, USER_TOKEN_SLOT, tokens.access_token.expose())
+        .await?;
+    let sealed_refresh = match &tokens.refresh_token {
+        Some(t) => Some(ring.seal(&object, REFRESH_TOKEN_SLOT, t.expose()).await?),
+        None => None,
+    };
+    let (token_text, token) = SessionToken::generate(user, &random_bytes::<32>());
+    let expires_at = session::expires_at(now, tokens.expires_in);
+    let stamp = now_text();
+    GithubUserClient::new(env, user)?
+        .link(&LinkWrite {
+            link: UserLink {
+                user_id: user,
+                login: me.login,
+                avatar_url: me.avatar_url,
+                token: sealed_token,
+                token_expires_at: tokens.expires_in.map(|s| now.saturating_add(s)),
+                refresh_token: sealed_refresh,
+                refresh_token_expires_at: tokens
+                    .refresh_token_expires_in
+                    .map(|s| now.saturating_add(s)),
+                connected_at: stamp.clone(),
+                updated_at: stamp,
+            },
+            session: StoredSession {
+                hash: hash_secret(&token.secret),
+                expires_at,
+            },
+        })
+        .await?;
+    let location = match back_to {
+        Some(origin) => {
+            let path = st.r.split('#').next().unwrap_or("/");
+            format!("{origin}{path}#{SESSION_FRAGMENT}={token_text}")
+        }
+        None => st.r.clone(),
+    };
+    let mut resp = redirect(&location);
+    let _ = resp
+        .headers_mut()
+        .append("set-cookie", &set_cookie(&token_text, expires_at - now));
+    Ok(resp)
+}
+
+/// The session a request carries, or why not.
+fn session_of(req: &Request) -> Result<SessionToken, ApiError> {
+    match credential(
+        header(req, "authorization").as_deref(),
+        header(req, "cookie").as_deref(),
+    ) {
+        Some(Credential::Session(s)) => Ok(s),
+        Some(Credential::MalformedSession) => Err(ApiError::UserAccess {
+            code: "session_invalid",
+            message: "the session token is malformed; sign in again".into(),
+            retry_after_secs: None,
+        }),
+        Some(Credential::UserToken(_)) | None => Err(ApiError::Unauthorized),
+    }
+}
+
+/// `GET /user/installations`, page by page up to `INSTALLATIONS_PAGE_CAP`. Nothing else is
+/// ever asked: a failure is an error, not a reason to list from another source.
+async fn list_installations(env: &Env, token: &str) -> Result<Listing, ApiError> {
+    let cap =
+        installations::page_cap(settings::get(env, settings::INSTALLATIONS_PAGE_CAP).as_deref())
+            .ok_or(ApiError::Misconfigured(settings::INSTALLATIONS_PAGE_CAP))?;
+    let github = GithubClient::from_env(env)?;
+    let mut listing = Listing::default();
+    for page in 1..=cap {
+        let resp = github
+            .send(
+                Method::Get,
+                &installations::page_path(page),
+                token,
+                None,
+                Idempotent::Yes,
+            )
+            .await
+            .map_err(|e| classify(&e))?;
+        if !listing.add(resp.json().map_err(|e| classify(&e))?) {
+            break;
+        }
+    }
+    Ok(listing)
+}
+
+pub async fn status(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    let Ok(s) = session_of(&req) else {
+        return Ok(json_response(200, &json!({"connected": false})));
+    };
+    let who = match GithubUserClient::new(env, s.user)?
+        .authenticate(&s.secret)
+        .await
+    {
+        Ok(a) => a,
+        Err(e) if e.status() == 401 => return Ok(json_response(200, &json!({"connected": false}))),
+        Err(e) => return Err(e),
+    };
+    let mut body = json!({
+        "connected": true, "login": who.login, "user_id": who.user_id, "avatar_url": who.avatar_url,
+        "session_expires_at": rfc3339_from_millis(who.session_expires_at.saturating_mul(1000)),
+    });
+    match list_installations(env, &who.token).await {
+        Ok(listing) => body["installations"] = listing.summary(),
+        Err(e) => {
+            body["installations"] = Value::Null;
+            body["installations_error"] = json!(e.code());
+        }
+    }
+    Ok(json_response(200, &body))
+}
+
+pub async fn disconnect(mut req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    let body = read_json_object(&mut req).await?;
+    if !body.is_empty() {
+        return Err(ApiError::Validation("the body must be empty or {}".into()));
+    }
+    let s = session_of(&req)?;
+    let token = GithubUserClient::new(env, s.user)?
+        .disconnect(&s.secret)
+        .await?;
+    // The tokens are already forgotten; the grant is revoked as well when GitHub agrees.
+    let revoked = match oauth_client(env).await {
+        Ok(client) => revoke_grant(env, &client, &token).await.is_ok(),
+        Err(_) => false,
+    };
+    crate::log::event(
+        if revoked { "info" } else { "warn" },
+        "github disconnect",
+        json!({"user": s.user, "revoked": revoked}),
+    );
+    let mut resp = json_response(200, &json!({"connected": false, "revoked": revoked}));
+    let _ = resp.headers_mut().append("set-cookie", &clear_cookie());
+    Ok(resp)
+}
+
+pub async fn installations(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let include = include_users(query_param(&url, "include").as_deref())?;
+    let token = match credential(
+        header(&req, "authorization").as_deref(),
+        header(&req, "cookie").as_deref(),
+    ) {
+        Some(Credential::UserToken(t)) => t,
+        _ => {
+            let s = session_of(&req)?;
+            let who = GithubUserClient::new(env, s.user)?
+                .authenticate(&s.secret)
+                .await?;
+            Secret::new(who.token)
+        }
+    };
+    let listing = list_installations(env, token.expose()).await?;
+    let slug = listing
+        .slug
+        .clone()
+        .or_else(|| settings::get(env, settings::GITHUB_APP_SLUG));
+    let install = slug.map(|s| install_url(&web_base(env), &s));
+    Ok(json_response(200, &listing.view(include, install)))
+}
+
+pub async fn repos(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let installation = installation_param(query_param(&url, "installation_id").as_deref())?;
+    let after = cursor(query_param(&url, "cursor").as_deref())?;
+    let q = query(query_param(&url, "query").as_deref())?;
+    let s = session_of(&req)?;
+    let answer = GithubUserClient::new(env, s.user)?
+        .repos(
+            &s.secret,
+            &ReposRequest {
+                installation_id: installation,
+                sync: false,
+            },
+        )
+        .await?;
+    let (rows, next) = repos::page(
+        &answer.rows,
+        q.as_deref(),
+        after.as_ref(),
+        repos::RESPONSE_LIMIT,
+    );
+    Ok(json_response(
+        200,
+        &json!({"installation_id": installation, "repositories": rows, "next_cursor": next,
+            "incomplete": answer.incomplete, "synced_at": rfc3339_from_millis(answer.synced_at)}),
+    ))
+}
+
+pub async fn repos_sync(mut req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    let installation = sync_input(&read_json_object(&mut req).await?)?;
+    let s = session_of(&req)?;
+    let answer = GithubUserClient::new(env, s.user)?
+        .repos(
+            &s.secret,
+            &ReposRequest {
+                installation_id: installation,
+                sync: true,
+            },
+        )
+        .await?;
+    Ok(json_response(
+        200,
+        &json!({"installation_id": installation, "repositories": answer.rows.len(),
+            "changed": answer.changed, "incomplete": answer.incomplete,
+            "synced_at": rfc3339_from_millis(answer.synced_at)}),
+    ))
+}
