@@ -255,7 +255,11 @@ def ghplane_config():
     config = json.loads("\n".join(l for l in text.splitlines() if not l.strip().startswith("//")))
     config.pop("build", None)
     config.pop("$schema", None)
-    config["main"] = str(ROOT / "build" / "index.js")
+    # A copy of the build, so a rebuild in the working tree cannot reload the worker mid-run.
+    build = OUT / "build"
+    shutil.rmtree(build, ignore_errors=True)
+    shutil.copytree(ROOT / "build", build)
+    config["main"] = str(build / "index.js")
     config["vars"]["ENVIRONMENT"] = "bench"
     d = OUT / "ghplane"
     d.mkdir(parents=True, exist_ok=True)
@@ -352,7 +356,8 @@ def main():
     small_path.write_bytes(small)
     mb_path.write_bytes(one_mb)
 
-    report = {"machine": {"cores": os.cpu_count(), "uname": " ".join(os.uname()), "duration_s": DURATION},
+    report = {"machine": {"cores": os.cpu_count(), "uname": " ".join(os.uname()), "duration_s": DURATION,
+                          "loadavg_at_start": os.getloadavg()},
               "webhook": {}, "push_1mb": {}, "cold_start_s": {}}
     systems = {
         "ghplane": lambda: Wrangler("ghplane", ROOT, ghplane_config()),
@@ -392,6 +397,7 @@ def main():
     g, p, f = (report["push_1mb"][s] for s in ("ghplane", "peer", "floor"))
     report["push_1mb"]["cpu_above_floor_ms"] = {"ghplane": minus(g["cpu_ms_per_request"], f["cpu_ms_per_request"]),
                                                 "peer": minus(p["cpu_ms_per_request"], f["cpu_ms_per_request"])}
+    report["machine"]["loadavg_at_end"] = os.getloadavg()
     log("measuring crypto and bundle")
     report["crypto"] = crypto()
     report["bundle"] = bundle(binaryen)
@@ -436,6 +442,7 @@ def print_table(r):
     print(f"bundle: {b['raw_bytes']} B raw, {b['gzip_bytes']} B gzip; with wasm-opt -Oz: "
           f"{b.get('wasm_opt_raw_bytes', 'n/a')} B raw, {b.get('wasm_opt_gzip_bytes', 'n/a')} B gzip")
     print(f"cold start (wrangler dev to first answer): {r['cold_start_s']}")
+    print(f"load average at start/end: {r['machine']['loadavg_at_start']} / {r['machine']['loadavg_at_end']}")
     print(f"report: {OUT / 'report.json'}, chart: {OUT / 'report.svg'}")
 
 
