@@ -173,11 +173,14 @@ def wrk(system, body_path, signature, concurrency, duration):
     cpu_before = system.cpu_seconds()
     out = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
     cpu = system.cpu_seconds() - cpu_before
+    (OUT / f"wrk-{system.name}-{body_path.stem}-c{concurrency}.txt").write_text(out)
     return parse_wrk(out, cpu)
 
 
 def to_ms(value):
-    m = re.match(r"([\d.]+)(us|ms|s|m)", value)
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", value)
+    if not m:
+        return None
     n, unit = float(m.group(1)), m.group(2)
     return {"us": n / 1000, "ms": n, "s": n * 1000, "m": n * 60000}[unit]
 
