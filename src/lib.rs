@@ -42,12 +42,16 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     }
     .unwrap_or_else(|e| http::error_response(&e));
     let response = cors::decorate(response, &env, origin.as_deref());
-    log::event(
-        "info",
-        "request",
-        json!({"method": method, "path": ghplane_core::ids::truncate(&path, 200), "status": response.status_code(),
-            "durationMs": Date::now().as_millis().saturating_sub(started)}),
-    );
+    // Workers observability records every invocation already; a line of our own per request
+    // costs measurable CPU (see README "Performance"), so only server errors get one.
+    if response.status_code() >= 500 {
+        log::event(
+            "error",
+            "request",
+            json!({"method": method, "path": ghplane_core::ids::truncate(&path, 200), "status": response.status_code(),
+                "durationMs": Date::now().as_millis().saturating_sub(started)}),
+        );
+    }
     Ok(response)
 }
 
