@@ -290,9 +290,8 @@ def bundle(binaryen):
     gz = len(gzip.compress(wasm.read_bytes(), 9)) + len(gzip.compress(js.read_bytes(), 9))
     result = {"raw_bytes": raw, "gzip_bytes": gz}
     optimized = OUT / "index_bg.opt.wasm"
-    done = subprocess.run([str(binaryen), "-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int",
-                           "--enable-sign-ext", "--enable-mutable-globals", "--enable-reference-types",
-                           "--enable-multivalue", str(wasm), "-o", str(optimized)], capture_output=True, text=True)
+    done = subprocess.run([str(binaryen), "-Oz", "--all-features", str(wasm), "-o", str(optimized)],
+                          capture_output=True, text=True)
     if done.returncode == 0:
         result["wasm_opt_raw_bytes"] = optimized.stat().st_size + js.stat().st_size
         result["wasm_opt_gzip_bytes"] = len(gzip.compress(optimized.read_bytes(), 9)) + len(gzip.compress(js.read_bytes(), 9))
