@@ -17,7 +17,9 @@ mod settings;
 
 pub use objects::app::AppStore;
 pub use objects::app_directory::AppDirectory;
+pub use objects::deploy::ProjectDeploy;
 pub use objects::installation::InstallationStore;
+pub use objects::repo_index::RepoIndex;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
@@ -57,7 +59,7 @@ fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
 
 /// The route table: one line per route, straight to its handler.
 async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    use routes::{apps, installations, meta, webhooks};
+    use routes::{apps, deploy, installations, meta, webhooks};
     match m.spec.route {
         Route::Healthz => meta::healthz(env),
         Route::OpenApi => meta::openapi(),
@@ -78,5 +80,11 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::GithubWebhook => webhooks::receive(req, env, m).await,
         Route::ListDeliveries => webhooks::list_deliveries(req, env, m).await,
         Route::ListWorkItems => webhooks::list_work(env, m).await,
+        Route::PutProjectSource => deploy::put_source(req, env, m).await,
+        Route::GetProjectSource => deploy::get_source(env, m).await,
+        Route::DeleteProjectSource => deploy::delete_source(env, m).await,
+        Route::ListProjectDeployments => deploy::list_deployments(env, m).await,
+        Route::RedeemDeployCredentials => deploy::redeem_credentials(req, env, m).await,
+        Route::ReportDeploymentStatus => deploy::report_status(req, env, m).await,
     }
 }

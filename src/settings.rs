@@ -13,12 +13,25 @@ pub const WEBHOOK_SECRET_GRACE_SECONDS: &str = "WEBHOOK_SECRET_GRACE_SECONDS";
 /// Test seam, see `objects/installation_events.rs`; unset in every deployed environment.
 pub const E2E_FAIL_FIRST_ATTEMPT: &str = "E2E_FAIL_FIRST_ATTEMPT";
 
+/// Push to deploy: the debounce window and the deadline of a running deployment (seconds).
+pub const DEPLOY_DEBOUNCE_SECONDS: &str = "DEPLOY_DEBOUNCE_SECONDS";
+pub const DEPLOY_TIMEOUT_SECONDS: &str = "DEPLOY_TIMEOUT_SECONDS";
+/// The worker's public origin for the URLs put in deploy jobs; unset: the origin of the
+/// request that linked the source.
+pub const PUBLIC_URL: &str = "PUBLIC_URL";
+/// Test seam, see `objects/deploy.rs`; unset in every deployed environment.
+pub const E2E_SHORT_TICKETS: &str = "E2E_SHORT_TICKETS";
+
 /// Durable Object binding of the installation store (`install-<id>`).
 pub const INSTALLATIONS: &str = "INSTALLATIONS";
 /// Durable Object binding of the app registry (`app-<id>`).
 pub const APPS: &str = "APPS";
 /// Durable Object binding of the app directory (`apps`), which verifies webhooks.
 pub const APP_DIRECTORY: &str = "APP_DIRECTORY";
+/// Durable Object binding of the projects' deploy state (`deploy-<slug>`).
+pub const DEPLOYS: &str = "DEPLOYS";
+/// Durable Object binding of the repository index (`repo-<repo id>`).
+pub const REPO_INDEX: &str = "REPO_INDEX";
 
 /// A var or secret, `None` when unset or empty.
 pub fn get(env: &Env, name: &str) -> Option<String> {

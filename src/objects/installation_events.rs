@@ -131,9 +131,7 @@ impl InstallationStore {
                 )
                 .await
             }
-            Action::Push { .. } | Action::RepoRenamed { .. } => {
-                Ok(Handled::ignored("no_linked_project"))
-            }
+            Action::Push { .. } | Action::RepoRenamed { .. } => self.route_to_projects(id, req).await,
             Action::Ping { .. } => Ok(Handled::accepted()),
         }
     }

@@ -4,6 +4,9 @@
 pub mod app;
 pub mod app_directory;
 pub mod deliveries;
+pub mod deploy;
 pub mod installation;
+mod installation_deploy;
 mod installation_events;
 pub mod internal;
+pub mod repo_index;

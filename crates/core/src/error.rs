@@ -173,6 +173,7 @@ impl ApiError {
 pub fn all_codes() -> Vec<&'static str> {
     let mut codes: Vec<&'static str> = ApiError::ALL_CODES.to_vec();
     codes.extend(crate::webhook::WebhookError::ALL_CODES);
+    codes.extend(crate::deploy::DeployError::ALL_CODES);
     codes.sort_unstable();
     codes.dedup();
     codes
@@ -180,6 +181,16 @@ pub fn all_codes() -> Vec<&'static str> {
 
 impl From<crate::webhook::WebhookError> for ApiError {
     fn from(e: crate::webhook::WebhookError) -> ApiError {
+        ApiError::Coded {
+            status: e.status(),
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::deploy::DeployError> for ApiError {
+    fn from(e: crate::deploy::DeployError) -> ApiError {
         ApiError::Coded {
             status: e.status(),
             code: e.code(),

@@ -26,6 +26,12 @@ pub enum Route {
     ListDeliveries,
     ListWorkItems,
     ListAppDeliveries,
+    PutProjectSource,
+    GetProjectSource,
+    DeleteProjectSource,
+    ListProjectDeployments,
+    RedeemDeployCredentials,
+    ReportDeploymentStatus,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +84,14 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("POST", "/webhooks/github", Route::GithubWebhook, Auth::Public),
     spec("GET", "/api/installations/{installation_id}/deliveries", Route::ListDeliveries, Auth::Admin),
     spec("GET", "/api/installations/{installation_id}/work", Route::ListWorkItems, Auth::Admin),
+    spec("PUT", "/projects/{slug}/source", Route::PutProjectSource, Auth::Admin),
+    spec("GET", "/projects/{slug}/source", Route::GetProjectSource, Auth::Admin),
+    spec("DELETE", "/projects/{slug}/source", Route::DeleteProjectSource, Auth::Admin),
+    spec("GET", "/projects/{slug}/deployments", Route::ListProjectDeployments, Auth::Admin),
+    // Authenticated by the deployment's single-use ticket (bearer), checked by the handler.
+    spec("POST", "/api/deployments/{deployment_id}/credentials", Route::RedeemDeployCredentials, Auth::Public),
+    // Authenticated by the body's signature with the project's hook secret.
+    spec("POST", "/api/deployments/{deployment_id}/status", Route::ReportDeploymentStatus, Auth::Public),
 ];
 
 /// A matched route with its path parameters (raw segments; typed parsing happens in handlers).

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+mod deploy;
 mod identity;
 mod webhooks;
 
@@ -263,10 +264,14 @@ pub fn document(version: &str) -> Value {
         }
     });
     // Each area describes its own paths in a file of its own.
-    for (path, item) in identity::paths().into_iter().chain(webhooks::paths()) {
+    for (path, item) in identity::paths()
+        .into_iter()
+        .chain(webhooks::paths())
+        .chain(deploy::paths())
+    {
         doc["paths"][path] = item;
     }
-    for (name, schema) in webhooks::schemas() {
+    for (name, schema) in webhooks::schemas().into_iter().chain(deploy::schemas()) {
         doc["components"]["schemas"][name] = schema;
     }
     doc
