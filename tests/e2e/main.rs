@@ -4,6 +4,7 @@
 
 mod api;
 mod config;
+mod deploy;
 mod fake_github;
 mod github_handlers;
 mod identity;
@@ -42,7 +43,7 @@ pub fn unique_id() -> u64 {
 fn main() {
     let args = Arguments::from_args();
     let tests: Vec<(&str, TestFn)> =
-        [meta::TESTS, config::TESTS, identity::TESTS, webhooks::TESTS].concat();
+        [meta::TESTS, config::TESTS, identity::TESTS, webhooks::TESTS, deploy::TESTS].concat();
     if args.list {
         let names = tests
             .iter()
@@ -67,6 +68,11 @@ fn main() {
     options
         .vars
         .push(("E2E_FAIL_FIRST_ATTEMPT".into(), webhooks::FAIL_FIRST.into()));
+    options.vars.extend([
+        ("DEPLOY_DEBOUNCE_SECONDS".into(), deploy::DEBOUNCE_SECONDS.to_string()),
+        ("DEPLOY_TIMEOUT_SECONDS".into(), deploy::TIMEOUT_SECONDS.to_string()),
+        ("E2E_SHORT_TICKETS".into(), deploy::SHORT_TICKETS.into()),
+    ]);
     let worker = Worker::start(&run_dir.join("shared"), options);
     println!(
         "e2e: worker on workerd at {} (wrangler dev), fake GitHub at {}",
@@ -117,6 +123,7 @@ fn main() {
     let mut problems = shared.fake.take_conformance_failures();
     let output = shared.worker.output();
     let service_keys = identity::SERVICE_KEYS.lock().unwrap().clone();
+    let hook_secrets = deploy::HOOK_SECRETS.lock().unwrap().clone();
     let never_logged = config::SECRETS_USED
         .iter()
         .chain(&[
@@ -124,9 +131,13 @@ fn main() {
             identity::APP_WEBHOOK_SECRET,
             github_handlers::TOKEN_PREFIX,
             "ghpsk_",
+            // Deploy credentials tickets and hook secrets.
+            "ghpdt_",
+            "ghpdh_",
         ])
         .map(|s| s.to_string())
-        .chain(service_keys);
+        .chain(service_keys)
+        .chain(hook_secrets);
     for secret in never_logged {
         if output.contains(&secret) {
             problems.push(format!(
