@@ -284,7 +284,11 @@ impl worker::DurableObject for ProjectDeploy {
     async fn alarm(&self) -> worker::Result<Response> {
         let _one_at_a_time = self.alarm_lock.lock().await;
         if let Err(e) = self.run_alarm().await {
-            crate::log::event("error", "deploy alarm failed", json!({"errorCode": e.code()}));
+            crate::log::event(
+                "error",
+                "deploy alarm failed",
+                json!({"errorCode": e.code()}),
+            );
         }
         Response::ok("")
     }
@@ -847,7 +851,8 @@ impl ProjectDeploy {
         let sig = signature(secret.expose().as_bytes(), body.as_bytes());
         let answer = post_hook(hook.as_str(), &body, &sig).await;
         let tries = job.tries + 1;
-        let fields = json!({"project": linked.project, "deployment": id, "status": answer, "tries": tries});
+        let fields =
+            json!({"project": linked.project, "deployment": id, "status": answer, "tries": tries});
         if answer.is_some_and(|s| (200..300).contains(&s)) {
             crate::log::event("info", "deploy hook delivered", fields);
             return self.drop_job(job.id).await;
@@ -895,7 +900,8 @@ impl ProjectDeploy {
             linked.source.full_name.owner(),
             linked.source.full_name.name()
         );
-        let body = json!({"state": state.as_str(), "description": truncate(description, MAX_DESCRIPTION)});
+        let body =
+            json!({"state": state.as_str(), "description": truncate(description, MAX_DESCRIPTION)});
         GithubClient::from_env(&self.env)?
             .send(Method::Post, &path, &token, Some(&body), Idempotent::No)
             .await?;
@@ -959,7 +965,14 @@ impl ProjectDeployClient {
     }
 
     pub async fn put_source(&self, linked: &Linked) -> Result<Response, ApiError> {
-        internal::call(&self.stub, Method::Put, &self.url("source"), Some(linked), &[]).await
+        internal::call(
+            &self.stub,
+            Method::Put,
+            &self.url("source"),
+            Some(linked),
+            &[],
+        )
+        .await
     }
 
     pub async fn get_source(&self) -> Result<Response, ApiError> {

@@ -593,8 +593,14 @@ impl InstallationClient {
     /// A token narrowed to `scope`, from the installation's cache or freshly minted. The
     /// permission check of the tenant's flags applies (so `scope` names its permissions).
     pub async fn token(&self, scope: &TokenScope) -> Result<TokenGrant, ApiError> {
-        let resp =
-            internal::call(&self.stub, Method::Post, &self.url("token"), Some(scope), &[]).await?;
+        let resp = internal::call(
+            &self.stub,
+            Method::Post,
+            &self.url("token"),
+            Some(scope),
+            &[],
+        )
+        .await?;
         internal::json(resp).await
     }
 

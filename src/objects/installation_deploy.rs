@@ -166,7 +166,11 @@ impl InstallationStore {
                 };
                 let mut answers = Vec::with_capacity(targets.len());
                 for project in &targets {
-                    answers.push(ProjectDeployClient::new(&self.env, project)?.push(&push).await?);
+                    answers.push(
+                        ProjectDeployClient::new(&self.env, project)?
+                            .push(&push)
+                            .await?,
+                    );
                 }
                 answers
             }

@@ -131,7 +131,9 @@ impl InstallationStore {
                 )
                 .await
             }
-            Action::Push { .. } | Action::RepoRenamed { .. } => self.route_to_projects(id, req).await,
+            Action::Push { .. } | Action::RepoRenamed { .. } => {
+                self.route_to_projects(id, req).await
+            }
             Action::Ping { .. } => Ok(Handled::accepted()),
         }
     }

@@ -70,7 +70,11 @@ pub async fn list_deployments(env: &Env, m: &Matched) -> Result<Response, ApiErr
 
 /// The ticket travels as `Authorization: Bearer ghpdt_…` (headers stay out of access logs
 /// more reliably than bodies or query strings).
-pub async fn redeem_credentials(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
+pub async fn redeem_credentials(
+    req: Request,
+    env: &Env,
+    m: &Matched,
+) -> Result<Response, ApiError> {
     let d = deployment(m)?;
     let header = req.headers().get("authorization").ok().flatten();
     let ticket = header

@@ -210,9 +210,7 @@ fn serve(mut stream: TcpStream, state: &Mutex<DeployerState>) {
                 .unwrap_or_default(),
             body,
         });
-        st.replies
-            .pop_front()
-            .unwrap_or((200, Duration::ZERO))
+        st.replies.pop_front().unwrap_or((200, Duration::ZERO))
     };
     thread::sleep(delay);
     let _ = write!(
@@ -440,7 +438,10 @@ fn soon() -> Duration {
 fn a_source_is_resolved_by_id_through_the_installation(s: &Shared) {
     let t = tenant(s);
     let p = slug("src-");
-    let put = |body: &Value| s.api.admin("PUT", &format!("/projects/{p}/source"), Some(body));
+    let put = |body: &Value| {
+        s.api
+            .admin("PUT", &format!("/projects/{p}/source"), Some(body))
+    };
     let get = || s.api.admin("GET", &format!("/projects/{p}/source"), None);
 
     // A repository the installation's token does not reach: 422, nothing stored.
@@ -500,10 +501,14 @@ fn a_source_is_resolved_by_id_through_the_installation(s: &Shared) {
     assert_eq!(get().json()["branch"], "release");
 
     // Unlinked: the index forgets it too, so a push finds no project.
-    let r = s.api.admin("DELETE", &format!("/projects/{p}/source"), None);
+    let r = s
+        .api
+        .admin("DELETE", &format!("/projects/{p}/source"), None);
     assert_eq!(r.status, 204);
     assert_eq!(get().status, 404);
-    let r = s.api.admin("DELETE", &format!("/projects/{p}/source"), None);
+    let r = s
+        .api
+        .admin("DELETE", &format!("/projects/{p}/source"), None);
     assert_eq!((r.status, r.code().as_str()), (404, "source_not_linked"));
     let (_, r) = push(s, &t, "release", &new_sha());
     assert_eq!(r.json()["reason"], "no_linked_project", "{}", r.text());
@@ -585,7 +590,10 @@ fn five_pushes_in_the_window_deploy_once_with_the_last_sha(s: &Shared) {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["deployment"]["state"], "success");
     let r = report(s, &p, 1, &secret, "failure");
-    assert_eq!((r.status, r.code().as_str()), (409, "deployment_not_running"));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (409, "deployment_not_running")
+    );
     let r = report(s, &p, 9, &secret, "success");
     assert_eq!((r.status, r.code().as_str()), (404, "deployment_not_found"));
     eventually(Duration::from_secs(10), "statuses mirrored", || {
@@ -613,9 +621,23 @@ fn other_branches_tags_and_deletions_deploy_nothing_and_say_why(s: &Shared) {
 
     let cases = [
         push(s, &t, "feature/x", &new_sha()),
-        push_as(s, &t, t.installation, t.repo_id, "refs/tags/v1.0.0", &new_sha()),
+        push_as(
+            s,
+            &t,
+            t.installation,
+            t.repo_id,
+            "refs/tags/v1.0.0",
+            &new_sha(),
+        ),
         push(s, &t, "main", &"0".repeat(40)),
-        push_as(s, &t, t.installation, unique_id(), "refs/heads/main", &new_sha()),
+        push_as(
+            s,
+            &t,
+            t.installation,
+            unique_id(),
+            "refs/heads/main",
+            &new_sha(),
+        ),
         push_as(s, &t, other, t.repo_id, "refs/heads/main", &new_sha()),
     ];
     let want = [
@@ -757,7 +779,7 @@ fn credentials_tickets_are_single_use_scoped_and_expire(s: &Shared) {
     let creds = r.json();
     let token = creds["token"].as_str().unwrap();
     assert_eq!(installation_of(token), Some(t.installation));
-    assert_eq!(creds["repositories"], json!([t.name()]));
+    assert_eq!(creds["repositories"], json!([t.full_name]));
     assert_eq!(creds["permissions"], json!({"contents": "read"}));
     // The fake GitHub minted it for exactly that repository, read-only.
     let minted: Vec<Value> = s
@@ -773,7 +795,10 @@ fn credentials_tickets_are_single_use_scoped_and_expire(s: &Shared) {
     );
 
     let r = redeem(s, &url, Some(&ticket));
-    assert_eq!((r.status, r.code().as_str()), (409, "ticket_already_redeemed"));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (409, "ticket_already_redeemed")
+    );
     let forged = format!("ghpdt_{}", "A".repeat(43));
     let r = redeem(s, &url, Some(&forged));
     assert_eq!((r.status, r.code().as_str()), (404, "ticket_unknown"));
@@ -785,7 +810,10 @@ fn credentials_tickets_are_single_use_scoped_and_expire(s: &Shared) {
     let job2 = d.call(1).json();
     let ticket2 = job2["credentials"]["ticket"].as_str().unwrap().to_owned();
     let r = redeem(s, &url, Some(&ticket2));
-    assert_eq!((r.status, r.code().as_str()), (403, "ticket_wrong_deployment"));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (403, "ticket_wrong_deployment")
+    );
     let url2 = path_of(job2["credentials"]["url"].as_str().unwrap()).to_owned();
     assert_eq!(redeem(s, &url2, Some(&ticket2)).status, 200);
     assert_eq!(report(s, &p, 2, &secret, "success").status, 200);
@@ -830,7 +858,10 @@ fn a_silent_deployer_times_out_and_the_next_push_deploys(s: &Shared) {
     });
     // A late report changes nothing.
     let r = report(s, &p, 1, &secret, "success");
-    assert_eq!((r.status, r.code().as_str()), (409, "deployment_not_running"));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (409, "deployment_not_running")
+    );
 
     let next = new_sha();
     push(s, &t, "main", &next);
@@ -882,7 +913,10 @@ fn a_failing_hook_is_retried_then_failed_keeping_the_follow_up(s: &Shared) {
     d.wait_for(3, soon());
     d.stays_at(3, Duration::from_secs(2));
     let bodies: Vec<Vec<u8>> = (0..3).map(|n| d.call(n).body).collect();
-    assert!(bodies.iter().all(|b| *b == bodies[0]), "every try sends the same job");
+    assert!(
+        bodies.iter().all(|b| *b == bodies[0]),
+        "every try sends the same job"
+    );
     d.call(2).assert_signed_with(&secret);
     assert_eq!(deployments(s, &p)["deployments"][0]["state"], "queued");
     assert_eq!(report(s, &p, 1, &secret, "success").status, 200);

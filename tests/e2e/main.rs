@@ -42,8 +42,14 @@ pub fn unique_id() -> u64 {
 
 fn main() {
     let args = Arguments::from_args();
-    let tests: Vec<(&str, TestFn)> =
-        [meta::TESTS, config::TESTS, identity::TESTS, webhooks::TESTS, deploy::TESTS].concat();
+    let tests: Vec<(&str, TestFn)> = [
+        meta::TESTS,
+        config::TESTS,
+        identity::TESTS,
+        webhooks::TESTS,
+        deploy::TESTS,
+    ]
+    .concat();
     if args.list {
         let names = tests
             .iter()
@@ -69,8 +75,14 @@ fn main() {
         .vars
         .push(("E2E_FAIL_FIRST_ATTEMPT".into(), webhooks::FAIL_FIRST.into()));
     options.vars.extend([
-        ("DEPLOY_DEBOUNCE_SECONDS".into(), deploy::DEBOUNCE_SECONDS.to_string()),
-        ("DEPLOY_TIMEOUT_SECONDS".into(), deploy::TIMEOUT_SECONDS.to_string()),
+        (
+            "DEPLOY_DEBOUNCE_SECONDS".into(),
+            deploy::DEBOUNCE_SECONDS.to_string(),
+        ),
+        (
+            "DEPLOY_TIMEOUT_SECONDS".into(),
+            deploy::TIMEOUT_SECONDS.to_string(),
+        ),
         ("E2E_SHORT_TICKETS".into(), deploy::SHORT_TICKETS.into()),
     ]);
     let worker = Worker::start(&run_dir.join("shared"), options);

@@ -10,7 +10,9 @@ pub enum DeployError {
     #[error("project {0} has no GitHub source; link one with PUT /projects/{0}/source")]
     NotLinked(String),
     /// The installation named in a source is not a tenant ghplane knows.
-    #[error("installation {0} has no configuration in ghplane; its token cannot reach any repository")]
+    #[error(
+        "installation {0} has no configuration in ghplane; its token cannot reach any repository"
+    )]
     InstallationUnknown(u64),
     /// The installation's token does not reach the repository (not installed on it, or gone).
     #[error("repository {repo_id} is not reachable with installation {installation_id}'s token")]
@@ -20,7 +22,9 @@ pub enum DeployError {
     /// A report for a deployment that already ended (reported, timed out or not dispatched).
     #[error("deployment {0} is not running any more; its report is not recorded")]
     DeploymentNotRunning(String),
-    #[error("the X-Ghplane-Signature-256 header does not match the body and the project's hook secret")]
+    #[error(
+        "the X-Ghplane-Signature-256 header does not match the body and the project's hook secret"
+    )]
     InvalidSignature,
     #[error("{0}")]
     Ticket(TicketError),

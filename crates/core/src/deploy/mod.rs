@@ -26,11 +26,11 @@ pub use machine::{
     DEFAULT_DEBOUNCE_SECONDS, DEFAULT_TIMEOUT_SECONDS, MAX_DEPLOYMENTS, MAX_RECENT_DELIVERIES,
 };
 pub use record::{Deployment, DeploymentState, Outcome, ReportedState, Trigger};
-pub use source::{is_commit_sha, pushed_branch, BranchName, HookUrl, Source, SourceInput};
 pub use routing::{
     apply_rename, check_push, combine, ignored_reason, remove_link, report_refusal, route_push,
     route_rename, upsert_link, DeploymentRef, RepoLink,
 };
+pub use source::{is_commit_sha, pushed_branch, BranchName, HookUrl, Source, SourceInput};
 pub use ticket::{
     keep_stored, redeem_stored, release_stored, token_scope, Ticket, TicketError, TICKET_TTL_MS,
 };

@@ -272,7 +272,9 @@ mod tests {
     }
 
     fn source(installation: u64, repo: u64, branch: &str) -> Source {
-        let body = format!(r#"{{"installationId": {installation}, "repoId": {repo}, "branch": "{branch}"}}"#);
+        let body = format!(
+            r#"{{"installationId": {installation}, "repoId": {repo}, "branch": "{branch}"}}"#
+        );
         let input = SourceInput::parse(body.as_bytes()).unwrap();
         Source::resolve(input, RepoFullName::parse("o/r").unwrap(), "R_1".into())
     }

@@ -287,7 +287,11 @@ mod tests {
         assert_eq!(stored.len(), 1);
         // Expired over a day ago: dropped.
         let later = T0 + TICKET_TTL_MS + KEEP_EXPIRED_MS;
-        keep_stored(&mut stored, Ticket::issue([3; 32], 2, later).stored(), later);
+        keep_stored(
+            &mut stored,
+            Ticket::issue([3; 32], 2, later).stored(),
+            later,
+        );
         assert_eq!(stored.len(), 1);
         for n in 0..(MAX_STORED_TICKETS as u64 + 5) {
             keep_stored(
