@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use ghplane_core::deploy::routing::known_reason;
-use ghplane_core::deploy::{combine, route_push, route_rename, DeployError};
+use ghplane_core::deploy::{combine, next_push_seq, route_push, route_rename, DeployError};
 use ghplane_core::github::error::GithubError;
 use ghplane_core::ids::{InstallationId, RepoId};
 use ghplane_core::tenancy::token::TokenScope;
@@ -23,7 +23,7 @@ use crate::github::client::{GithubClient, Idempotent};
 use crate::objects::deliveries::{DeliveryRequest, Handled};
 use crate::objects::deploy::{ProjectDeployClient, PushRequest, RenameRequest};
 use crate::objects::installation::InstallationStore;
-use crate::objects::internal::storage_error;
+use crate::objects::internal::{now_ms, storage_error};
 use crate::objects::repo_index::RepoIndexClient;
 
 const PUSH_SEQ_KEY: &str = "push-seq";
@@ -109,14 +109,13 @@ impl InstallationStore {
 
     /// The next number in this installation's delivery order (storage operations are not
     /// interleaved with other requests, so the read and the write are one step).
-    async fn next_push_seq(&self) -> Result<u64, ApiError> {
+    async fn number_push(&self) -> Result<u64, ApiError> {
         let storage = self.state.storage();
-        let seq = storage
+        let last = storage
             .get::<u64>(PUSH_SEQ_KEY)
             .await
-            .map_err(storage_error)?
-            .unwrap_or(0)
-            + 1;
+            .map_err(storage_error)?;
+        let seq = next_push_seq(last, now_ms());
         storage
             .put(PUSH_SEQ_KEY, seq)
             .await
@@ -148,7 +147,7 @@ impl InstallationStore {
                 let Some(branch) = branch else {
                     return Ok(Handled::ignored("not_a_branch"));
                 };
-                let seq = self.next_push_seq().await?;
+                let seq = self.number_push().await?;
                 let links = RepoIndexClient::new(&self.env, *repo_id)?.links().await?;
                 let targets = match route_push(&links, id, branch) {
                     Ok(t) => t,

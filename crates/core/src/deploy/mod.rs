@@ -27,8 +27,8 @@ pub use machine::{
 };
 pub use record::{Deployment, DeploymentState, Outcome, ReportedState, Trigger};
 pub use routing::{
-    apply_rename, check_push, combine, ignored_reason, remove_link, report_refusal, route_push,
-    route_rename, upsert_link, DeploymentRef, RepoLink,
+    apply_rename, check_push, combine, ignored_reason, next_push_seq, remove_link, report_refusal,
+    route_push, route_rename, upsert_link, DeploymentRef, RepoLink,
 };
 pub use source::{is_commit_sha, pushed_branch, BranchName, HookUrl, Source, SourceInput};
 pub use ticket::{

@@ -169,6 +169,15 @@ pub fn ignored_reason(why: Ignored) -> &'static str {
     }
 }
 
+/// The number of the next push an installation receives: larger than the last one, and at
+/// least the clock (in thousandths of a millisecond), so numbers from two installations
+/// compare by time too. A project re-linked through another installation then still takes
+/// that installation's pushes as newer than the old ones.
+pub fn next_push_seq(last: Option<u64>, now_ms: i64) -> u64 {
+    let clock = u64::try_from(now_ms).unwrap_or(0).saturating_mul(1000);
+    last.map_or(clock, |l| l.saturating_add(1)).max(clock)
+}
+
 /// Every reason a project may give for not taking a push or a rename.
 const PROJECT_REASONS: &[&str] = &[
     NO_LINKED_PROJECT,
@@ -401,6 +410,21 @@ mod tests {
         }
         assert_eq!(known_reason(OTHER_BRANCH), OTHER_BRANCH);
         assert_eq!(known_reason("made up"), "ignored");
+    }
+
+    #[test]
+    fn push_numbers_grow_and_follow_the_clock() {
+        const T0: i64 = 1_700_000_000_000;
+        let a = next_push_seq(None, T0);
+        assert_eq!(a, 1_700_000_000_000_000);
+        // Many in the same millisecond, or a clock that steps back: still growing.
+        let b = next_push_seq(Some(a), T0);
+        let c = next_push_seq(Some(b), T0 - 5_000);
+        assert!(a < b && b < c);
+        // Another installation, later: newer than both.
+        assert!(next_push_seq(None, T0 + 1) > c);
+        // Exact as a JavaScript number for centuries.
+        assert!(next_push_seq(None, 8_000_000_000_000) < crate::ids::MAX_SAFE_ID);
     }
 
     #[test]
