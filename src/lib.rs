@@ -18,10 +18,12 @@ mod settings;
 
 pub use objects::app::AppStore;
 pub use objects::app_directory::AppDirectory;
+pub use objects::deploy::ProjectDeploy;
 pub use objects::github_user::GithubUserStore;
 pub use objects::installation::InstallationStore;
 pub use objects::oauth_state::OAuthStateStore;
 pub use objects::project::{ProjectIndex, ProjectStore};
+pub use objects::repo_index::RepoIndex;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
@@ -71,7 +73,7 @@ fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
 
 /// The route table: one line per route, straight to its handler.
 async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    use routes::{apps, github_connect as gh, installations, meta, projects, webhooks};
+    use routes::{apps, deploy, github_connect as gh, installations, meta, projects, webhooks};
     match m.spec.route {
         Route::Healthz => meta::healthz(env),
         Route::OpenApi => meta::openapi(),
@@ -107,5 +109,11 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::GithubUserInstallations => gh::installations(req, env, m).await,
         Route::GithubUserRepos => gh::repos(req, env, m).await,
         Route::GithubUserReposSync => gh::repos_sync(req, env, m).await,
+        Route::PutProjectSource => deploy::put_source(req, env, m).await,
+        Route::GetProjectSource => deploy::get_source(env, m).await,
+        Route::DeleteProjectSource => deploy::delete_source(env, m).await,
+        Route::ListProjectDeployments => deploy::list_deployments(env, m).await,
+        Route::RedeemDeployCredentials => deploy::redeem_credentials(req, env, m).await,
+        Route::ReportDeploymentStatus => deploy::report_status(req, env, m).await,
     }
 }

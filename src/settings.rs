@@ -33,6 +33,14 @@ pub const TURNSTILE_SITE_KEY: &str = "TURNSTILE_SITE_KEY";
 pub const INSTALLATIONS_PAGE_CAP: &str = "INSTALLATIONS_PAGE_CAP";
 /// Comma-separated exact origins of the admin SPA that get CORS with credentials.
 pub const ADMIN_ORIGINS: &str = "ADMIN_ORIGINS";
+/// Push to deploy: the debounce window and the deadline of a running deployment (seconds).
+pub const DEPLOY_DEBOUNCE_SECONDS: &str = "DEPLOY_DEBOUNCE_SECONDS";
+pub const DEPLOY_TIMEOUT_SECONDS: &str = "DEPLOY_TIMEOUT_SECONDS";
+/// The worker's public origin for the URLs put in deploy jobs; unset: the origin of the
+/// request that linked the source.
+pub const PUBLIC_URL: &str = "PUBLIC_URL";
+/// Test seam, see `objects/deploy.rs`; unset in every deployed environment.
+pub const E2E_SHORT_TICKETS: &str = "E2E_SHORT_TICKETS";
 
 /// Durable Object binding of the installation store (`install-<id>`).
 pub const INSTALLATIONS: &str = "INSTALLATIONS";
@@ -48,6 +56,10 @@ pub const PROJECT_INDEX: &str = "PROJECT_INDEX";
 pub const GITHUB_USERS: &str = "GITHUB_USERS";
 /// Durable Object binding of consumed sign-in nonces (`oauth-state-<nonce>`).
 pub const OAUTH_STATES: &str = "OAUTH_STATES";
+/// Durable Object binding of the projects' deploy state (`deploy-<slug>`).
+pub const DEPLOYS: &str = "DEPLOYS";
+/// Durable Object binding of the repository index (`repo-<repo id>`).
+pub const REPO_INDEX: &str = "REPO_INDEX";
 
 /// A var or secret, `None` when unset or empty.
 pub fn get(env: &Env, name: &str) -> Option<String> {

@@ -35,11 +35,10 @@ impl OrgAccess {
     /// config missing, GitHub refusing the mint, ...), already in the public shape.
     pub async fn token(&self, env: &Env) -> Result<String, ApiError> {
         match self.setting.auth {
-            OrgAuth::Installation(id) => {
-                InstallationClient::new(env, id)?
-                    .token(&org_token_scope())
-                    .await
-            }
+            OrgAuth::Installation(id) => InstallationClient::new(env, id)?
+                .token(&org_token_scope())
+                .await
+                .map(|grant| grant.token),
             OrgAuth::Token => settings::require(env, settings::GITHUB_TOKEN),
         }
     }

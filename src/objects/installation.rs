@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures_util::lock::Mutex;
 use ghplane_core::github::error::GithubError;
-use ghplane_core::ids::InstallationId;
+use ghplane_core::ids::{InstallationId, RepoId};
 use ghplane_core::sealed::Sealed;
 use ghplane_core::tenancy::config::{InstallationRecord, SealedInput, SealedPatch};
 use ghplane_core::tenancy::token::{
@@ -29,6 +29,7 @@ use crate::github::client::{is_jwt_clock_error, now_unix, GithubClient, Idempote
 use crate::http::{error_response, json_response, no_content};
 use crate::objects::app::AppClient;
 use crate::objects::deliveries::DeliveryRequest;
+use crate::objects::installation_deploy::FoundRepository;
 use crate::objects::internal::{self, now_text, storage_error};
 use crate::secrets::Keyring;
 use crate::settings;
@@ -106,6 +107,19 @@ impl worker::DurableObject for InstallationStore {
                 Err(e) => Err(e),
             },
             (Method::Get, "/repositories") => self.repositories(id).await,
+            (Method::Get, "/repository") => {
+                let repo = url
+                    .query_pairs()
+                    .find(|(k, _)| k == "repo")
+                    .and_then(|(_, v)| RepoId::parse(&v).ok());
+                match repo {
+                    Some(repo) => self
+                        .find_repository(id, repo)
+                        .await
+                        .map(|r| json_response(200, &r)),
+                    None => Err(ApiError::Internal),
+                }
+            }
             (Method::Post, "/deliveries") => {
                 match internal::body::<DeliveryRequest>(&mut req).await {
                     Ok(d) => self.deliver(id, d).await,
@@ -135,6 +149,15 @@ impl worker::DurableObject for InstallationStore {
         }
         Response::ok("")
     }
+}
+
+/// An installation token as the object hands it out. No `Debug`: it holds the token.
+#[derive(Deserialize)]
+pub struct TokenGrant {
+    pub token: String,
+    pub expires_at: String,
+    pub repositories: Vec<String>,
+    pub permissions: BTreeMap<String, String>,
 }
 
 fn token_view(t: &CachedToken<String>) -> Value {
@@ -285,7 +308,7 @@ impl InstallationStore {
 
     /// A token for `scope`: the cached one while it has more than five minutes left,
     /// otherwise a new one from GitHub. One mint at a time per installation.
-    async fn token(
+    pub(crate) async fn token(
         &self,
         id: InstallationId,
         scope: &TokenScope,
@@ -385,7 +408,7 @@ impl InstallationStore {
             .unwrap_or_default())
     }
 
-    async fn forget_token(&self, scope: &TokenScope) -> Result<(), ApiError> {
+    pub(crate) async fn forget_token(&self, scope: &TokenScope) -> Result<(), ApiError> {
         let mut cache = self.tokens().await?;
         if cache.remove(&scope.cache_key()).is_some() {
             self.state
@@ -572,13 +595,9 @@ impl InstallationClient {
         .await
     }
 
-    /// An installation token for `scope`, minted (or taken from the cache) by the object.
-    /// For ghplane's own calls: the scope is checked against the tenant's flags all the same.
-    pub async fn token(&self, scope: &TokenScope) -> Result<String, ApiError> {
-        #[derive(Deserialize)]
-        struct Minted {
-            token: String,
-        }
+    /// A token narrowed to `scope`, from the installation's cache or freshly minted. The
+    /// permission check of the tenant's flags applies (so `scope` names its permissions).
+    pub async fn token(&self, scope: &TokenScope) -> Result<TokenGrant, ApiError> {
         let resp = internal::call(
             &self.stub,
             Method::Post,
@@ -587,7 +606,14 @@ impl InstallationClient {
             &[],
         )
         .await?;
-        Ok(internal::json::<Minted>(resp).await?.token)
+        internal::json(resp).await
+    }
+
+    /// The repository `repo`, if this installation's token reaches it.
+    pub async fn find_repository(&self, repo: RepoId) -> Result<FoundRepository, ApiError> {
+        let url = format!("https://installation/repository?id={}&repo={repo}", self.id);
+        let resp = internal::call::<()>(&self.stub, Method::Get, &url, None, &[]).await?;
+        internal::json(resp).await
     }
 
     /// Drops the cached token for `scope` (GitHub answered 401 with it).

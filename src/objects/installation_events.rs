@@ -1,6 +1,7 @@
 //! What an installation's Durable Object does with the webhook deliveries routed to it:
-//! dedupe and audit them, keep the tenant in step with GitHub, and hand issues over as work
-//! items within the tenant's hourly quota.
+//! dedupe and audit them, keep the tenant in step with GitHub, hand issues over as work
+//! items within the tenant's hourly quota, and route pushes and renames to the projects that
+//! follow the repository (`installation_deploy.rs`).
 
 use ghplane_core::ids::InstallationId;
 use ghplane_core::tenancy::config::InstallationRecord;
@@ -132,7 +133,7 @@ impl InstallationStore {
                 .await
             }
             Action::Push { .. } | Action::RepoRenamed { .. } => {
-                Ok(Handled::ignored("no_linked_project"))
+                self.route_to_projects(id, req).await
             }
             Action::Ping { .. } => Ok(Handled::accepted()),
         }

@@ -4,9 +4,12 @@
 pub mod app;
 pub mod app_directory;
 pub mod deliveries;
+pub mod deploy;
 pub mod github_user;
 pub mod installation;
+mod installation_deploy;
 mod installation_events;
 pub mod internal;
 pub mod oauth_state;
 pub mod project;
+pub mod repo_index;

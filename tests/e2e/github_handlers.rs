@@ -17,6 +17,19 @@ static EXPIRY: Mutex<Option<HashMap<u64, i64>>> = Mutex::new(None);
 
 pub const TOKEN_PREFIX: &str = "ghs_fake_";
 
+/// Repositories an installation's token reaches, when a test says (default: `only-repo`).
+static REPOS: Mutex<Option<HashMap<u64, Vec<Value>>>> = Mutex::new(None);
+/// GitHub deployment ids, unique over the run.
+static DEPLOYMENT_IDS: AtomicU64 = AtomicU64::new(7_000_000);
+
+pub fn set_installation_repos(installation_id: u64, repos: Vec<Value>) {
+    REPOS
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(installation_id, repos);
+}
+
 pub fn set_token_lifetime(installation_id: u64, seconds: i64) {
     EXPIRY
         .lock()
@@ -104,11 +117,38 @@ pub fn install(fake: &FakeGithub) {
             .strip_prefix("Bearer ")?
             .to_owned();
         let id = installation_of(&token)?;
+        let repos = REPOS
+            .lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|m| m.get(&id).cloned())
+            .unwrap_or_else(|| vec![repo(id, "only-repo")]);
         let mut body = example("apps/list-repos-accessible-to-installation");
-        body["total_count"] = json!(1);
-        body["repositories"] = json!([repo(id, "only-repo")]);
+        body["total_count"] = json!(repos.len());
+        body["repositories"] = json!(repos);
         Some(Reply::json(200, body))
     });
+    fake.handle("repos/create-deployment", |req| {
+        let asked = req.json();
+        let mut body = example("repos/create-deployment");
+        let id = DEPLOYMENT_IDS.fetch_add(1, Ordering::Relaxed);
+        body["id"] = json!(id);
+        body["sha"] = asked["ref"].clone();
+        body["ref"] = asked["ref"].clone();
+        body["environment"] = asked["environment"].clone();
+        body["url"] = json!(format!("https://api.github.com{}/{id}", req.path));
+        Some(Reply::json(201, body))
+    });
+}
+
+/// A repository of GitHub's example shape with the given id, name and node id.
+pub fn github_repo(id: u64, full_name: &str, node_id: &str) -> Value {
+    let mut r = example("apps/list-repos-accessible-to-installation")["repositories"][0].clone();
+    r["id"] = json!(id);
+    r["node_id"] = json!(node_id);
+    r["name"] = json!(full_name.split('/').nth(1).unwrap());
+    r["full_name"] = json!(full_name);
+    r
 }
 
 /// GitHub's example repository, renamed to belong to the installation `id`.

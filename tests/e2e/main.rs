@@ -5,6 +5,7 @@
 mod admin_access;
 mod api;
 mod config;
+mod deploy;
 mod fake_github;
 mod github_handlers;
 mod identity;
@@ -50,6 +51,7 @@ fn main() {
         webhooks::TESTS,
         projects::TESTS,
         admin_access::TESTS,
+        deploy::TESTS,
     ]
     .concat();
     if args.list {
@@ -81,6 +83,17 @@ fn main() {
     options
         .vars
         .extend(admin_access::worker_vars(&fake.base_url()));
+    options.vars.extend([
+        (
+            "DEPLOY_DEBOUNCE_SECONDS".into(),
+            deploy::DEBOUNCE_SECONDS.to_string(),
+        ),
+        (
+            "DEPLOY_TIMEOUT_SECONDS".into(),
+            deploy::TIMEOUT_SECONDS.to_string(),
+        ),
+        ("E2E_SHORT_TICKETS".into(), deploy::SHORT_TICKETS.into()),
+    ]);
     let worker = Worker::start(&run_dir.join("shared"), options);
     println!(
         "e2e: worker on workerd at {} (wrangler dev), fake GitHub at {}",
@@ -133,6 +146,7 @@ fn main() {
     let mut problems = shared.fake.take_conformance_failures();
     let output = shared.worker.output();
     let service_keys = identity::SERVICE_KEYS.lock().unwrap().clone();
+    let hook_secrets = deploy::HOOK_SECRETS.lock().unwrap().clone();
     let never_logged = config::SECRETS_USED
         .iter()
         .chain(&[
@@ -140,10 +154,14 @@ fn main() {
             identity::APP_WEBHOOK_SECRET,
             github_handlers::TOKEN_PREFIX,
             "ghpsk_",
+            // Deploy credentials tickets and hook secrets.
+            "ghpdt_",
+            "ghpdh_",
         ])
         .chain(admin_access::NEVER_LOGGED)
         .map(|s| s.to_string())
-        .chain(service_keys);
+        .chain(service_keys)
+        .chain(hook_secrets);
     for secret in never_logged {
         if output.contains(&secret) {
             problems.push(format!(

@@ -243,6 +243,7 @@ impl ApiError {
 pub fn all_codes() -> Vec<&'static str> {
     let mut codes: Vec<&'static str> = ApiError::ALL_CODES.to_vec();
     codes.extend(crate::webhook::WebhookError::ALL_CODES);
+    codes.extend(crate::deploy::DeployError::ALL_CODES);
     codes.sort_unstable();
     codes.dedup();
     codes
@@ -264,6 +265,16 @@ impl From<crate::projects::ProjectError> for ApiError {
             crate::projects::ProjectError::IllegalStatusTransition { .. } => {
                 ApiError::IllegalStatusTransition(e.to_string())
             }
+        }
+    }
+}
+
+impl From<crate::deploy::DeployError> for ApiError {
+    fn from(e: crate::deploy::DeployError) -> ApiError {
+        ApiError::Coded {
+            status: e.status(),
+            code: e.code(),
+            message: e.to_string(),
         }
     }
 }

@@ -41,6 +41,12 @@ pub enum Route {
     GithubUserInstallations,
     GithubUserRepos,
     GithubUserReposSync,
+    PutProjectSource,
+    GetProjectSource,
+    DeleteProjectSource,
+    ListProjectDeployments,
+    RedeemDeployCredentials,
+    ReportDeploymentStatus,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +119,14 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("GET", "/api/integrations/github/installations", Route::GithubUserInstallations, Auth::SessionOrUserToken),
     spec("GET", "/api/integrations/github/repos", Route::GithubUserRepos, Auth::Session),
     spec("POST", "/api/integrations/github/repos/sync", Route::GithubUserReposSync, Auth::Session),
+    spec("PUT", "/projects/{slug}/source", Route::PutProjectSource, Auth::Admin),
+    spec("GET", "/projects/{slug}/source", Route::GetProjectSource, Auth::Admin),
+    spec("DELETE", "/projects/{slug}/source", Route::DeleteProjectSource, Auth::Admin),
+    spec("GET", "/projects/{slug}/deployments", Route::ListProjectDeployments, Auth::Admin),
+    // Authenticated by the deployment's single-use ticket (bearer), checked by the handler.
+    spec("POST", "/api/deployments/{deployment_id}/credentials", Route::RedeemDeployCredentials, Auth::Public),
+    // Authenticated by the body's signature with the project's hook secret.
+    spec("POST", "/api/deployments/{deployment_id}/status", Route::ReportDeploymentStatus, Auth::Public),
 ];
 
 /// The methods `path` is served with (for `Allow` and CORS preflights); empty when none.

@@ -17,13 +17,15 @@ pub const SIGNATURE_HEADER: &str = "X-Ghplane-Signature-256";
 /// ride out a receiver restart, well inside the ticket's ten minutes.
 pub const HOOK_RETRY_DELAYS_MS: [u64; 3] = [1_000, 4_000, 16_000];
 
-/// The job. `credentials_url` is where the runner trades `credentials.ticket` for a token.
+/// The job. `credentials_url` is where the runner trades `credentials.ticket` for a token;
+/// `status_url` is where it reports (signed like this body).
 pub fn hook_body(
     project: &ProjectSlug,
     source: &Source,
     deployment: &Deployment,
     ticket: &Ticket,
     credentials_url: &str,
+    status_url: &str,
 ) -> Value {
     json!({
         "type": "ghplane.deploy",
@@ -35,6 +37,7 @@ pub fn hook_body(
             "trigger": deployment.trigger,
             "githubDeploymentId": deployment.github_deployment_id,
             "createdAt": deployment.created_at,
+            "statusUrl": status_url,
         },
         "repository": {
             "installationId": source.installation_id,
@@ -171,7 +174,12 @@ mod tests {
             &source,
             &d,
             &t,
-            "https://ghplane.example/projects/acme-ab12/deployments/3/credentials",
+            "https://ghplane.example/api/deployments/acme-ab12.3/credentials",
+            "https://ghplane.example/api/deployments/acme-ab12.3/status",
+        );
+        assert_eq!(
+            v["deployment"]["statusUrl"],
+            "https://ghplane.example/api/deployments/acme-ab12.3/status"
         );
         assert_eq!(v["project"], "acme-ab12");
         assert_eq!(v["deployment"]["ref"], "refs/heads/main");

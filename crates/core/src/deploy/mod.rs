@@ -3,14 +3,19 @@
 //! deployment.
 //!
 //! [`machine`] decides, [`source`] says which pushes count, [`hook`] shapes and signs the job,
-//! [`ticket`] guards the one-time credentials exchange. All of it is pure: callers pass
+//! [`ticket`] guards the one-time credentials exchange, [`routing`] says which projects a push
+//! reaches (and why none), [`error`] lists the refusals. All of it is pure: callers pass
 //! `now_ms` and random bytes, and perform the returned effects.
 
+pub mod error;
 pub mod hook;
 pub mod machine;
 pub mod record;
+pub mod routing;
 pub mod source;
 pub mod ticket;
+
+pub use error::DeployError;
 
 pub use hook::{
     hook_body, hook_retry_delay_ms, hook_should_retry, signature, verify_signature,
@@ -21,5 +26,11 @@ pub use machine::{
     DEFAULT_DEBOUNCE_SECONDS, DEFAULT_TIMEOUT_SECONDS, MAX_DEPLOYMENTS, MAX_RECENT_DELIVERIES,
 };
 pub use record::{Deployment, DeploymentState, Outcome, ReportedState, Trigger};
+pub use routing::{
+    apply_rename, check_push, combine, ignored_reason, next_push_seq, remove_link, report_refusal,
+    route_push, route_rename, upsert_link, DeploymentRef, RepoLink,
+};
 pub use source::{is_commit_sha, pushed_branch, BranchName, HookUrl, Source, SourceInput};
-pub use ticket::{token_scope, Ticket, TicketError, TICKET_TTL_MS};
+pub use ticket::{
+    keep_stored, redeem_stored, release_stored, token_scope, Ticket, TicketError, TICKET_TTL_MS,
+};

@@ -10,12 +10,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use thiserror::Error;
 
+use crate::auth::constant_time_eq;
 use crate::ids::RepoFullName;
+use crate::tenancy::token::hash_secret;
 
 /// Long enough for a runner to start and ask; short enough that a leaked job body is soon
 /// worthless.
 pub const TICKET_TTL_MS: i64 = 10 * 60 * 1000;
 const TICKET_PREFIX: &str = "ghpdt_";
+/// A project keeps at most this many tickets (one per dispatched deployment) ...
+pub const MAX_STORED_TICKETS: usize = 50;
+/// ... and an expired one this long, so a late redemption still hears "expired", not "unknown".
+const KEEP_EXPIRED_MS: i64 = 24 * 60 * 60 * 1000;
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -108,6 +114,59 @@ impl Ticket {
     }
 }
 
+impl Ticket {
+    /// The form kept in storage: the id replaced by its SHA-256, so what is stored cannot be
+    /// presented.
+    pub fn stored(&self) -> Ticket {
+        Ticket {
+            id: hash_secret(&self.id),
+            ..self.clone()
+        }
+    }
+}
+
+fn find<'a>(stored: &'a mut [Ticket], presented: &str) -> Option<&'a mut Ticket> {
+    if !Ticket::looks_like_id(presented) {
+        return None;
+    }
+    let hash = hash_secret(presented);
+    stored
+        .iter_mut()
+        .find(|t| constant_time_eq(t.id.as_bytes(), hash.as_bytes()))
+}
+
+/// Redeems a presented ticket against the stored ones (see [`Ticket::redeem`]).
+pub fn redeem_stored(
+    stored: &mut [Ticket],
+    presented: &str,
+    deployment_id: u64,
+    now_ms: i64,
+) -> Result<(), TicketError> {
+    find(stored, presented)
+        .ok_or(TicketError::Unknown)?
+        .redeem(deployment_id, now_ms)
+}
+
+/// Gives a redeemed ticket back when the token it was redeemed for could not be fetched, so
+/// the runner can try again; the ticket is marked used first so two racing redemptions can
+/// never both succeed.
+pub fn release_stored(stored: &mut [Ticket], presented: &str) {
+    if let Some(t) = find(stored, presented) {
+        t.redeemed = false;
+    }
+}
+
+/// Keeps `ticket` (in stored form) as its deployment's only ticket and bounds the list:
+/// tickets expired over a day ago go, then the oldest beyond [`MAX_STORED_TICKETS`].
+pub fn keep_stored(stored: &mut Vec<Ticket>, ticket: Ticket, now_ms: i64) {
+    stored.retain(|t| {
+        t.deployment_id != ticket.deployment_id && now_ms < t.expires_at_ms + KEEP_EXPIRED_MS
+    });
+    stored.push(ticket);
+    stored.sort_by_key(|t| std::cmp::Reverse(t.expires_at_ms));
+    stored.truncate(MAX_STORED_TICKETS);
+}
+
 /// The body of `POST /app/installations/{id}/access_tokens` for a redeemed ticket: read-only
 /// contents of the one linked repository, nothing else.
 pub fn token_scope(repo: &RepoFullName) -> Value {
@@ -177,6 +236,72 @@ mod tests {
             token_scope(&r),
             json!({"repositories": ["acme-ab12"], "permissions": {"contents": "read"}})
         );
+    }
+
+    #[test]
+    fn stored_tickets_hold_no_usable_id_and_redeem_once() {
+        let t = Ticket::issue([3; 32], 4, T0);
+        let other = Ticket::issue([4; 32], 5, T0);
+        let mut stored = Vec::new();
+        keep_stored(&mut stored, t.stored(), T0);
+        keep_stored(&mut stored, other.stored(), T0);
+        assert!(stored.iter().all(|s| !Ticket::looks_like_id(&s.id)));
+        assert_ne!(stored[0].id, t.id);
+        assert_eq!(
+            redeem_stored(&mut stored, &other.id, 4, T0 + 1),
+            Err(TicketError::WrongDeployment)
+        );
+        assert_eq!(
+            redeem_stored(&mut stored, "ghpdt_nope", 4, T0 + 1),
+            Err(TicketError::Unknown)
+        );
+        assert_eq!(
+            redeem_stored(&mut stored, &Ticket::issue([9; 32], 4, T0).id, 4, T0 + 1),
+            Err(TicketError::Unknown)
+        );
+        // The stored hash itself is not a ticket.
+        let hash = stored[0].id.clone();
+        assert_eq!(
+            redeem_stored(&mut stored, &hash, 4, T0 + 1),
+            Err(TicketError::Unknown)
+        );
+        assert_eq!(redeem_stored(&mut stored, &t.id, 4, T0 + 1), Ok(()));
+        assert_eq!(
+            redeem_stored(&mut stored, &t.id, 4, T0 + 2),
+            Err(TicketError::AlreadyRedeemed)
+        );
+        release_stored(&mut stored, &t.id);
+        assert_eq!(redeem_stored(&mut stored, &t.id, 4, T0 + 3), Ok(()));
+        assert_eq!(
+            redeem_stored(&mut stored, &other.id, 5, T0 + TICKET_TTL_MS),
+            Err(TicketError::Expired)
+        );
+    }
+
+    #[test]
+    fn stored_tickets_are_bounded() {
+        let mut stored = Vec::new();
+        keep_stored(&mut stored, Ticket::issue([1; 32], 1, T0).stored(), T0);
+        // A new ticket for the same deployment replaces the old one.
+        keep_stored(&mut stored, Ticket::issue([2; 32], 1, T0).stored(), T0);
+        assert_eq!(stored.len(), 1);
+        // Expired over a day ago: dropped.
+        let later = T0 + TICKET_TTL_MS + KEEP_EXPIRED_MS;
+        keep_stored(
+            &mut stored,
+            Ticket::issue([3; 32], 2, later).stored(),
+            later,
+        );
+        assert_eq!(stored.len(), 1);
+        for n in 0..(MAX_STORED_TICKETS as u64 + 5) {
+            keep_stored(
+                &mut stored,
+                Ticket::issue([n as u8; 32], 10 + n, later + n as i64).stored(),
+                later,
+            );
+        }
+        assert_eq!(stored.len(), MAX_STORED_TICKETS);
+        assert_eq!(stored[0].deployment_id, 10 + MAX_STORED_TICKETS as u64 + 4);
     }
 
     #[test]

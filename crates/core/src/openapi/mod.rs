@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 mod admin_access;
+mod deploy;
 mod identity;
 mod projects;
 mod webhooks;
@@ -270,10 +271,15 @@ pub fn document(version: &str) -> Value {
         .into_iter()
         .chain(webhooks::paths())
         .chain(projects::paths())
+        .chain(deploy::paths())
     {
         doc["paths"][path] = item;
     }
-    for (name, schema) in webhooks::schemas().into_iter().chain(projects::schemas()) {
+    for (name, schema) in webhooks::schemas()
+        .into_iter()
+        .chain(projects::schemas())
+        .chain(deploy::schemas())
+    {
         doc["components"]["schemas"][name] = schema;
     }
     for (path, item) in admin_access::paths() {

@@ -67,6 +67,9 @@ pub enum Action {
         head_commit_id: Option<CommitSha>,
         head_commit_message: Option<String>,
         pusher: Option<String>,
+        /// Why this push deploys nothing ([`push_target`]'s refusal), decided here so the
+        /// delivery log can say "tag_push" even though only the branch travels on.
+        skip: Option<PushSkip>,
     },
     /// `repository.renamed`: ids are stable, names are not.
     RepoRenamed {
@@ -281,6 +284,7 @@ pub fn classify(event: &Event) -> Action {
                 head_commit_id: push.head_commit.as_ref().map(|c| c.id.clone()),
                 head_commit_message: push.head_commit.as_ref().map(|c| c.message.clone()),
                 pusher: push.pusher.clone(),
+                skip: push_target(push).err(),
             }
         }
         EventKind::Repository { renamed_from } => match (action, &event.repository) {
@@ -583,6 +587,7 @@ mod tests {
                 head_commit_id: Some(sha(SHA)),
                 head_commit_message: Some("Fix".into()),
                 pusher: Some("octo".into()),
+                skip: None,
             }
         );
         assert_eq!(push_target(&p), Ok(("main".into(), sha(SHA))));
@@ -623,12 +628,16 @@ mod tests {
             EventKind::Push(push("refs/heads/old", ZERO, true)),
         );
         let Action::Push {
-            branch, deleted, ..
+            branch,
+            deleted,
+            skip,
+            ..
         } = classify(&ev)
         else {
             panic!()
         };
         assert_eq!((branch.as_deref(), deleted), (Some("old"), true));
+        assert_eq!(skip, Some(PushSkip::BranchDeleted));
     }
 
     #[test]

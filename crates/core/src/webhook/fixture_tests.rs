@@ -404,6 +404,7 @@ fn push_payloads() {
             head_commit_id,
             head_commit_message,
             pusher,
+            skip,
         } = action
         else {
             panic!("{}: {action:?}", f.label())
@@ -435,6 +436,7 @@ fn push_payloads() {
             Ok((branch.clone().unwrap(), after.clone()))
         };
         assert_eq!(target, want, "{}", f.label());
+        assert_eq!(skip, target.clone().err(), "{}", f.label());
         targets.insert(
             f.file.clone(),
             target

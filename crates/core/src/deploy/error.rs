@@ -1,0 +1,107 @@
+//! Every way a push-to-deploy request is refused, with its stable code and HTTP status.
+//! Codes are part of the API contract (the OpenAPI document lists them): never rename one.
+
+use thiserror::Error;
+
+use super::ticket::TicketError;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum DeployError {
+    #[error("project {0} has no GitHub source; link one with PUT /projects/{0}/source")]
+    NotLinked(String),
+    /// The installation named in a source is not a tenant ghplane knows.
+    #[error(
+        "installation {0} has no configuration in ghplane; its token cannot reach any repository"
+    )]
+    InstallationUnknown(u64),
+    /// The installation's token does not reach the repository (not installed on it, or gone).
+    #[error("repository {repo_id} is not reachable with installation {installation_id}'s token")]
+    RepoUnreachable { repo_id: u64, installation_id: u64 },
+    #[error("no deployment {0}")]
+    DeploymentNotFound(String),
+    /// A report for a deployment that already ended (reported, timed out or not dispatched).
+    #[error("deployment {0} is not running any more; its report is not recorded")]
+    DeploymentNotRunning(String),
+    #[error(
+        "the X-Ghplane-Signature-256 header does not match the body and the project's hook secret"
+    )]
+    InvalidSignature,
+    #[error("{0}")]
+    Ticket(TicketError),
+}
+
+impl DeployError {
+    pub const ALL_CODES: &'static [&'static str] = &[
+        "source_not_linked",
+        "source_installation_unknown",
+        "source_repo_unreachable",
+        "deployment_not_found",
+        "deployment_not_running",
+        "invalid_signature",
+        "ticket_unknown",
+        "ticket_wrong_deployment",
+        "ticket_already_redeemed",
+        "ticket_expired",
+    ];
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            DeployError::NotLinked(_) => "source_not_linked",
+            DeployError::InstallationUnknown(_) => "source_installation_unknown",
+            DeployError::RepoUnreachable { .. } => "source_repo_unreachable",
+            DeployError::DeploymentNotFound(_) => "deployment_not_found",
+            DeployError::DeploymentNotRunning(_) => "deployment_not_running",
+            DeployError::InvalidSignature => "invalid_signature",
+            DeployError::Ticket(t) => t.code(),
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            DeployError::NotLinked(_) | DeployError::DeploymentNotFound(_) => 404,
+            DeployError::InstallationUnknown(_) | DeployError::RepoUnreachable { .. } => 422,
+            DeployError::DeploymentNotRunning(_) => 409,
+            DeployError::InvalidSignature => 401,
+            DeployError::Ticket(t) => t.status(),
+        }
+    }
+}
+
+impl From<TicketError> for DeployError {
+    fn from(e: TicketError) -> DeployError {
+        DeployError::Ticket(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_listed_and_statuses_are_client_errors() {
+        let samples = [
+            DeployError::NotLinked("a".into()),
+            DeployError::InstallationUnknown(1),
+            DeployError::RepoUnreachable {
+                repo_id: 1,
+                installation_id: 2,
+            },
+            DeployError::DeploymentNotFound("a.1".into()),
+            DeployError::DeploymentNotRunning("a.1".into()),
+            DeployError::InvalidSignature,
+            TicketError::Unknown.into(),
+            TicketError::WrongDeployment.into(),
+            TicketError::AlreadyRedeemed.into(),
+            TicketError::Expired.into(),
+        ];
+        for e in &samples {
+            assert!(DeployError::ALL_CODES.contains(&e.code()), "{}", e.code());
+            assert!((400..500).contains(&e.status()), "{}", e.code());
+        }
+        assert_eq!(samples.len(), DeployError::ALL_CODES.len());
+        assert_eq!(
+            (samples[8].code(), samples[8].status()),
+            ("ticket_already_redeemed", 409)
+        );
+    }
+}

@@ -1,0 +1,212 @@
+//! The installation's part in push to deploy: resolving a repository by id with the
+//! installation's own token (so a source can only name a repository the tenant reaches), and
+//! routing verified `push` / `repository.renamed` deliveries to the projects that follow the
+//! repository.
+//!
+//! Pushes are numbered here, in the order this object receives them, before any other await:
+//! that number (`seq`) is what lets each project keep the newest push when forwarded pushes
+//! overtake each other.
+
+use std::time::Duration;
+
+use ghplane_core::deploy::routing::known_reason;
+use ghplane_core::deploy::{combine, next_push_seq, route_push, route_rename, DeployError};
+use ghplane_core::github::error::GithubError;
+use ghplane_core::ids::{InstallationId, RepoId};
+use ghplane_core::tenancy::token::TokenScope;
+use ghplane_core::webhook::Action;
+use ghplane_core::ApiError;
+use serde::{Deserialize, Serialize};
+use worker::{Delay, Method};
+
+use crate::github::client::{GithubClient, Idempotent};
+use crate::objects::deliveries::{DeliveryRequest, Handled};
+use crate::objects::deploy::{ProjectDeployClient, PushRequest, RenameRequest};
+use crate::objects::installation::InstallationStore;
+use crate::objects::internal::{now_ms, storage_error};
+use crate::objects::repo_index::RepoIndexClient;
+
+const PUSH_SEQ_KEY: &str = "push-seq";
+/// Pages of `GET /installation/repositories` searched for a repository id (100 each).
+const MAX_REPOSITORY_PAGES: u32 = 10;
+
+/// A repository the installation's token reaches, as a source stores it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FoundRepository {
+    pub id: u64,
+    pub node_id: String,
+    pub full_name: String,
+}
+
+impl InstallationStore {
+    /// Finds `repo` among the repositories this installation's token reaches. GitHub has no
+    /// "repository by id" route for installations in the operations ghplane uses, so the
+    /// listing is searched; its token is the proof of reach.
+    pub(crate) async fn find_repository(
+        &self,
+        id: InstallationId,
+        repo: RepoId,
+    ) -> Result<FoundRepository, ApiError> {
+        #[derive(Deserialize)]
+        struct Page {
+            total_count: u64,
+            repositories: Vec<Repo>,
+        }
+        #[derive(Deserialize)]
+        struct Repo {
+            id: u64,
+            node_id: String,
+            full_name: String,
+        }
+        if self.load().await?.is_none() {
+            return Err(DeployError::InstallationUnknown(id.get()).into());
+        }
+        let scope = TokenScope {
+            repositories: vec![],
+            permissions: [("metadata".to_owned(), "read".to_owned())].into(),
+        };
+        let github = GithubClient::from_env(&self.env)?;
+        let mut seen = 0u64;
+        for page in 1..=MAX_REPOSITORY_PAGES {
+            let path = format!("/installation/repositories?per_page=100&page={page}");
+            let token = self.token(id, &scope).await?;
+            let resp = match github
+                .send(Method::Get, &path, &token.token, None, Idempotent::Yes)
+                .await
+            {
+                // A token GitHub does not know yet (just minted) or any more: once more, fresh.
+                Err(GithubError::Unauthorized { .. }) => {
+                    self.forget_token(&scope).await?;
+                    Delay::from(Duration::from_millis(500)).await;
+                    let token = self.token(id, &scope).await?;
+                    github
+                        .send(Method::Get, &path, &token.token, None, Idempotent::Yes)
+                        .await
+                }
+                other => other,
+            }?;
+            let page: Page = resp.json()?;
+            let got = page.repositories.len() as u64;
+            seen += got;
+            if let Some(r) = page.repositories.into_iter().find(|r| r.id == repo.get()) {
+                return Ok(FoundRepository {
+                    id: r.id,
+                    node_id: r.node_id,
+                    full_name: r.full_name,
+                });
+            }
+            if got < 100 || seen >= page.total_count {
+                break;
+            }
+        }
+        Err(DeployError::RepoUnreachable {
+            repo_id: repo.get(),
+            installation_id: id.get(),
+        }
+        .into())
+    }
+
+    /// The next number in this installation's delivery order (storage operations are not
+    /// interleaved with other requests, so the read and the write are one step).
+    async fn number_push(&self) -> Result<u64, ApiError> {
+        let storage = self.state.storage();
+        let last = storage
+            .get::<u64>(PUSH_SEQ_KEY)
+            .await
+            .map_err(storage_error)?;
+        let seq = next_push_seq(last, now_ms());
+        storage
+            .put(PUSH_SEQ_KEY, seq)
+            .await
+            .map_err(storage_error)?;
+        Ok(seq)
+    }
+
+    /// A verified `push` or `repository.renamed` of a known tenant, handed to every project
+    /// it concerns. The delivery is answered once each project has taken note (no GitHub or
+    /// deployer call happens on this path: the projects' alarms do those).
+    pub(crate) async fn route_to_projects(
+        &self,
+        id: InstallationId,
+        req: &DeliveryRequest,
+    ) -> Result<Handled, ApiError> {
+        let answers = match &req.action {
+            Action::Push {
+                repo_id,
+                branch,
+                after,
+                head_commit_message,
+                pusher,
+                skip,
+                ..
+            } => {
+                if let Some(skip) = skip {
+                    return Ok(Handled::ignored(skip.as_str()));
+                }
+                let Some(branch) = branch else {
+                    return Ok(Handled::ignored("not_a_branch"));
+                };
+                let seq = self.number_push().await?;
+                let links = RepoIndexClient::new(&self.env, *repo_id)?.links().await?;
+                let targets = match route_push(&links, id, branch) {
+                    Ok(t) => t,
+                    Err(reason) => return Ok(Handled::ignored(reason)),
+                };
+                let push = PushRequest {
+                    repo_id: *repo_id,
+                    installation_id: id,
+                    branch: branch.clone(),
+                    delivery_id: req.received.id.clone(),
+                    sha: after.as_str().to_owned(),
+                    pusher: pusher.clone().unwrap_or_default(),
+                    message: head_commit_message.clone().unwrap_or_default(),
+                    seq,
+                };
+                let mut answers = Vec::with_capacity(targets.len());
+                for project in &targets {
+                    answers.push(
+                        ProjectDeployClient::new(&self.env, project)?
+                            .push(&push)
+                            .await?,
+                    );
+                }
+                answers
+            }
+            Action::RepoRenamed {
+                repo_id,
+                new_full_name,
+                ..
+            } => {
+                let links = RepoIndexClient::new(&self.env, *repo_id)?.links().await?;
+                let targets = match route_rename(&links, id) {
+                    Ok(t) => t,
+                    Err(reason) => return Ok(Handled::ignored(reason)),
+                };
+                let rename = RenameRequest {
+                    repo_id: *repo_id,
+                    installation_id: id,
+                    full_name: new_full_name.clone(),
+                };
+                let mut answers = Vec::with_capacity(targets.len());
+                for project in &targets {
+                    answers.push(
+                        ProjectDeployClient::new(&self.env, project)?
+                            .rename(&rename)
+                            .await?,
+                    );
+                }
+                answers
+            }
+            _ => return Err(ApiError::Internal),
+        };
+        let answers: Vec<Result<(), &'static str>> = answers
+            .iter()
+            .map(|a| a.reason.as_deref().map_or(Ok(()), |r| Err(known_reason(r))))
+            .collect();
+        Ok(match combine(&answers) {
+            Ok(()) => Handled::accepted(),
+            Err(reason) => Handled::ignored(reason),
+        })
+    }
+}

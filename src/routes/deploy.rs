@@ -1,0 +1,112 @@
+//! Push to deploy: `/projects/{slug}/source` and `/projects/{slug}/deployments` (admin), and
+//! the two routes a deployer calls, `/api/deployments/{id}/credentials` (bearer: the job's
+//! single-use ticket) and `/api/deployments/{id}/status` (signed with the hook secret).
+//! Every id is parsed before any Durable Object is touched.
+
+use ghplane_core::deploy::{DeployError, DeploymentRef, Source, SourceInput, SIGNATURE_HEADER};
+use ghplane_core::ids::RepoFullName;
+use ghplane_core::projects::ProjectSlug;
+use ghplane_core::routes::Matched;
+use ghplane_core::ApiError;
+use worker::{Env, Request, Response};
+
+use crate::http::{read_json_body, MAX_ADMIN_BODY};
+use crate::objects::deploy::{CredentialsRequest, Linked, ProjectDeployClient, StatusRequest};
+use crate::objects::installation::InstallationClient;
+use crate::settings;
+
+fn project(m: &Matched) -> Result<ProjectSlug, ApiError> {
+    ProjectSlug::parse(m.param("slug")).map_err(ApiError::InvalidId)
+}
+
+fn deployment(m: &Matched) -> Result<DeploymentRef, ApiError> {
+    DeploymentRef::parse(m.param("deployment_id")).map_err(ApiError::InvalidId)
+}
+
+/// Resolves the repository by id through the installation (its token must reach it) and
+/// only then links it: a refused source stores nothing.
+pub async fn put_source(mut req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
+    let slug = project(m)?;
+    let input = SourceInput::parse(&read_json_body(&mut req, MAX_ADMIN_BODY).await?)?;
+    let found = InstallationClient::new(env, input.installation_id)?
+        .find_repository(input.repo_id)
+        .await?;
+    let full_name = RepoFullName::parse(&found.full_name).map_err(|_| ApiError::Internal)?;
+    let public_url = match settings::get(env, settings::PUBLIC_URL) {
+        Some(u) => u,
+        None => req
+            .url()
+            .map_err(|_| ApiError::Internal)?
+            .origin()
+            .ascii_serialization(),
+    };
+    let linked = Linked {
+        project: slug.clone(),
+        source: Source::resolve(input, full_name, found.node_id),
+        public_url,
+    };
+    ProjectDeployClient::new(env, &slug)?
+        .put_source(&linked)
+        .await
+}
+
+pub async fn get_source(env: &Env, m: &Matched) -> Result<Response, ApiError> {
+    ProjectDeployClient::new(env, &project(m)?)?
+        .get_source()
+        .await
+}
+
+pub async fn delete_source(env: &Env, m: &Matched) -> Result<Response, ApiError> {
+    ProjectDeployClient::new(env, &project(m)?)?
+        .delete_source()
+        .await
+}
+
+pub async fn list_deployments(env: &Env, m: &Matched) -> Result<Response, ApiError> {
+    ProjectDeployClient::new(env, &project(m)?)?
+        .deployments()
+        .await
+}
+
+/// The ticket travels as `Authorization: Bearer ghpdt_…` (headers stay out of access logs
+/// more reliably than bodies or query strings).
+pub async fn redeem_credentials(
+    req: Request,
+    env: &Env,
+    m: &Matched,
+) -> Result<Response, ApiError> {
+    let d = deployment(m)?;
+    let header = req.headers().get("authorization").ok().flatten();
+    let ticket = header
+        .as_deref()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthorized)?;
+    ProjectDeployClient::new(env, &d.project)?
+        .credentials(&CredentialsRequest {
+            number: d.number,
+            ticket: ticket.to_owned(),
+        })
+        .await
+}
+
+pub async fn report_status(mut req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
+    let d = deployment(m)?;
+    let signature = req
+        .headers()
+        .get(SIGNATURE_HEADER)
+        .ok()
+        .flatten()
+        .ok_or(DeployError::InvalidSignature)?;
+    let body = read_json_body(&mut req, MAX_ADMIN_BODY).await?;
+    let body = String::from_utf8(body)
+        .map_err(|_| ApiError::MalformedJson("the body is not UTF-8".into()))?;
+    ProjectDeployClient::new(env, &d.project)?
+        .status(&StatusRequest {
+            number: d.number,
+            signature,
+            body,
+        })
+        .await
+}
