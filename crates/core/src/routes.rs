@@ -26,6 +26,12 @@ pub enum Route {
     ListDeliveries,
     ListWorkItems,
     ListAppDeliveries,
+    CreateInstaller,
+    GetInstaller,
+    DeleteInstaller,
+    EnrollInstaller,
+    SetupCallback,
+    SetupPage,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +84,13 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("POST", "/webhooks/github", Route::GithubWebhook, Auth::Public),
     spec("GET", "/api/installations/{installation_id}/deliveries", Route::ListDeliveries, Auth::Admin),
     spec("GET", "/api/installations/{installation_id}/work", Route::ListWorkItems, Auth::Admin),
+    spec("POST", "/api/installers", Route::CreateInstaller, Auth::Admin),
+    spec("GET", "/api/installers/{installer_id}", Route::GetInstaller, Auth::Admin),
+    spec("DELETE", "/api/installers/{installer_id}", Route::DeleteInstaller, Auth::Admin),
+    spec("POST", "/api/installers/{installer_id}/enroll", Route::EnrollInstaller, Auth::Admin),
+    // The GitHub App Manifest flow's browser pages; the state carries the authorization.
+    spec("GET", "/setup/callback", Route::SetupCallback, Auth::Public),
+    spec("GET", "/setup/{installer_id}", Route::SetupPage, Auth::Public),
 ];
 
 /// A matched route with its path parameters (raw segments; typed parsing happens in handlers).
