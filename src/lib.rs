@@ -17,7 +17,9 @@ mod settings;
 
 pub use objects::app::AppStore;
 pub use objects::app_directory::AppDirectory;
+pub use objects::claims::ClaimStore;
 pub use objects::installation::InstallationStore;
+pub use objects::installer::InstallerStore;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
@@ -57,7 +59,7 @@ fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
 
 /// The route table: one line per route, straight to its handler.
 async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    use routes::{apps, installations, meta, webhooks};
+    use routes::{apps, installations, installers, meta, setup, webhooks};
     match m.spec.route {
         Route::Healthz => meta::healthz(env),
         Route::OpenApi => meta::openapi(),
@@ -78,5 +80,11 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::GithubWebhook => webhooks::receive(req, env, m).await,
         Route::ListDeliveries => webhooks::list_deliveries(req, env, m).await,
         Route::ListWorkItems => webhooks::list_work(env, m).await,
+        Route::CreateInstaller => installers::create(req, env, m).await,
+        Route::GetInstaller => installers::get(env, m).await,
+        Route::DeleteInstaller => installers::delete(env, m).await,
+        Route::EnrollInstaller => installers::enroll(req, env, m).await,
+        Route::SetupCallback => setup::callback(req, env, m).await,
+        Route::SetupPage => setup::page(env, m).await,
     }
 }

@@ -5,6 +5,8 @@ use worker::Env;
 
 pub const ENVIRONMENT: &str = "ENVIRONMENT";
 pub const GITHUB_API_BASE: &str = "GITHUB_API_BASE";
+/// GitHub's web origin (`https://github.com`): where browsers are sent (the app manifest flow).
+pub const GITHUB_WEB_BASE: &str = "GITHUB_WEB_BASE";
 pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
 pub const ENCRYPTION_KEY: &str = "ENCRYPTION_KEY";
 pub const ENCRYPTION_KEY_PREVIOUS: &str = "ENCRYPTION_KEY_PREVIOUS";
@@ -19,6 +21,10 @@ pub const INSTALLATIONS: &str = "INSTALLATIONS";
 pub const APPS: &str = "APPS";
 /// Durable Object binding of the app directory (`apps`), which verifies webhooks.
 pub const APP_DIRECTORY: &str = "APP_DIRECTORY";
+/// Durable Object binding of the installers (`installer-<id>`).
+pub const INSTALLERS: &str = "INSTALLERS";
+/// Durable Object binding of the per-owner repository claims (`claims-<login>`).
+pub const CLAIMS: &str = "CLAIMS";
 
 /// A var or secret, `None` when unset or empty.
 pub fn get(env: &Env, name: &str) -> Option<String> {
@@ -43,4 +49,12 @@ pub fn seconds(env: &Env, name: &'static str, default: u64) -> Result<u64, ApiEr
         None => Ok(default),
         Some(v) => v.trim().parse().map_err(|_| ApiError::Misconfigured(name)),
     }
+}
+
+/// GitHub's web origin, without a trailing slash.
+pub fn github_web_base(env: &Env) -> String {
+    get(env, GITHUB_WEB_BASE)
+        .unwrap_or_else(|| "https://github.com".to_owned())
+        .trim_end_matches('/')
+        .to_owned()
 }

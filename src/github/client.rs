@@ -28,7 +28,6 @@ const MAX_RATE_LIMIT_WAIT_SECS: u64 = 10;
 pub enum Idempotent {
     Yes,
     // Creating resources (repositories, deployments) must not be repeated blindly.
-    #[allow(dead_code)]
     No,
 }
 
@@ -66,7 +65,8 @@ impl GithubClient {
         self.server_time.get()
     }
 
-    /// Sends a request with the token `bearer`, retrying what GitHub's etiquette allows.
+    /// Sends a request with the token `bearer` (none when empty), retrying what GitHub's
+    /// etiquette allows.
     pub async fn send(
         &self,
         method: Method,
@@ -114,7 +114,10 @@ impl GithubClient {
         set("accept", "application/vnd.github+json")?;
         set("x-github-api-version", API_VERSION)?;
         set("user-agent", USER_AGENT)?;
-        set("authorization", &format!("Bearer {bearer}"))?;
+        // Empty for the one call GitHub takes without credentials (manifest conversion).
+        if !bearer.is_empty() {
+            set("authorization", &format!("Bearer {bearer}"))?;
+        }
         let mut init = RequestInit::new();
         init.with_method(method);
         if let Some(b) = body {

@@ -2,5 +2,7 @@
 
 pub mod apps;
 pub mod installations;
+pub mod installers;
 pub mod meta;
+pub mod setup;
 pub mod webhooks;

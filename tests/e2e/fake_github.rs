@@ -215,11 +215,31 @@ impl FakeGithub {
             .insert(operation_id.to_string(), Arc::new(f));
     }
 
+    /// An extension outside the REST description: a route of GitHub's web side (e.g. the
+    /// App Manifest form at `/settings/apps/new`), matched on method and a path template
+    /// (`{name}` is one segment) before the REST operations. Recorded as operation
+    /// `web <template>`; a handler's `Err` is a conformance failure answered with 422.
+    pub fn web(
+        &self,
+        method: &str,
+        template: &str,
+        f: impl Fn(&RecordedRequest) -> Result<Reply, String> + Send + Sync + 'static,
+    ) {
+        let mut state = self.shared.state();
+        state
+            .web
+            .retain(|(m, t, _)| !(m == method && t == template));
+        state
+            .web
+            .push((method.to_owned(), template.to_owned(), Arc::new(f)));
+    }
+
     /// Removes every fault and handler; recorded requests and failures stay.
     pub fn clear_scripts(&self) {
         let mut state = self.shared.state();
         state.faults.clear();
         state.handlers.clear();
+        state.web.clear();
     }
 
     pub fn conformance_failures(&self) -> Vec<String> {
@@ -267,9 +287,12 @@ struct State {
     failures: Vec<String>,
     faults: Vec<Fault>,
     handlers: HashMap<String, Handler>,
+    web: Vec<(String, String, WebHandler)>,
 }
 
 type Handler = Arc<dyn Fn(&RecordedRequest) -> Option<Reply> + Send + Sync>;
+/// `Err(reason)`: a request GitHub's web side would refuse; kept as a conformance failure.
+type WebHandler = Arc<dyn Fn(&RecordedRequest) -> Result<Reply, String> + Send + Sync>;
 
 struct Fault {
     operation: String,
@@ -338,6 +361,25 @@ impl Shared {
     }
 
     fn answer(&self, mut request: RecordedRequest) -> Reply {
+        let web = self
+            .state()
+            .web
+            .iter()
+            .find_map(|(method, template, handler)| {
+                (method.eq_ignore_ascii_case(&request.method)
+                    && web_matches(template, &request.path))
+                .then(|| (template.clone(), handler.clone()))
+            });
+        if let Some((template, handler)) = web {
+            request.operation = Some(format!("web {template}"));
+            self.state().requests.push(request.clone());
+            return handler(&request).unwrap_or_else(|reason| {
+                self.state()
+                    .failures
+                    .push(format!("web {template} ({}): {reason}", request.path));
+                Reply::json(422, json!({ "message": reason }))
+            });
+        }
         let Some((operation, params)) = route(&request.method, &request.path) else {
             let reason = format!("no operation matches {} {}", request.method, request.path);
             let mut state = self.state();
@@ -540,6 +582,14 @@ fn assert_known_operation(id: &str) {
     );
 }
 
+fn web_matches(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<_>, Vec<_>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(a, b)| (a.starts_with('{') && !b.is_empty()) || a == b)
+}
+
 /// Like GitHub's router, a literal segment beats a parameter when two
 /// templates fit the same path.
 fn route<'a>(method: &str, path: &'a str) -> Option<(&'static Operation, Vec<(&'a str, &'a str)>)> {
@@ -698,7 +748,7 @@ fn has_known_scheme(credentials: &str) -> bool {
         && !token.trim().is_empty()
 }
 
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut at = 0;
@@ -971,6 +1021,7 @@ fn reason_phrase(status: u16) -> &'static str {
         202 => "Accepted",
         204 => "No Content",
         301 => "Moved Permanently",
+        302 => "Found",
         304 => "Not Modified",
         400 => "Bad Request",
         401 => "Unauthorized",

@@ -7,6 +7,8 @@ mod config;
 mod fake_github;
 mod github_handlers;
 mod identity;
+mod installer;
+mod installer_web;
 mod meta;
 mod schema;
 mod webhooks;
@@ -41,8 +43,14 @@ pub fn unique_id() -> u64 {
 
 fn main() {
     let args = Arguments::from_args();
-    let tests: Vec<(&str, TestFn)> =
-        [meta::TESTS, config::TESTS, identity::TESTS, webhooks::TESTS].concat();
+    let tests: Vec<(&str, TestFn)> = [
+        meta::TESTS,
+        config::TESTS,
+        identity::TESTS,
+        webhooks::TESTS,
+        installer::TESTS,
+    ]
+    .concat();
     if args.list {
         let names = tests
             .iter()
@@ -59,6 +67,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&run_dir);
     let fake = FakeGithub::start();
     github_handlers::install(&fake);
+    installer_web::install(&fake);
     let mut options = WorkerOptions::new(&fake.base_url());
     options.vars.push((
         "WEBHOOK_SECRET_GRACE_SECONDS".into(),
@@ -67,6 +76,9 @@ fn main() {
     options
         .vars
         .push(("E2E_FAIL_FIRST_ATTEMPT".into(), webhooks::FAIL_FIRST.into()));
+    options
+        .vars
+        .push(("GITHUB_WEB_BASE".into(), fake.base_url()));
     let worker = Worker::start(&run_dir.join("shared"), options);
     println!(
         "e2e: worker on workerd at {} (wrangler dev), fake GitHub at {}",
@@ -124,6 +136,8 @@ fn main() {
             identity::APP_WEBHOOK_SECRET,
             github_handlers::TOKEN_PREFIX,
             "ghpsk_",
+            installer_web::CLIENT_SECRET_PREFIX,
+            installer_web::WEBHOOK_SECRET_PREFIX,
         ])
         .map(|s| s.to_string())
         .chain(service_keys);

@@ -661,3 +661,65 @@ mod tests {
         assert!(g.check_token(inst, &scope(&["web"])).is_ok());
     }
 }
+
+/// Whether an installation of a dedicated app for `target` covers exactly that repository:
+/// its GitHub id when so, the reason it is misconfigured otherwise.
+pub fn dedicated_coverage(
+    target: &RepoFullName,
+    selection: Option<&str>,
+    repositories: &[crate::tenancy::config::Repository],
+) -> Result<Option<u64>, String> {
+    if selection == Some("all") {
+        return Err(format!(
+            "it was granted all repositories of the account; a dedicated app must be installed on {target} only"
+        ));
+    }
+    match repositories {
+        [only] if same_name(&only.full_name, target) => Ok(only.id),
+        [] => Err(format!(
+            "it was granted no repository; it must be granted {target} only"
+        )),
+        repos => Err(format!(
+            "it was granted {} ({}); a dedicated app must be installed on {target} only",
+            if repos.len() == 1 {
+                "another repository".to_owned()
+            } else {
+                format!("{} repositories", repos.len())
+            },
+            repos
+                .iter()
+                .map(|r| r.full_name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod coverage_tests {
+    use super::*;
+    use crate::tenancy::config::Repository;
+
+    #[test]
+    fn dedicated_installations_cover_exactly_their_repository() {
+        let t = RepoFullName::parse("o/a").unwrap();
+        let r = |n: &str, id| Repository {
+            full_name: RepoFullName::parse(n).unwrap(),
+            id: Some(id),
+        };
+        assert_eq!(
+            dedicated_coverage(&t, Some("selected"), &[r("O/a", 4)]),
+            Ok(Some(4))
+        );
+        assert!(dedicated_coverage(&t, Some("all"), &[r("o/a", 4)])
+            .unwrap_err()
+            .contains("all repositories"));
+        assert!(
+            dedicated_coverage(&t, Some("selected"), &[r("o/a", 4), r("o/b", 5)])
+                .unwrap_err()
+                .contains("2 repositories")
+        );
+        assert!(dedicated_coverage(&t, Some("selected"), &[r("o/b", 5)]).is_err());
+        assert!(dedicated_coverage(&t, None, &[]).is_err());
+    }
+}
