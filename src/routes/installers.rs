@@ -71,7 +71,13 @@ pub async fn create(mut req: Request, env: &Env, _m: &Matched) -> Result<Respons
     };
     claims.apply(&claim).await?;
     let record = InstallerRecord::new(id.clone(), target, &base, &now_text());
-    let stored = match InstallerClient::new(env, &id)?.create(&record).await {
+    let installer = InstallerClient::new(env, &id)?;
+    // The setup link's state is issued now; the setup page reuses it while it is fresh.
+    let created = match installer.create(&record).await {
+        Ok(_) => installer.state().await.and(installer.get().await),
+        Err(e) => Err(e),
+    };
+    let stored = match created {
         Ok(r) => r,
         Err(e) => {
             // Nothing half-written: without its installer, the claim goes too.

@@ -261,6 +261,7 @@ fn setup_page_in_chromium_registers_a_repo_app(s: &Shared) {
         ],
     );
     let dom = String::from_utf8_lossy(&out.stdout);
+    std::fs::write(out_dir.join("installer-created.html"), dom.as_bytes()).unwrap();
     assert!(
         dom.contains("App created"),
         "Chromium did not end on the callback page:\n{dom}\n{}",

@@ -24,7 +24,7 @@ pub fn escape(s: &str) -> String {
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:46rem;margin:2.5rem auto;padding:0 1.25rem;color:#1f2328;line-height:1.5}\
 h1{font-size:1.6rem;margin-bottom:.25rem}.sub{color:#59636e;margin-top:0}\
 table{border-collapse:collapse;width:100%;margin:1rem 0}td,th{border:1px solid #d1d9e0;padding:.4rem .6rem;text-align:left;vertical-align:top}\
-th{background:#f6f8fa;width:11rem}code{background:#f6f8fa;padding:.1rem .3rem;border-radius:4px}\
+th{background:#f6f8fa;width:11rem}code{background:#f6f8fa;padding:.1rem .3rem;border-radius:4px;white-space:nowrap}\
 button,.button{background:#1f883d;color:#fff;border:0;border-radius:6px;padding:.6rem 1.1rem;font-size:1rem;cursor:pointer;text-decoration:none;display:inline-block}\
 .note{background:#fff8c5;border:1px solid #d4a72c66;border-radius:6px;padding:.6rem .9rem}\
 .ok{background:#dafbe1;border:1px solid #1a7f3766;border-radius:6px;padding:.6rem .9rem}\
