@@ -20,7 +20,7 @@ export WRANGLER_SEND_ERROR_REPORTS := false
 export CARGO_TERM_COLOR := never
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 
-.PHONY: bench types help tools rust-target worker-build wasm-bindgen node build dev test lint unit wasm-test e2e types-check fmt
+.PHONY: bench types help tools rust-target worker-build wasm-bindgen node build dev test lint unit wasm-test e2e types-check fmt chromium
 
 help:
 	@echo "make dev    start the worker on http://127.0.0.1:8787 (wrangler dev, local Durable Objects)"
@@ -83,7 +83,14 @@ wasm-test: tools
 	@echo "== wasm-bindgen tests in Node (Web Crypto)"
 	@cargo test -p ghplane-webcrypto --target $(WASM_TARGET)
 
-e2e: build
+# Headless Chromium drives the installer's setup page in the e2e tests (Debian's package).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing chromium (apt-get) for the installer's browser test"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
+
+e2e: build chromium
 	@echo "== end-to-end tests on workerd (wrangler dev) against the fake GitHub"
 	@cargo test --test e2e
 

@@ -18,9 +18,11 @@ mod settings;
 
 pub use objects::app::AppStore;
 pub use objects::app_directory::AppDirectory;
+pub use objects::claims::ClaimStore;
 pub use objects::deploy::ProjectDeploy;
 pub use objects::github_user::GithubUserStore;
 pub use objects::installation::InstallationStore;
+pub use objects::installer::InstallerStore;
 pub use objects::oauth_state::OAuthStateStore;
 pub use objects::project::{ProjectIndex, ProjectStore};
 pub use objects::repo_index::RepoIndex;
@@ -73,7 +75,10 @@ fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
 
 /// The route table: one line per route, straight to its handler.
 async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    use routes::{apps, deploy, github_connect as gh, installations, meta, projects, webhooks};
+    use routes::{
+        apps, deploy, github_connect as gh, installations, installers, meta, projects, setup,
+        webhooks,
+    };
     match m.spec.route {
         Route::Healthz => meta::healthz(env),
         Route::OpenApi => meta::openapi(),
@@ -115,5 +120,11 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::ListProjectDeployments => deploy::list_deployments(env, m).await,
         Route::RedeemDeployCredentials => deploy::redeem_credentials(req, env, m).await,
         Route::ReportDeploymentStatus => deploy::report_status(req, env, m).await,
+        Route::CreateInstaller => installers::create(req, env, m).await,
+        Route::GetInstaller => installers::get(env, m).await,
+        Route::DeleteInstaller => installers::delete(env, m).await,
+        Route::EnrollInstaller => installers::enroll(req, env, m).await,
+        Route::SetupCallback => setup::callback(req, env, m).await,
+        Route::SetupPage => setup::page(env, m).await,
     }
 }

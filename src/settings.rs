@@ -60,6 +60,10 @@ pub const OAUTH_STATES: &str = "OAUTH_STATES";
 pub const DEPLOYS: &str = "DEPLOYS";
 /// Durable Object binding of the repository index (`repo-<repo id>`).
 pub const REPO_INDEX: &str = "REPO_INDEX";
+/// Durable Object binding of the installers (`installer-<id>`).
+pub const INSTALLERS: &str = "INSTALLERS";
+/// Durable Object binding of the per-owner repository claims (`claims-<login>`).
+pub const CLAIMS: &str = "CLAIMS";
 
 /// A var or secret, `None` when unset or empty.
 pub fn get(env: &Env, name: &str) -> Option<String> {
@@ -84,4 +88,12 @@ pub fn seconds(env: &Env, name: &'static str, default: u64) -> Result<u64, ApiEr
         None => Ok(default),
         Some(v) => v.trim().parse().map_err(|_| ApiError::Misconfigured(name)),
     }
+}
+
+/// GitHub's web origin, without a trailing slash.
+pub fn github_web_base(env: &Env) -> String {
+    get(env, GITHUB_WEB_BASE)
+        .unwrap_or_else(|| "https://github.com".to_owned())
+        .trim_end_matches('/')
+        .to_owned()
 }

@@ -68,7 +68,8 @@ impl GithubClient {
         self.server_time.get()
     }
 
-    /// Sends a request with the token `bearer`, retrying what GitHub's etiquette allows.
+    /// Sends a request with the token `bearer` (none when empty), retrying what GitHub's
+    /// etiquette allows.
     pub async fn send(
         &self,
         method: Method,
@@ -77,7 +78,11 @@ impl GithubClient {
         body: Option<&Value>,
         idempotent: Idempotent,
     ) -> Result<GithubResponse, GithubError> {
-        let authorization = format!("Bearer {bearer}");
+        let authorization = if bearer.is_empty() {
+            String::new()
+        } else {
+            format!("Bearer {bearer}")
+        };
         self.send_with(method, path, &authorization, body, None, idempotent)
             .await
     }
@@ -155,7 +160,10 @@ impl GithubClient {
         set("accept", "application/vnd.github+json")?;
         set("x-github-api-version", API_VERSION)?;
         set("user-agent", USER_AGENT)?;
-        set("authorization", authorization)?;
+        // Empty for the one call GitHub takes without credentials (manifest conversion).
+        if !authorization.is_empty() {
+            set("authorization", authorization)?;
+        }
         if let Some(etag) = if_none_match {
             set("if-none-match", etag)?;
         }

@@ -138,6 +138,21 @@ impl worker::DurableObject for InstallationStore {
                     .map(|v| json_response(200, &v))
             }
             (Method::Get, "/work") => self.list_work(),
+            (Method::Post, "/withheld") => match internal::body(&mut req).await {
+                Ok(w) => self.set_withheld(w).await.map(|_| no_content()),
+                Err(e) => Err(e),
+            },
+            (Method::Post, "/enroll") => match internal::body(&mut req).await {
+                Ok(repos) => self.enroll(id, repos).await,
+                Err(e) => Err(e),
+            },
+            (Method::Post, "/purge") => {
+                match internal::body::<Option<ghplane_core::installer::InstallerId>>(&mut req).await
+                {
+                    Ok(by) => self.purge_uninstalled(by).await.map(|_| no_content()),
+                    Err(e) => Err(e),
+                }
+            }
             _ => Err(ApiError::Internal),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
@@ -210,7 +225,7 @@ impl InstallationStore {
         Ok(no_content())
     }
 
-    async fn service_keys(&self) -> Result<Vec<StoredServiceKey>, ApiError> {
+    pub(crate) async fn service_keys(&self) -> Result<Vec<StoredServiceKey>, ApiError> {
         Ok(self
             .state
             .storage()
@@ -221,6 +236,18 @@ impl InstallationStore {
     }
 
     async fn create_service_key(&self, id: InstallationId) -> Result<Response, ApiError> {
+        let (key_id, key, created_at) = self.issue_service_key(id).await?;
+        Ok(json_response(
+            201,
+            &json!({"id": key_id, "key": key, "createdAt": created_at}),
+        ))
+    }
+
+    /// A new service key of this tenant: its id, the key (never stored) and when.
+    pub(crate) async fn issue_service_key(
+        &self,
+        id: InstallationId,
+    ) -> Result<(String, String, String), ApiError> {
         self.existing(id).await?;
         let mut keys = self.service_keys().await?;
         if keys.len() >= MAX_SERVICE_KEYS {
@@ -244,10 +271,7 @@ impl InstallationStore {
             .put(SERVICE_KEYS_KEY, &keys)
             .await
             .map_err(storage_error)?;
-        Ok(json_response(
-            201,
-            &json!({"id": stored.id, "key": key, "createdAt": stored.created_at}),
-        ))
+        Ok((stored.id, key, stored.created_at))
     }
 
     async fn list_service_keys(&self, id: InstallationId) -> Result<Response, ApiError> {
@@ -319,6 +343,7 @@ impl InstallationStore {
             return Err(ApiError::InstallationSuspended(id.get()));
         }
         check_allowed(scope, &config)?;
+        self.guard().await?.check_token(id, scope)?;
         let ring = Keyring::from_env(&self.env).await?;
         let object = id.object_name();
         let cache_key = scope.cache_key();
@@ -631,6 +656,48 @@ impl InstallationClient {
         } else {
             Err(internal::relayed(&mut resp).await)
         }
+    }
+
+    /// Replaces what this (org) installation must not serve; cached tokens are dropped.
+    pub async fn set_withheld(
+        &self,
+        withheld: &[ghplane_core::ids::RepoFullName],
+    ) -> Result<(), ApiError> {
+        let resp = internal::call(
+            &self.stub,
+            Method::Post,
+            &self.url("withheld"),
+            Some(&withheld),
+            &[],
+        )
+        .await?;
+        internal::expect_success(resp).await
+    }
+
+    /// Adds repositories to the tenant's config (org-mode enrollment).
+    pub async fn enroll(
+        &self,
+        repos: &[ghplane_core::ids::RepoFullName],
+    ) -> Result<Response, ApiError> {
+        internal::call(
+            &self.stub,
+            Method::Post,
+            &self.url("enroll"),
+            Some(&repos),
+            &[],
+        )
+        .await
+    }
+
+    /// Drops config, keys, tokens and work (nothing to drop is fine); with `by`, later
+    /// deliveries are refused as uninstalled by that installer.
+    pub async fn purge(
+        &self,
+        by: Option<&ghplane_core::installer::InstallerId>,
+    ) -> Result<(), ApiError> {
+        let resp =
+            internal::call(&self.stub, Method::Post, &self.url("purge"), Some(&by), &[]).await?;
+        internal::expect_success(resp).await
     }
 
     pub async fn repositories(&self) -> Result<Response, ApiError> {

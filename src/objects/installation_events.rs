@@ -64,6 +64,7 @@ impl InstallationStore {
             }
             .into());
         }
+        self.refuse_if_uninstalled().await?;
         let log = self.deliveries()?;
         self.arm_trim().await?;
         let req = &req;
@@ -82,13 +83,15 @@ impl InstallationStore {
         record: Option<InstallationRecord>,
         req: &DeliveryRequest,
     ) -> Result<Handled, ApiError> {
+        // A repository a dedicated app owns is not this installation's to act on.
+        let guarded = self.guard_ignores(&req.action).await?;
         match &req.action {
             Action::UpsertTenant { .. }
             | Action::PurgeTenant { .. }
             | Action::SetSuspended { .. }
             | Action::RefreshPermissions { .. }
             | Action::ChangeRepositories { .. } => {
-                match apply(record, &req.action, req.app_id, &now_text()) {
+                match apply(record.clone(), &req.action, req.app_id, &now_text()) {
                     Lifecycle::Write(r) => {
                         let storage = self.state.storage();
                         storage.put(CONFIG_KEY, &*r).await.map_err(storage_error)?;
@@ -96,9 +99,18 @@ impl InstallationStore {
                             // A suspended tenant keeps no usable token.
                             storage.delete(TOKENS_KEY).await.map_err(storage_error)?;
                         }
+                        if matches!(
+                            req.action,
+                            Action::UpsertTenant { .. } | Action::ChangeRepositories { .. }
+                        ) {
+                            self.claims_after_write(id, req.app_id, &r).await?;
+                        }
                         Ok(Handled::accepted())
                     }
                     Lifecycle::Purge => {
+                        // Claims first: a failure here leaves the tenant for the redelivery.
+                        self.claims_before_purge(id, req.app_id, record.as_ref())
+                            .await?;
                         self.purge().await?;
                         Ok(Handled::accepted())
                     }
@@ -107,6 +119,7 @@ impl InstallationStore {
             }
             Action::Ignored { reason, .. } => Ok(Handled::ignored(reason.as_str())),
             _ if record.is_none() => Ok(Handled::ignored("unknown_installation")),
+            _ if guarded.is_some() => Ok(Handled::ignored(guarded.unwrap_or_default())),
             Action::IssueWork {
                 issue_id,
                 number,
@@ -139,12 +152,29 @@ impl InstallationStore {
         }
     }
 
+    /// An uninstall's purge: with `by`, the installation is tombstoned first.
+    pub(crate) async fn purge_uninstalled(
+        &self,
+        by: Option<ghplane_core::installer::InstallerId>,
+    ) -> Result<(), ApiError> {
+        if let Some(installer) = &by {
+            self.tombstone(installer).await?;
+        }
+        self.purge().await
+    }
+
     /// Drops the tenant: config, service keys, tokens and work. The delivery log stays, so
     /// the admin can still see what happened.
     pub(crate) async fn purge(&self) -> Result<(), ApiError> {
         let storage = self.state.storage();
         storage
-            .delete_multiple(vec![CONFIG_KEY, SERVICE_KEYS_KEY, TOKENS_KEY, QUOTA_KEY])
+            .delete_multiple(vec![
+                CONFIG_KEY,
+                SERVICE_KEYS_KEY,
+                TOKENS_KEY,
+                QUOTA_KEY,
+                super::installation_claims::GUARD_KEY,
+            ])
             .await
             .map_err(storage_error)?;
         self.work_table()?;

@@ -54,6 +54,15 @@ pub async fn relayed(resp: &mut Response) -> ApiError {
     }
 }
 
+/// A 2xx answer, or the error the object rendered.
+pub async fn expect_success(mut resp: Response) -> Result<(), ApiError> {
+    if (200..300).contains(&resp.status_code()) {
+        Ok(())
+    } else {
+        Err(relayed(&mut resp).await)
+    }
+}
+
 /// Reads a Durable Object request's JSON body.
 pub async fn body<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiError> {
     req.json().await.map_err(|_| ApiError::Internal)

@@ -3,13 +3,24 @@
 
 pub mod app;
 pub mod app_directory;
+pub mod claims;
 pub mod deliveries;
 pub mod deploy;
 pub mod github_user;
 pub mod installation;
+mod installation_claims;
 mod installation_deploy;
 mod installation_events;
+pub mod installer;
 pub mod internal;
 pub mod oauth_state;
 pub mod project;
 pub mod repo_index;
+
+/// Tells org installations what they must now withhold (after a dedicated app went away).
+pub async fn installation_claims_push(
+    env: &worker::Env,
+    affected: &[ghplane_core::installer::claims::Affected],
+) -> Result<(), ghplane_core::ApiError> {
+    installation_claims::push_withheld(env, affected).await
+}

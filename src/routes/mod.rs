@@ -4,6 +4,8 @@ pub mod apps;
 pub mod deploy;
 pub mod github_connect;
 pub mod installations;
+pub mod installers;
 pub mod meta;
 pub mod projects;
+pub mod setup;
 pub mod webhooks;

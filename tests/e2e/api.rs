@@ -238,7 +238,10 @@ fn check_no_secrets(method: &str, path: &str, resp: &Resp) {
             "{method} {path} answered with a token"
         );
     }
-    let hands_out_key = method == "POST" && path.ends_with("/service-keys");
+    // Service keys are shown once: on creation, and in an installer's status right after
+    // its tenant was enrolled.
+    let hands_out_key = (method == "POST" && path.ends_with("/service-keys"))
+        || (method == "GET" && path.starts_with("/api/installers/"));
     if !hands_out_key {
         // A real key continues with the installation id (the API description only names the prefix).
         let key = text

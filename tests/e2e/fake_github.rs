@@ -264,11 +264,31 @@ impl FakeGithub {
         self.shared.state().web.revoked.iter().any(|t| t == token)
     }
 
+    /// An extension outside the REST description: a route of GitHub's web side (e.g. the
+    /// App Manifest form at `/settings/apps/new`), matched on method and a path template
+    /// (`{name}` is one segment) before the REST operations. Recorded as operation
+    /// `web <template>`; a handler's `Err` is a conformance failure answered with 422.
+    pub fn web(
+        &self,
+        method: &str,
+        template: &str,
+        f: impl Fn(&RecordedRequest) -> Result<Reply, String> + Send + Sync + 'static,
+    ) {
+        let mut state = self.shared.state();
+        state
+            .web_routes
+            .retain(|(m, t, _)| !(m == method && t == template));
+        state
+            .web_routes
+            .push((method.to_owned(), template.to_owned(), Arc::new(f)));
+    }
+
     /// Removes every fault and handler; recorded requests and failures stay.
     pub fn clear_scripts(&self) {
         let mut state = self.shared.state();
         state.faults.clear();
         state.handlers.clear();
+        state.web_routes.clear();
     }
 
     pub fn conformance_failures(&self) -> Vec<String> {
@@ -316,6 +336,7 @@ struct State {
     failures: Vec<String>,
     faults: Vec<Fault>,
     handlers: HashMap<String, Handler>,
+    web_routes: Vec<(String, String, WebHandler)>,
     web: WebOAuth,
 }
 
@@ -355,6 +376,8 @@ pub struct FakeUser {
 }
 
 type Handler = Arc<dyn Fn(&RecordedRequest) -> Option<Reply> + Send + Sync>;
+/// `Err(reason)`: a request GitHub's web side would refuse; kept as a conformance failure.
+type WebHandler = Arc<dyn Fn(&RecordedRequest) -> Result<Reply, String> + Send + Sync>;
 
 struct Fault {
     operation: String,
@@ -423,6 +446,25 @@ impl Shared {
     }
 
     fn answer(&self, mut request: RecordedRequest) -> Reply {
+        let web = self
+            .state()
+            .web_routes
+            .iter()
+            .find_map(|(method, template, handler)| {
+                (method.eq_ignore_ascii_case(&request.method)
+                    && web_matches(template, &request.path))
+                .then(|| (template.clone(), handler.clone()))
+            });
+        if let Some((template, handler)) = web {
+            request.operation = Some(format!("web {template}"));
+            self.state().requests.push(request.clone());
+            return handler(&request).unwrap_or_else(|reason| {
+                self.state()
+                    .failures
+                    .push(format!("web {template} ({}): {reason}", request.path));
+                Reply::json(422, json!({ "message": reason }))
+            });
+        }
         if let Some(reply) = self.answer_web(&mut request) {
             return reply;
         }
@@ -737,6 +779,14 @@ fn assert_known_operation(id: &str) {
         operations().iter().any(|operation| operation.id == id),
         "fake GitHub: no operation {id:?} in github-rest-operations.json"
     );
+}
+
+fn web_matches(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<_>, Vec<_>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(a, b)| (a.starts_with('{') && !b.is_empty()) || a == b)
 }
 
 /// Like GitHub's router, a literal segment beats a parameter when two
@@ -1163,7 +1213,7 @@ fn has_known_scheme(credentials: &str) -> bool {
         && !token.trim().is_empty()
 }
 
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut at = 0;

@@ -9,6 +9,8 @@ mod deploy;
 mod fake_github;
 mod github_handlers;
 mod identity;
+mod installer;
+mod installer_web;
 mod meta;
 mod projects;
 mod schema;
@@ -52,6 +54,7 @@ fn main() {
         projects::TESTS,
         admin_access::TESTS,
         deploy::TESTS,
+        installer::TESTS,
     ]
     .concat();
     if args.list {
@@ -71,6 +74,7 @@ fn main() {
     let fake = FakeGithub::start();
     github_handlers::install(&fake);
     projects::install(&fake);
+    installer_web::install(&fake);
     let mut options = WorkerOptions::new(&fake.base_url());
     options.vars.extend(projects::worker_vars());
     options.vars.push((
@@ -157,6 +161,8 @@ fn main() {
             // Deploy credentials tickets and hook secrets.
             "ghpdt_",
             "ghpdh_",
+            installer_web::CLIENT_SECRET_PREFIX,
+            installer_web::WEBHOOK_SECRET_PREFIX,
         ])
         .chain(admin_access::NEVER_LOGGED)
         .map(|s| s.to_string())

@@ -244,6 +244,7 @@ pub fn all_codes() -> Vec<&'static str> {
     let mut codes: Vec<&'static str> = ApiError::ALL_CODES.to_vec();
     codes.extend(crate::webhook::WebhookError::ALL_CODES);
     codes.extend(crate::deploy::DeployError::ALL_CODES);
+    codes.extend(crate::installer::InstallerError::ALL_CODES);
     codes.sort_unstable();
     codes.dedup();
     codes

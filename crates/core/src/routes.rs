@@ -47,6 +47,12 @@ pub enum Route {
     ListProjectDeployments,
     RedeemDeployCredentials,
     ReportDeploymentStatus,
+    CreateInstaller,
+    GetInstaller,
+    DeleteInstaller,
+    EnrollInstaller,
+    SetupCallback,
+    SetupPage,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +133,13 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("POST", "/api/deployments/{deployment_id}/credentials", Route::RedeemDeployCredentials, Auth::Public),
     // Authenticated by the body's signature with the project's hook secret.
     spec("POST", "/api/deployments/{deployment_id}/status", Route::ReportDeploymentStatus, Auth::Public),
+    spec("POST", "/api/installers", Route::CreateInstaller, Auth::Admin),
+    spec("GET", "/api/installers/{installer_id}", Route::GetInstaller, Auth::Admin),
+    spec("DELETE", "/api/installers/{installer_id}", Route::DeleteInstaller, Auth::Admin),
+    spec("POST", "/api/installers/{installer_id}/enroll", Route::EnrollInstaller, Auth::Admin),
+    // The GitHub App Manifest flow's browser pages; the state carries the authorization.
+    spec("GET", "/setup/callback", Route::SetupCallback, Auth::Public),
+    spec("GET", "/setup/{installer_id}", Route::SetupPage, Auth::Public),
 ];
 
 /// The methods `path` is served with (for `Allow` and CORS preflights); empty when none.

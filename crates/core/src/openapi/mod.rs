@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 mod admin_access;
 mod deploy;
 mod identity;
+mod installers;
 mod projects;
 mod webhooks;
 
@@ -272,6 +273,7 @@ pub fn document(version: &str) -> Value {
         .chain(webhooks::paths())
         .chain(projects::paths())
         .chain(deploy::paths())
+        .chain(installers::paths())
     {
         doc["paths"][path] = item;
     }
@@ -279,6 +281,7 @@ pub fn document(version: &str) -> Value {
         .into_iter()
         .chain(projects::schemas())
         .chain(deploy::schemas())
+        .chain(installers::schemas())
     {
         doc["components"]["schemas"][name] = schema;
     }

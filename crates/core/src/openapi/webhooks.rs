@@ -88,6 +88,7 @@ pub(crate) fn paths() -> Vec<(&'static str, Value)> {
                         "400": error_response("Missing headers or malformed payload"),
                         "401": error_response("Unknown app or bad signature"),
                         "403": error_response("The installation belongs to another app"),
+                        "409": error_response("The installation was uninstalled by its installer (`installer_uninstalled`)"),
                         "413": error_response("Over 25 MB"),
                         "415": error_response("Not application/json"),
                         "500": error_response("Handling failed; a redelivery is processed")
