@@ -18,13 +18,19 @@ mod settings;
 pub use objects::app::AppStore;
 pub use objects::app_directory::AppDirectory;
 pub use objects::installation::InstallationStore;
+pub use objects::mint_app::MintApp;
+pub use objects::mint_audit::MintAudit;
+pub use objects::mint_keys::MintKeys;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let started = Date::now().as_millis();
     let method = req.method().to_string();
     let path = req.path();
-    let response = match match_route(&method, &path) {
+    let route_path = ghplane_core::mint::request::normalize_path(&path);
+    let response = match match_route(&method, route_path)
+        .map_err(|e| routes::mint::route_error(route_path, e))
+    {
         Ok(m) => match authorize(&req, &env, &m) {
             Ok(()) => dispatch(req, &env, &m).await,
             Err(e) => Err(e),
@@ -57,7 +63,7 @@ fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
 
 /// The route table: one line per route, straight to its handler.
 async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    use routes::{apps, installations, meta, webhooks};
+    use routes::{apps, installations, meta, mint, webhooks};
     match m.spec.route {
         Route::Healthz => meta::healthz(env),
         Route::OpenApi => meta::openapi(),
@@ -78,5 +84,9 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::GithubWebhook => webhooks::receive(req, env, m).await,
         Route::ListDeliveries => webhooks::list_deliveries(req, env, m).await,
         Route::ListWorkItems => webhooks::list_work(env, m).await,
+        Route::MintToken | Route::MintTokenAlias => mint::token(req, env, m).await,
+        Route::MintHealth => mint::health(env, m).await,
+        Route::MintStatus => mint::status(req, env, m).await,
+        Route::MintAudit => mint::list_audit(req, env, m).await,
     }
 }

@@ -33,6 +33,7 @@ pub enum Idempotent {
 }
 
 pub struct GithubResponse {
+    pub status: u16,
     pub body: Vec<u8>,
 }
 
@@ -145,7 +146,7 @@ impl GithubClient {
             self.server_time.set(Some(t));
         }
         if (200..300).contains(&status) {
-            return Ok(GithubResponse { body });
+            return Ok(GithubResponse { status, body });
         }
         Err(GithubError::classify(status, lookup, &body, now_unix()))
     }

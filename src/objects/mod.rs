@@ -7,3 +7,6 @@ pub mod deliveries;
 pub mod installation;
 mod installation_events;
 pub mod internal;
+pub mod mint_app;
+pub mod mint_audit;
+pub mod mint_keys;

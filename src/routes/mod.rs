@@ -3,4 +3,5 @@
 pub mod apps;
 pub mod installations;
 pub mod meta;
+pub mod mint;
 pub mod webhooks;

@@ -173,6 +173,7 @@ impl ApiError {
 pub fn all_codes() -> Vec<&'static str> {
     let mut codes: Vec<&'static str> = ApiError::ALL_CODES.to_vec();
     codes.extend(crate::webhook::WebhookError::ALL_CODES);
+    codes.extend(crate::mint::Denial::ALL_CODES);
     codes.sort_unstable();
     codes.dedup();
     codes

@@ -26,6 +26,11 @@ pub enum Route {
     ListDeliveries,
     ListWorkItems,
     ListAppDeliveries,
+    MintToken,
+    MintTokenAlias,
+    MintHealth,
+    MintStatus,
+    MintAudit,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +83,12 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("POST", "/webhooks/github", Route::GithubWebhook, Auth::Public),
     spec("GET", "/api/installations/{installation_id}/deliveries", Route::ListDeliveries, Auth::Admin),
     spec("GET", "/api/installations/{installation_id}/work", Route::ListWorkItems, Auth::Admin),
+    // The token mint (fullsend's protocol): authenticated by the caller's OIDC token.
+    spec("POST", "/v1/token", Route::MintToken, Auth::Public),
+    spec("POST", "/", Route::MintTokenAlias, Auth::Public),
+    spec("GET", "/health", Route::MintHealth, Auth::Public),
+    spec("GET", "/v1/status", Route::MintStatus, Auth::Public),
+    spec("GET", "/api/mint/audit", Route::MintAudit, Auth::Admin),
 ];
 
 /// A matched route with its path parameters (raw segments; typed parsing happens in handlers).
@@ -172,7 +183,6 @@ mod tests {
     #[test]
     fn unknown_paths_are_404() {
         for p in [
-            "/",
             "/nope",
             "/healthz/",
             "/api/installations//config",

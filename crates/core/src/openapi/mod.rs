@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 mod identity;
+mod mint;
 mod webhooks;
 
 pub(crate) fn error_response(description: &str) -> Value {
@@ -263,10 +264,14 @@ pub fn document(version: &str) -> Value {
         }
     });
     // Each area describes its own paths in a file of its own.
-    for (path, item) in identity::paths().into_iter().chain(webhooks::paths()) {
+    for (path, item) in identity::paths()
+        .into_iter()
+        .chain(webhooks::paths())
+        .chain(mint::paths())
+    {
         doc["paths"][path] = item;
     }
-    for (name, schema) in webhooks::schemas() {
+    for (name, schema) in webhooks::schemas().into_iter().chain(mint::schemas()) {
         doc["components"]["schemas"][name] = schema;
     }
     doc
