@@ -209,10 +209,6 @@ async fn verify(env: &Env, policy: &Policy, token: &str) -> Result<ActionsClaims
     }
 }
 
-fn auth_denial(e: &AuthError) -> Denial {
-    Denial::authentication_failed(format!("{}: {e}", e.code()))
-}
-
 /// An App JWT for the App signing for `role`: its `<ROLE>_APP_PEM` secret when set (how
 /// fullsend deployments hold keys), else ghplane's app registry.
 async fn app_jwt_for(env: &Env, role: &str, app_id: &str) -> Result<String, Denial> {
@@ -372,7 +368,7 @@ async fn mint(
     seen.request = Some(request.clone());
     let claims = verify(env, policy, &token)
         .await
-        .map_err(|e| auth_denial(&e))?;
+        .map_err(|e| Denial::auth(&e))?;
     seen.claims = Some(claims.clone());
     let lookups = policy.foreign_lookups(&claims, &request);
     let grants = foreign_grants(env, &request.role, &lookups).await;
@@ -449,8 +445,8 @@ pub async fn status(req: Request, env: &Env, _m: &Matched) -> Result<Response, A
         .ok_or_else(|| Denial::authentication_failed("missing bearer"))?;
     let claims = verify(env, policy, token)
         .await
-        .map_err(|e| auth_denial(&e))?;
-    policy.authorize(&claims).map_err(|e| auth_denial(&e))?;
+        .map_err(|e| Denial::auth(&e))?;
+    policy.authorize(&claims).map_err(|e| Denial::auth(&e))?;
     Ok(raw_json(200, status_body(policy, &claims, VERSION, "")))
 }
 

@@ -215,6 +215,29 @@ impl FakeGithub {
             .insert(operation_id.to_string(), Arc::new(f));
     }
 
+    /// A documented extension outside GitHub's REST description (an OIDC issuer, the
+    /// Actions ID-token endpoint): `method` + exact `path` (query ignored) answered by `f`
+    /// before any operation routing, recorded with `operation` `x:<name>`. Stays for the
+    /// whole run; registering the same method and path again replaces it.
+    pub fn extra_route(
+        &self,
+        name: &str,
+        method: &str,
+        path: &str,
+        f: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+    ) {
+        let mut state = self.shared.state();
+        state
+            .extras
+            .retain(|e| !(e.method == method && e.path == path));
+        state.extras.push(Extra {
+            name: format!("x:{name}"),
+            method: method.to_string(),
+            path: path.to_string(),
+            handler: Arc::new(f),
+        });
+    }
+
     /// Removes every fault and handler; recorded requests and failures stay.
     pub fn clear_scripts(&self) {
         let mut state = self.shared.state();
@@ -267,6 +290,14 @@ struct State {
     failures: Vec<String>,
     faults: Vec<Fault>,
     handlers: HashMap<String, Handler>,
+    extras: Vec<Extra>,
+}
+
+struct Extra {
+    name: String,
+    method: String,
+    path: String,
+    handler: Arc<dyn Fn(&RecordedRequest) -> Reply + Send + Sync>,
 }
 
 type Handler = Arc<dyn Fn(&RecordedRequest) -> Option<Reply> + Send + Sync>;
@@ -338,6 +369,19 @@ impl Shared {
     }
 
     fn answer(&self, mut request: RecordedRequest) -> Reply {
+        let extra = {
+            let state = self.state();
+            state
+                .extras
+                .iter()
+                .find(|e| e.method == request.method && e.path == request.path)
+                .map(|e| (e.name.clone(), e.handler.clone()))
+        };
+        if let Some((name, handler)) = extra {
+            request.operation = Some(name);
+            self.state().requests.push(request.clone());
+            return handler(&request);
+        }
         let Some((operation, params)) = route(&request.method, &request.path) else {
             let reason = format!("no operation matches {} {}", request.method, request.path);
             let mut state = self.state();

@@ -8,6 +8,8 @@ mod fake_github;
 mod github_handlers;
 mod identity;
 mod meta;
+mod mint;
+mod oidc_issuer;
 mod schema;
 mod webhooks;
 mod worker;
@@ -41,8 +43,14 @@ pub fn unique_id() -> u64 {
 
 fn main() {
     let args = Arguments::from_args();
-    let tests: Vec<(&str, TestFn)> =
-        [meta::TESTS, config::TESTS, identity::TESTS, webhooks::TESTS].concat();
+    let tests: Vec<(&str, TestFn)> = [
+        meta::TESTS,
+        config::TESTS,
+        identity::TESTS,
+        webhooks::TESTS,
+        mint::TESTS,
+    ]
+    .concat();
     if args.list {
         let names = tests
             .iter()
@@ -115,7 +123,8 @@ fn main() {
     // Checks over the whole run: GitHub never saw a request its description rejects, and no
     // secret the tests handed the worker ever appeared in its output.
     let mut problems = shared.fake.take_conformance_failures();
-    let output = shared.worker.output();
+    // The mint's own worker (started by its first test) stops here; its output is scanned too.
+    let output = shared.worker.output() + &mint::finish();
     let service_keys = identity::SERVICE_KEYS.lock().unwrap().clone();
     let never_logged = config::SECRETS_USED
         .iter()
@@ -123,10 +132,15 @@ fn main() {
             identity::CLIENT_SECRET,
             identity::APP_WEBHOOK_SECRET,
             github_handlers::TOKEN_PREFIX,
+            oidc_issuer::REQUEST_TOKEN,
             "ghpsk_",
         ])
         .map(|s| s.to_string())
-        .chain(service_keys);
+        .chain(service_keys)
+        // The mint's callers' OIDC tokens are bearer credentials too.
+        .chain([oidc_issuer::b64(
+            &serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": oidc_issuer::KID_A}),
+        )]);
     for secret in never_logged {
         if output.contains(&secret) {
             problems.push(format!(

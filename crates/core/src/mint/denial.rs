@@ -127,6 +127,11 @@ impl Denial {
         Self::new(401, "authentication_failed", msg::AUTHENTICATION_FAILED)
             .with_detail(detail.to_string())
     }
+    /// A failed token or enrollment check: "authentication failed" for the client; the
+    /// check's stable code and words (`token_expired: token expired`) for the audit.
+    pub fn auth(e: &super::oidc::AuthError) -> Self {
+        Self::authentication_failed(format!("{}: {e}", e.code()))
+    }
     /// fullsend hides every mint-stage failure behind "mint failed" unless it chose a
     /// client-safe sentence; the status still tells 403 (refused) from 502 (GitHub).
     pub fn mint_failed(status: u16, code: &'static str, detail: impl Into<String>) -> Self {
