@@ -47,12 +47,12 @@ use crate::settings;
 const JWT_MIN_REMAINING_SECS: i64 = 60;
 
 type PolicyResult = Rc<Result<Policy, String>>;
+/// (issuer, kid) → (when its key set was fetched, the imported key).
+type VerifyingKeys = HashMap<(String, String), (i64, Rc<RsaVerifyingKey>)>;
 
 thread_local! {
     static POLICY: RefCell<Option<PolicyResult>> = const { RefCell::new(None) };
-    /// (issuer, kid) → (when its key set was fetched, the imported key).
-    static VERIFYING_KEYS: RefCell<HashMap<(String, String), (i64, Rc<RsaVerifyingKey>)>> =
-        RefCell::new(HashMap::new());
+    static VERIFYING_KEYS: RefCell<VerifyingKeys> = RefCell::new(HashMap::new());
     /// "<secret>/<app id>" → (JWT, exp).
     static PEM_JWTS: RefCell<HashMap<String, (String, i64)>> = RefCell::new(HashMap::new());
 }

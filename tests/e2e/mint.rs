@@ -613,6 +613,10 @@ fn repos_on_different_installations_are_422(s: &Shared) {
     let message = format!("repository {ORG}/{b} uses a different GitHub App installation than {a}");
     denied(&r, 422, "installation_mismatch", &message);
     assert!(token_requests(s, ia).is_empty() && token_requests(s, ib).is_empty());
+    let rec = denied_record(m, &json!([a, b])).expect("audited");
+    assert_eq!(rec["status"], 422);
+    assert_eq!(rec["reason_code"], "installation_mismatch");
+    assert_eq!(rec["repository"], format!("{ORG}/.fullsend"));
 }
 
 fn github_failure_is_502(s: &Shared, reply: Reply, times: usize) {
@@ -732,9 +736,17 @@ fn body_checks_in_fullsends_order(s: &Shared) {
         ),
     ];
     // The token is junk: every body check comes before authentication.
+    let started_ms = now_unix() * 1000;
     for (body, status, code, message) in cases {
         let r = post(m, &ip, Some("Bearer not-a-jwt"), body.as_bytes());
         denied(&r, status, code, message);
+        let rec = find_denied(m, |r| {
+            r["reason_code"] == code && r["at_ms"].as_i64().unwrap_or(0) >= started_ms
+        });
+        assert_eq!(
+            rec.unwrap_or_else(|| panic!("{code} audited"))["status"],
+            status
+        );
     }
 }
 
@@ -756,6 +768,7 @@ fn missing_or_lowercase_bearer_is_401(s: &Shared) {
             "missing or invalid Authorization header",
         );
     }
+    assert!(find_denied(m, |r| r["reason_code"] == "missing_bearer").is_some());
 }
 
 /// A token that fails verification: 401 "authentication failed", with the cause only in
@@ -933,6 +946,11 @@ fn policy_org_not_allowed(s: &Shared) {
         &json!({"role": "coder", "repos": [repo.split('/').nth(1).unwrap()]}),
     );
     denied(&r, 401, "authentication_failed", "authentication failed");
+    let rec = denied_record(m, &json!([repo.split('/').nth(1).unwrap()])).expect("audited");
+    let detail = rec["reason_detail"].as_str().unwrap();
+    assert!(detail.starts_with("caller_not_enrolled"), "{rec}");
+    // The token verified, so the audit names who tried.
+    assert_eq!(rec["repository"], repo.as_str(), "{rec}");
 }
 
 fn policy_workflow_file_not_allowed(s: &Shared) {
@@ -994,6 +1012,7 @@ fn policy_same_org_installation_wide_denied(s: &Shared) {
         "same_org_requires_repos",
         "same-org mint requires non-empty repos",
     );
+    audited_denial(m, &format!("{ORG}/{repo}"), 403, "same_org_requires_repos");
 }
 
 fn policy_fullsend_repo_may_name_any_repo(s: &Shared) {
@@ -1122,6 +1141,12 @@ fn policy_cross_org_repos_need_a_grant(s: &Shared) {
         &json!({"role": "coder", "repos": ["closed"], "target_org": pool}),
     );
     denied(&r, 403, "foreign_repos_not_authorized", "mint failed");
+    audited_denial(
+        m,
+        &format!("{ORG}/{repo}"),
+        403,
+        "foreign_repos_not_authorized",
+    );
     let r = mint_as(
         m,
         &ip(),
@@ -1164,6 +1189,12 @@ fn policy_cross_org_installation_wide_grant(s: &Shared) {
         &json!({"role": "coder", "repos": ["*"], "target_org": closed}),
     );
     denied(&r, 403, "foreign_org_not_authorized", "mint failed");
+    audited_denial(
+        m,
+        &format!("{ORG}/{repo}"),
+        403,
+        "foreign_org_not_authorized",
+    );
     let r = mint_as(
         m,
         &ip(),
