@@ -40,6 +40,10 @@ pub const TESTS: &[(&str, TestFn)] = &[
         installation_webhook_drops_the_cached_installation,
     ),
     (
+        "mint::stale_cached_installation_is_dropped_on_422",
+        stale_cached_installation_is_dropped_on_422,
+    ),
+    (
         "mint::repo_outside_installation_is_422",
         repo_outside_installation_is_422,
     ),
@@ -292,6 +296,16 @@ fn installed(s: &Shared, org: &str, repo: &str, id: u64) {
         Some(&format!("/repos/{org}/{repo}/installation")),
         Reply::json(200, installation(id, org)),
         None,
+    );
+}
+
+/// GitHub says `org/repo` is on installation `id`, once.
+fn installed_once(s: &Shared, org: &str, repo: &str, id: u64) {
+    s.fake.fault(
+        "apps/get-repo-installation",
+        Some(&format!("/repos/{org}/{repo}/installation")),
+        Reply::json(200, installation(id, org)),
+        Some(1),
     );
 }
 
@@ -575,6 +589,43 @@ fn installation_webhook_drops_the_cached_installation(s: &Shared) {
         calls_for(s, &lookup).len(),
         2,
         "looked up again after the webhook"
+    );
+}
+
+fn stale_cached_installation_is_dropped_on_422(s: &Shared) {
+    let m = env(s);
+    let (repo, old, new) = (name("moved"), unique_id(), unique_id());
+    installed_once(s, ORG, &repo, old);
+    installed(s, ORG, &repo, new);
+    let c = org_claims(m, &repo);
+    let body = json!({"role": "coder", "repos": [repo]});
+    let ip = ip();
+    assert_eq!(mint_as(m, &ip, &c, &body).status, 200);
+    // The repository moved to another installation and no webhook told us.
+    s.fake.fault(
+        "apps/create-installation-access-token",
+        Some(&format!("/app/installations/{old}/access_tokens")),
+        Reply::json(422, json!({"message": "There is at least one repository that does not exist or is not accessible to the parent installation."})),
+        Some(1),
+    );
+    let r = mint_as(m, &ip, &c, &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = r.json()["token"].as_str().unwrap().to_owned();
+    assert!(
+        token.starts_with(&format!("{TOKEN_PREFIX}{new}_")),
+        "{token}"
+    );
+    let lookups = calls_for(s, &format!("/repos/{ORG}/{repo}/installation"));
+    assert_eq!(
+        lookups.len(),
+        2,
+        "looked up again after GitHub's 422: {lookups:?}"
+    );
+    // And the new installation is what is cached now.
+    assert_eq!(mint_as(m, &ip, &c, &body).status, 200);
+    assert_eq!(
+        calls_for(s, &format!("/repos/{ORG}/{repo}/installation")).len(),
+        2
     );
 }
 
