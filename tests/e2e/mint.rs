@@ -1276,6 +1276,17 @@ fn health_status_and_unconfigured_health(s: &Shared) {
         .as_str()
         .unwrap()
         .contains("ROLE_APP_IDS"));
+    // …and its mint refuses to work rather than half-work.
+    let r = s.api.send(
+        "POST",
+        "/v1/token",
+        &[
+            ("authorization", "Bearer x.y.z"),
+            ("cf-connecting-ip", &ip()),
+        ],
+        Some(br#"{"role":"coder","repos":["a"]}"#),
+    );
+    denied(&r, 500, "init_failed", "mint initialization failed");
     // /v1/status for a verified caller, 401 otherwise.
     let jwt = oidc_issuer::sign(KID_A, &org_claims(m, &name("st")));
     let r = m.api.send(
