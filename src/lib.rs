@@ -23,6 +23,9 @@ pub use objects::deploy::ProjectDeploy;
 pub use objects::github_user::GithubUserStore;
 pub use objects::installation::InstallationStore;
 pub use objects::installer::InstallerStore;
+pub use objects::mint_app::MintApp;
+pub use objects::mint_audit::MintAudit;
+pub use objects::mint_keys::MintKeys;
 pub use objects::oauth_state::OAuthStateStore;
 pub use objects::project::{ProjectIndex, ProjectStore};
 pub use objects::repo_index::RepoIndex;
@@ -33,10 +36,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     let method = req.method().to_string();
     let path = req.path();
     let origin = req.headers().get("origin").ok().flatten();
+    let route_path = ghplane_core::mint::request::normalize_path(&path);
     let response = if cors::is_preflight(&req) {
         cors::preflight(&env, &path, origin.as_deref())
     } else {
-        match match_route(&method, &path) {
+        match match_route(&method, route_path).map_err(|e| routes::mint::route_error(route_path, e))
+        {
             Ok(m) => match authorize(&req, &env, &m) {
                 Ok(()) => dispatch(req, &env, &m).await,
                 Err(e) => Err(e),
@@ -76,7 +81,7 @@ fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
 /// The route table: one line per route, straight to its handler.
 async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
     use routes::{
-        apps, deploy, github_connect as gh, installations, installers, meta, projects, setup,
+        apps, deploy, github_connect as gh, installations, installers, meta, mint, projects, setup,
         webhooks,
     };
     match m.spec.route {
@@ -126,5 +131,9 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::EnrollInstaller => installers::enroll(req, env, m).await,
         Route::SetupCallback => setup::callback(req, env, m).await,
         Route::SetupPage => setup::page(env, m).await,
+        Route::MintToken | Route::MintTokenAlias => mint::token(req, env, m).await,
+        Route::MintHealth => mint::health(env, m).await,
+        Route::MintStatus => mint::status(req, env, m).await,
+        Route::MintAudit => mint::list_audit(req, env, m).await,
     }
 }

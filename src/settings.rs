@@ -65,6 +65,16 @@ pub const INSTALLERS: &str = "INSTALLERS";
 /// Durable Object binding of the per-owner repository claims (`claims-<login>`).
 pub const CLAIMS: &str = "CLAIMS";
 
+/// Durable Object binding of the mint's OIDC key sets (`oidc:<issuer>`).
+pub const MINT_KEYS: &str = "MINT_KEYS";
+/// Durable Object binding of the mint's per-App installation and FOREIGN caches
+/// (`mint-app-<app id>`).
+pub const MINT_APPS: &str = "MINT_APPS";
+/// Durable Object binding of the mint's audit trail (`mint-audit`).
+pub const MINT_AUDIT: &str = "MINT_AUDIT";
+/// Workers rate limit binding of `POST /v1/token`.
+pub const MINT_RATE_LIMITER: &str = "MINT_RATE_LIMITER";
+
 /// A var or secret, `None` when unset or empty.
 pub fn get(env: &Env, name: &str) -> Option<String> {
     env.var(name)

@@ -32,6 +32,7 @@ pub enum Idempotent {
 }
 
 pub struct GithubResponse {
+    pub status: u16,
     pub body: Vec<u8>,
     pub etag: Option<String>,
     /// A `304` to a conditional GET: the cached copy is current (and cost no rate limit).
@@ -199,6 +200,7 @@ impl GithubClient {
         let etag = lookup("etag");
         if (200..300).contains(&status) || (status == 304 && if_none_match.is_some()) {
             return Ok(GithubResponse {
+                status,
                 body,
                 etag,
                 not_modified: status == 304,

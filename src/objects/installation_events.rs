@@ -18,6 +18,7 @@ use crate::http::json_response;
 use crate::objects::deliveries::{run, DeliveryLog, DeliveryRequest, Handled};
 use crate::objects::installation::{InstallationStore, CONFIG_KEY, SERVICE_KEYS_KEY, TOKENS_KEY};
 use crate::objects::internal::{now_ms, now_text, storage_error};
+use crate::objects::mint_app::MintAppClient;
 
 const QUOTA_KEY: &str = "quota";
 /// How often the alarm trims the delivery log.
@@ -91,6 +92,10 @@ impl InstallationStore {
             | Action::SetSuspended { .. }
             | Action::RefreshPermissions { .. }
             | Action::ChangeRepositories { .. } => {
+                // The token mint's cached lookups of this installation may be stale now.
+                MintAppClient::new(&self.env, req.app_id)?
+                    .forget(id)
+                    .await?;
                 match apply(record.clone(), &req.action, req.app_id, &now_text()) {
                     Lifecycle::Write(r) => {
                         let storage = self.state.storage();

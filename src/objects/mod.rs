@@ -24,3 +24,6 @@ pub async fn installation_claims_push(
 ) -> Result<(), ghplane_core::ApiError> {
     installation_claims::push_withheld(env, affected).await
 }
+pub mod mint_app;
+pub mod mint_audit;
+pub mod mint_keys;

@@ -6,6 +6,7 @@ pub mod github_connect;
 pub mod installations;
 pub mod installers;
 pub mod meta;
+pub mod mint;
 pub mod projects;
 pub mod setup;
 pub mod webhooks;

@@ -283,6 +283,29 @@ impl FakeGithub {
             .push((method.to_owned(), template.to_owned(), Arc::new(f)));
     }
 
+    /// A documented extension outside GitHub's REST description (an OIDC issuer, the
+    /// Actions ID-token endpoint): `method` + exact `path` (query ignored) answered by `f`
+    /// before any operation routing, recorded with `operation` `x:<name>`. Stays for the
+    /// whole run; registering the same method and path again replaces it.
+    pub fn extra_route(
+        &self,
+        name: &str,
+        method: &str,
+        path: &str,
+        f: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+    ) {
+        let mut state = self.shared.state();
+        state
+            .extras
+            .retain(|e| !(e.method == method && e.path == path));
+        state.extras.push(Extra {
+            name: format!("x:{name}"),
+            method: method.to_string(),
+            path: path.to_string(),
+            handler: Arc::new(f),
+        });
+    }
+
     /// Removes every fault and handler; recorded requests and failures stay.
     pub fn clear_scripts(&self) {
         let mut state = self.shared.state();
@@ -336,6 +359,7 @@ struct State {
     failures: Vec<String>,
     faults: Vec<Fault>,
     handlers: HashMap<String, Handler>,
+    extras: Vec<Extra>,
     web_routes: Vec<(String, String, WebHandler)>,
     web: WebOAuth,
 }
@@ -373,6 +397,13 @@ struct Grant {
 pub struct FakeUser {
     pub login: String,
     pub id: u64,
+}
+
+struct Extra {
+    name: String,
+    method: String,
+    path: String,
+    handler: Arc<dyn Fn(&RecordedRequest) -> Reply + Send + Sync>,
 }
 
 type Handler = Arc<dyn Fn(&RecordedRequest) -> Option<Reply> + Send + Sync>;
@@ -446,6 +477,19 @@ impl Shared {
     }
 
     fn answer(&self, mut request: RecordedRequest) -> Reply {
+        let extra = {
+            let state = self.state();
+            state
+                .extras
+                .iter()
+                .find(|e| e.method == request.method && e.path == request.path)
+                .map(|e| (e.name.clone(), e.handler.clone()))
+        };
+        if let Some((name, handler)) = extra {
+            request.operation = Some(name);
+            self.state().requests.push(request.clone());
+            return handler(&request);
+        }
         let web = self
             .state()
             .web_routes

@@ -12,6 +12,8 @@ mod identity;
 mod installer;
 mod installer_web;
 mod meta;
+mod mint;
+mod oidc_issuer;
 mod projects;
 mod schema;
 mod webhooks;
@@ -55,6 +57,7 @@ fn main() {
         admin_access::TESTS,
         deploy::TESTS,
         installer::TESTS,
+        mint::TESTS,
     ]
     .concat();
     if args.list {
@@ -148,7 +151,8 @@ fn main() {
     // Checks over the whole run: GitHub never saw a request its description rejects, and no
     // secret the tests handed the worker ever appeared in its output.
     let mut problems = shared.fake.take_conformance_failures();
-    let output = shared.worker.output();
+    // The mint's own worker (started by its first test) stops here; its output is scanned too.
+    let output = shared.worker.output() + &mint::finish();
     let service_keys = identity::SERVICE_KEYS.lock().unwrap().clone();
     let hook_secrets = deploy::HOOK_SECRETS.lock().unwrap().clone();
     let never_logged = config::SECRETS_USED
@@ -157,6 +161,7 @@ fn main() {
             identity::CLIENT_SECRET,
             identity::APP_WEBHOOK_SECRET,
             github_handlers::TOKEN_PREFIX,
+            oidc_issuer::REQUEST_TOKEN,
             "ghpsk_",
             // Deploy credentials tickets and hook secrets.
             "ghpdt_",
@@ -167,7 +172,11 @@ fn main() {
         .chain(admin_access::NEVER_LOGGED)
         .map(|s| s.to_string())
         .chain(service_keys)
-        .chain(hook_secrets);
+        .chain(hook_secrets)
+        // The mint's callers' OIDC tokens are bearer credentials too.
+        .chain([oidc_issuer::b64(
+            &serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": oidc_issuer::KID_A}),
+        )]);
     for secret in never_logged {
         if output.contains(&secret) {
             problems.push(format!(

@@ -245,6 +245,7 @@ pub fn all_codes() -> Vec<&'static str> {
     codes.extend(crate::webhook::WebhookError::ALL_CODES);
     codes.extend(crate::deploy::DeployError::ALL_CODES);
     codes.extend(crate::installer::InstallerError::ALL_CODES);
+    codes.extend(crate::mint::Denial::ALL_CODES);
     codes.sort_unstable();
     codes.dedup();
     codes

@@ -53,6 +53,11 @@ pub enum Route {
     EnrollInstaller,
     SetupCallback,
     SetupPage,
+    MintToken,
+    MintTokenAlias,
+    MintHealth,
+    MintStatus,
+    MintAudit,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +145,12 @@ pub const ROUTES: &[RouteSpec] = &[
     // The GitHub App Manifest flow's browser pages; the state carries the authorization.
     spec("GET", "/setup/callback", Route::SetupCallback, Auth::Public),
     spec("GET", "/setup/{installer_id}", Route::SetupPage, Auth::Public),
+    // The token mint (fullsend's protocol): authenticated by the caller's OIDC token.
+    spec("POST", "/v1/token", Route::MintToken, Auth::Public),
+    spec("POST", "/", Route::MintTokenAlias, Auth::Public),
+    spec("GET", "/health", Route::MintHealth, Auth::Public),
+    spec("GET", "/v1/status", Route::MintStatus, Auth::Public),
+    spec("GET", "/api/mint/audit", Route::MintAudit, Auth::Admin),
 ];
 
 /// The methods `path` is served with (for `Allow` and CORS preflights); empty when none.
@@ -243,7 +254,6 @@ mod tests {
     #[test]
     fn unknown_paths_are_404() {
         for p in [
-            "/",
             "/nope",
             "/healthz/",
             "/api/installations//config",

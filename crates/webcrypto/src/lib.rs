@@ -310,3 +310,67 @@ impl RsaSigningKey {
         to_bytes(OP, value)
     }
 }
+
+/// A non-extractable RSASSA-PKCS1-v1_5 / SHA-256 public key, to verify RS256 signatures.
+#[derive(Clone)]
+pub struct RsaVerifyingKey {
+    key: CryptoKey,
+}
+
+impl fmt::Debug for RsaVerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RsaVerifyingKey(..)")
+    }
+}
+
+impl RsaVerifyingKey {
+    /// Imports a public JWK (`{"kty":"RSA","n","e",…}` as JSON text), e.g.
+    /// `ghplane_core::mint::oidc::RsaJwk::to_jwk_json`.
+    pub async fn import_jwk(jwk_json: &str) -> Result<Self, CryptoError> {
+        const OP: &str = "importKey";
+        let subtle = subtle()?;
+        let jwk = js_sys::JSON::parse(jwk_json).map_err(|_| CryptoError::Rejected {
+            operation: OP,
+            reason: "the JWK is not JSON".to_string(),
+        })?;
+        if !jwk.is_object() {
+            return Err(CryptoError::Rejected {
+                operation: OP,
+                reason: "the JWK is not an object".to_string(),
+            });
+        }
+        let algorithm = object(&[
+            ("name", JsValue::from_str("RSASSA-PKCS1-v1_5")),
+            (
+                "hash",
+                object(&[("name", JsValue::from_str("SHA-256"))]).into(),
+            ),
+        ]);
+        let call = subtle.import_key_with_object(
+            "jwk",
+            jwk.unchecked_ref(),
+            &algorithm,
+            false,
+            &usages(&["verify"]),
+        );
+        let value = settle(call).await.map_err(rejected(OP))?;
+        Ok(Self {
+            key: to_key(OP, value)?,
+        })
+    }
+
+    /// Whether `signature` is this key's RS256 signature of `data`. A signature of the
+    /// wrong length is `Ok(false)`, not an error.
+    pub async fn verify(&self, signature: &[u8], data: &[u8]) -> Result<bool, CryptoError> {
+        const OP: &str = "verify";
+        let subtle = subtle()?;
+        let call = subtle.verify_with_str_and_u8_array_and_u8_array(
+            "RSASSA-PKCS1-v1_5",
+            &self.key,
+            signature,
+            data,
+        );
+        let value = settle(call).await.map_err(rejected(OP))?;
+        Ok(value.as_bool() == Some(true))
+    }
+}

@@ -4,7 +4,9 @@
 
 use ghplane_core::jwt;
 use ghplane_core::pem::RsaPrivateKey;
-use ghplane_webcrypto::{random_bytes, sha256, AesGcmKey, CryptoError, RsaSigningKey};
+use ghplane_webcrypto::{
+    random_bytes, sha256, AesGcmKey, CryptoError, RsaSigningKey, RsaVerifyingKey,
+};
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -224,5 +226,73 @@ async fn rs256_import_rejects_garbage() {
             }
             other => panic!("expected Rejected, got {other:?}"),
         }
+    }
+}
+
+/// The fixture's public key as a JWK, exported by Web Crypto itself.
+async fn fixture_jwk() -> String {
+    let alg = Object::new();
+    Reflect::set(&alg, &"name".into(), &"RSASSA-PKCS1-v1_5".into()).unwrap();
+    Reflect::set(&alg, &"hash".into(), &"SHA-256".into()).unwrap();
+    let usages = js_sys::Array::of1(&"verify".into());
+    let promise = subtle()
+        .import_key_with_object("spki", &Uint8Array::from(SPKI_2048), &alg, true, &usages)
+        .unwrap();
+    let key: CryptoKey = JsFuture::from(promise).await.unwrap().unchecked_into();
+    let jwk = JsFuture::from(subtle().export_key("jwk", &key).unwrap())
+        .await
+        .unwrap();
+    js_sys::JSON::stringify(&jwk).unwrap().as_string().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn rs256_verify_accepts_openssl_and_refuses_tampering() {
+    let key = RsaVerifyingKey::import_jwk(&fixture_jwk().await)
+        .await
+        .unwrap();
+    assert!(key.verify(OPENSSL_SIG, MESSAGE).await.unwrap());
+    let mut tampered = MESSAGE.to_vec();
+    tampered[0] ^= 1;
+    assert!(!key.verify(OPENSSL_SIG, &tampered).await.unwrap());
+    let mut sig = OPENSSL_SIG.to_vec();
+    sig[10] ^= 1;
+    assert!(!key.verify(&sig, MESSAGE).await.unwrap());
+    assert!(!key.verify(&sig[..100], MESSAGE).await.unwrap_or(false));
+}
+
+/// The path the mint takes: a key set parsed by the core, its JWK imported, a JWT checked.
+#[wasm_bindgen_test]
+async fn rs256_verify_through_the_cores_jwks() {
+    let exported: serde_json::Value = serde_json::from_str(&fixture_jwk().await).unwrap();
+    let jwks = serde_json::json!({"keys": [{"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256",
+        "n": exported["n"], "e": exported["e"]}]});
+    let set = ghplane_core::mint::oidc::parse_jwks(jwks.to_string().as_bytes()).unwrap();
+    let jwk = set.get("k1").unwrap().to_jwk_json().to_string();
+    let key = RsaVerifyingKey::import_jwk(&jwk).await.unwrap();
+    let signer =
+        RsaSigningKey::import_pkcs8(RsaPrivateKey::from_pem(PKCS8_2048).unwrap().pkcs8_der())
+            .await
+            .unwrap();
+    let input = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0";
+    let sig = signer.sign(input.as_bytes()).await.unwrap();
+    assert!(key.verify(&sig, input.as_bytes()).await.unwrap());
+    assert!(!key.verify(&sig, b"other").await.unwrap());
+}
+
+#[wasm_bindgen_test]
+async fn rs256_verify_import_rejects_garbage() {
+    for bad in [
+        "not json",
+        "[]",
+        r#"{"kty":"RSA"}"#,
+        r#"{"kty":"EC","crv":"P-256"}"#,
+    ] {
+        assert!(
+            matches!(
+                RsaVerifyingKey::import_jwk(bad).await,
+                Err(CryptoError::Rejected { .. })
+            ),
+            "{bad}"
+        );
     }
 }

@@ -1,12 +1,12 @@
 //! Every refusal the mint answers with: HTTP status, fullsend's exact sentence, a stable code.
 //!
-//! **Invariant:** the wire body is fullsend's, `{"error":"<message>"}`, and the message is
-//! one of fullsend's sentences; what went wrong in detail (which claim, which GitHub call)
+//! **Invariant:** the client reads ghplane's error shape, `{"error":{"code","message"}}`,
+//! whose `message` is one of fullsend's sentences (fullsend's own body is
+//! `{"error":"<message>"}`; its clients read only the status, so the shape is ghplane's and
+//! the words are fullsend's); what went wrong in detail (which claim, which GitHub call)
 //! lives only in `detail`, which is for logs and audit and never leaves the worker.
 
 use std::fmt;
-
-use super::text::go_json_escape;
 
 /// fullsend's client-visible sentences, verbatim (`internal/mintcore/handler.go`,
 /// `repos_scope.go`, and the Worker adapter `workersrc/src/index.ts`).
@@ -33,6 +33,8 @@ pub mod msg {
     pub const RATE_LIMITED: &str = "rate_limited";
     /// From the Worker adapter: any configuration error at start-up.
     pub const INIT_FAILED: &str = "mint initialization failed";
+    /// ghplane only: fullsend would read the first 64 KiB and answer "invalid JSON body".
+    pub const PAYLOAD_TOO_LARGE: &str = "request body too large (max 65536 bytes)";
 }
 
 /// A refusal. `message` is what the client reads; `code` is ours, stable, for logs, audit
@@ -60,11 +62,48 @@ impl Denial {
         self
     }
 
-    /// fullsend's error body, byte for byte (Go's encoder escapes HTML and ends with `\n`).
-    pub fn body(&self) -> String {
-        let json = serde_json::json!({ "error": self.message }).to_string();
-        go_json_escape(json) + "\n"
+    /// ghplane's error body with fullsend's sentence as `message`.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({"error": {"code": self.code, "message": self.message}})
     }
+
+    /// Over [`crate::mint::request::MAX_BODY_BYTES`]: refused before the rest is read
+    /// (fullsend reads the first 64 KiB and fails on what it read; ghplane says why).
+    pub fn payload_too_large() -> Self {
+        Self::new(413, "payload_too_large", msg::PAYLOAD_TOO_LARGE)
+    }
+
+    /// Every code a denial may carry, for the OpenAPI document.
+    pub const ALL_CODES: &'static [&'static str] = &[
+        "not_found",
+        "method_not_allowed",
+        "missing_bearer",
+        "body_unreadable",
+        "invalid_json",
+        "payload_too_large",
+        "role_required",
+        "invalid_role",
+        "role_not_allowed",
+        "repos_required",
+        "too_many_repos",
+        "invalid_repo_name",
+        "invalid_target_org",
+        "authentication_failed",
+        "same_org_requires_repos",
+        "per_repo_scope",
+        "per_org_scope",
+        "foreign_repos_not_authorized",
+        "foreign_org_not_authorized",
+        "app_not_configured",
+        "repo_not_covered",
+        "installation_mismatch",
+        "github_failure",
+        "pem_unavailable",
+        "app_jwt_failed",
+        "rate_limited",
+        "init_failed",
+        "internal_error",
+    ];
 
     pub fn not_found() -> Self {
         Self::new(404, "not_found", msg::NOT_FOUND)
@@ -87,6 +126,11 @@ impl Denial {
     pub fn authentication_failed(detail: impl fmt::Display) -> Self {
         Self::new(401, "authentication_failed", msg::AUTHENTICATION_FAILED)
             .with_detail(detail.to_string())
+    }
+    /// A failed token or enrollment check: "authentication failed" for the client; the
+    /// check's stable code and words (`token_expired: token expired`) for the audit.
+    pub fn auth(e: &super::oidc::AuthError) -> Self {
+        Self::authentication_failed(format!("{}: {e}", e.code()))
     }
     /// fullsend hides every mint-stage failure behind "mint failed" unless it chose a
     /// client-safe sentence; the status still tells 403 (refused) from 502 (GitHub).
@@ -134,17 +178,34 @@ impl fmt::Display for Denial {
     }
 }
 
+impl From<Denial> for crate::ApiError {
+    fn from(d: Denial) -> Self {
+        crate::ApiError::Coded {
+            status: d.status,
+            code: d.code,
+            message: d.message,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn message(d: &Denial) -> String {
+        d.body()["error"]["message"].as_str().unwrap().to_owned()
+    }
+
     #[test]
-    fn body_is_fullsends_shape() {
-        assert_eq!(Denial::not_found().body(), "{\"error\":\"not found\"}\n");
+    fn body_is_ghplanes_shape_with_fullsends_sentence() {
+        assert_eq!(
+            Denial::not_found().body(),
+            serde_json::json!({"error": {"code": "not_found", "message": "not found"}})
+        );
         let d = Denial::authentication_failed("token expired");
         assert_eq!(d.status, 401);
-        assert_eq!(d.body(), "{\"error\":\"authentication failed\"}\n");
-        assert!(!d.body().contains("expired"));
+        assert_eq!(message(&d), "authentication failed");
+        assert!(!d.body().to_string().contains("expired"));
     }
 
     #[test]
@@ -154,7 +215,8 @@ mod tests {
             Denial::pem_unavailable("CODER_APP_PEM missing"),
             Denial::app_jwt_failed("bad key"),
         ] {
-            assert_eq!(d.body(), "{\"error\":\"mint failed\"}\n");
+            assert_eq!(message(&d), "mint failed");
+            assert!(!d.body().to_string().contains("installation"));
         }
         assert_eq!(Denial::github_failure("").status, 502);
         assert_eq!(Denial::pem_unavailable("").status, 403);
@@ -164,12 +226,47 @@ mod tests {
     #[test]
     fn adapter_level_answers() {
         let r = Denial::rate_limited();
-        assert_eq!(
-            (r.status, r.body().as_str()),
-            (429, "{\"error\":\"rate_limited\"}\n")
-        );
+        assert_eq!((r.status, message(&r).as_str()), (429, "rate_limited"));
         let i = Denial::init_failed("ROLE_APP_IDS");
         assert_eq!(i.status, 500);
-        assert_eq!(i.body(), "{\"error\":\"mint initialization failed\"}\n");
+        assert_eq!(message(&i), "mint initialization failed");
+        assert_eq!(Denial::payload_too_large().status, 413);
+    }
+
+    #[test]
+    fn every_constructor_code_is_listed() {
+        for d in [
+            Denial::not_found(),
+            Denial::method_not_allowed(),
+            Denial::missing_bearer(),
+            Denial::body_unreadable(),
+            Denial::invalid_json(),
+            Denial::payload_too_large(),
+            Denial::authentication_failed(""),
+            Denial::github_failure(""),
+            Denial::pem_unavailable(""),
+            Denial::app_jwt_failed(""),
+            Denial::rate_limited(),
+            Denial::init_failed(""),
+            Denial::internal_error(""),
+        ] {
+            assert!(Denial::ALL_CODES.contains(&d.code), "{}", d.code);
+        }
+        // Codes made elsewhere in the module, found by reading its source.
+        for file in [
+            include_str!("request.rs"),
+            include_str!("policy.rs"),
+            include_str!("wire.rs"),
+        ] {
+            for piece in file.split("Denial::new(").skip(1) {
+                let code = piece.split('"').nth(1).unwrap();
+                assert!(Denial::ALL_CODES.contains(&code), "{code}");
+            }
+            for piece in file.split("Denial::mint_failed(").skip(1) {
+                if let Some(code) = piece.split('"').nth(1).filter(|c| !c.contains(' ')) {
+                    assert!(Denial::ALL_CODES.contains(&code), "{code}");
+                }
+            }
+        }
     }
 }

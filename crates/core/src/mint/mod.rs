@@ -3,8 +3,11 @@
 //! installation token cut down to a role's permissions and the repositories it may touch.
 //!
 //! **Invariant:** a client of fullsend's mint cannot tell this one apart: same routes,
-//! same checks in the same order, same statuses, same sentences, same bodies. Only the
-//! I/O is left to the adapter, which runs a `/v1/token` request like this:
+//! same checks in the same order, same statuses, same sentences, same success bodies.
+//! Error bodies are ghplane's `{"error":{"code","message"}}` with fullsend's sentence as
+//! `message` (fullsend's clients read only the status), and a body over 64 KiB is 413
+//! before the rest is read. Only the I/O is left to the adapter, which runs a
+//! `/v1/token` request like this:
 //!
 //! 1. [`request::route`]; for `Token`, the Worker's rate limit ([`wire::rate_limit_key`],
 //!    [`Denial::rate_limited`]).

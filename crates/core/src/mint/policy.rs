@@ -400,9 +400,7 @@ impl Policy {
 
     /// Authorization and repos scope without FOREIGN grants: what must still be read.
     fn prepare(&self, claims: &ActionsClaims, req: &TokenRequest) -> Result<Prepared, Denial> {
-        let mode = self
-            .authorize(claims)
-            .map_err(Denial::authentication_failed)?;
+        let mode = self.authorize(claims).map_err(|e| Denial::auth(&e))?;
         let caller_org = go_lower(&claims.repository_owner);
         let target_org = match go_lower(req.target_org.as_deref().unwrap_or("").trim()) {
             t if t.is_empty() => caller_org.clone(),

@@ -13,8 +13,9 @@ use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor}
 use super::denial::{msg, Denial};
 use super::text::{eq_fold, is_org_name, is_repo_name, is_role_name};
 
-/// fullsend reads at most this much of a body and parses what it read, so a longer body
-/// fails as invalid JSON (400), not as too large.
+/// The largest body read. fullsend reads this much and parses what it read (a longer body
+/// fails as invalid JSON); ghplane refuses a longer one with 413 before reading the rest
+/// ([`Denial::payload_too_large`]).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Most repositories one token may name.
 pub const MAX_REPOS: usize = 500;
@@ -60,6 +61,21 @@ pub fn route(method: &str, path: &str) -> Result<Route, Denial> {
         (true, "GET") => Ok(Route::Status),
         (false, "POST") => Ok(Route::Token),
         _ => Err(Denial::method_not_allowed()),
+    }
+}
+
+/// The mint's paths with their leading slashes collapsed to one (`//v1/token` is
+/// `/v1/token`, `//` is `/`), so the route table matches what [`route`] accepts; any other
+/// path is returned as it is.
+pub fn normalize_path(path: &str) -> &str {
+    let trimmed = path.trim_start_matches('/');
+    if trimmed.len() + 1 >= path.len() {
+        return path;
+    }
+    let collapsed = &path[path.len() - trimmed.len() - 1..];
+    match collapsed {
+        "/" | "/v1/token" | "/v1/status" | "/health" => collapsed,
+        _ => path,
     }
 }
 
@@ -323,6 +339,17 @@ mod tests {
             route("GET", "/v1/token").unwrap_err().message,
             "method not allowed"
         );
+    }
+
+    #[test]
+    fn leading_slashes_collapse_on_mint_paths_only() {
+        assert_eq!(normalize_path("//v1/token"), "/v1/token");
+        assert_eq!(normalize_path("///v1/status"), "/v1/status");
+        assert_eq!(normalize_path("//"), "/");
+        assert_eq!(normalize_path("/v1/token"), "/v1/token");
+        assert_eq!(normalize_path("/"), "/");
+        assert_eq!(normalize_path("//api/apps/1"), "//api/apps/1");
+        assert_eq!(normalize_path(""), "");
     }
 
     #[test]

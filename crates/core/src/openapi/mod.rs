@@ -8,6 +8,7 @@ mod admin_access;
 mod deploy;
 mod identity;
 mod installers;
+mod mint;
 mod projects;
 mod webhooks;
 
@@ -274,6 +275,7 @@ pub fn document(version: &str) -> Value {
         .chain(projects::paths())
         .chain(deploy::paths())
         .chain(installers::paths())
+        .chain(mint::paths())
     {
         doc["paths"][path] = item;
     }
@@ -282,6 +284,7 @@ pub fn document(version: &str) -> Value {
         .chain(projects::schemas())
         .chain(deploy::schemas())
         .chain(installers::schemas())
+        .chain(mint::schemas())
     {
         doc["components"]["schemas"][name] = schema;
     }

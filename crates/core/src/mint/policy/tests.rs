@@ -1151,7 +1151,7 @@ fn authentication_failures_say_nothing_more() {
             &ForeignGrants::new(),
         )
         .unwrap_err();
-    assert_eq!(d.body(), "{\"error\":\"authentication failed\"}\n");
+    assert_eq!(d.body()["error"]["message"], "authentication failed");
     assert!(d.detail.unwrap().contains(".fullsend or upstream"));
 }
 

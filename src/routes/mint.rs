@@ -1,0 +1,559 @@
+//! The token mint: fullsend's `/v1/token` (and `/`), `/health` and `/v1/status`, and
+//! ghplane's audit of it. Every decision is `ghplane_core::mint`'s; this file only carries
+//! bytes between the client, Web Crypto, the Durable Objects and GitHub, in the order
+//! `ghplane_core::mint` documents.
+//!
+//! Isolate caches (all safe to lose): the checked policy (vars do not change within an
+//! isolate), imported OIDC verifying keys (as long as their key set is fresh) and App JWTs
+//! signed with a `<ROLE>_APP_PEM` secret (until a minute before they expire).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use futures_util::StreamExt;
+use ghplane_core::github::error::GithubError;
+use ghplane_core::ids::AppId;
+use ghplane_core::mint::audit::{MintAuditRecord, Outcome};
+use ghplane_core::mint::oidc::{check_claims, decode_jwt, ActionsClaims, AuthError, JWKS_TTL_SECS};
+use ghplane_core::mint::policy::{Decision, ForeignGrants, ForeignLookup, Policy};
+use ghplane_core::mint::request::{
+    bearer_token, parse_token_request, TokenRequest, MAX_BODY_BYTES,
+};
+use ghplane_core::mint::roles::pem_secret_name;
+use ghplane_core::mint::wire::{
+    access_tokens_path, health_response, parse_token_response, rate_limit_key, status_body,
+    GrantedToken, CACHE_CONTROL,
+};
+use ghplane_core::mint::Denial;
+use ghplane_core::routes::Matched;
+use ghplane_core::sealed::Secret;
+use ghplane_core::ApiError;
+use ghplane_webcrypto::RsaVerifyingKey;
+use serde_json::{json, Value};
+use worker::{Env, Headers, Method, Request, Response};
+
+use crate::github::app_jwt;
+use crate::github::client::{now_unix, GithubClient, Idempotent};
+use crate::objects::app::AppClient;
+use crate::objects::internal::now_ms;
+use crate::objects::mint_app::{ForeignRead, ForeignRequest, InstallationsRequest, MintAppClient};
+use crate::objects::mint_audit::{AuditQuery, MintAuditClient};
+use crate::objects::mint_keys::MintKeysClient;
+use crate::routes::meta::VERSION;
+use crate::settings;
+
+/// A cached App JWT is replaced when less than this is left of it.
+const JWT_MIN_REMAINING_SECS: i64 = 60;
+
+type PolicyResult = Rc<Result<Policy, String>>;
+/// (issuer, kid) → (when its key set was fetched, the imported key).
+type VerifyingKeys = HashMap<(String, String), (i64, Rc<RsaVerifyingKey>)>;
+
+thread_local! {
+    static POLICY: RefCell<Option<PolicyResult>> = const { RefCell::new(None) };
+    static VERIFYING_KEYS: RefCell<VerifyingKeys> = RefCell::new(HashMap::new());
+    /// "<secret>/<app id>" → (JWT, exp).
+    static PEM_JWTS: RefCell<HashMap<String, (String, i64)>> = RefCell::new(HashMap::new());
+}
+
+/// The policy, checked once per isolate: every configuration problem is found here, when
+/// the worker starts serving, never halfway through a mint.
+fn policy(env: &Env) -> PolicyResult {
+    if let Some(p) = POLICY.with(|p| p.borrow().clone()) {
+        return p;
+    }
+    let checked = Policy::from_vars(|name| settings::get(env, name)).map_err(|problems| {
+        problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    if let Ok(p) = &checked {
+        for w in p.warnings() {
+            crate::log::event("warn", "mint configuration", json!({"warning": w.message}));
+        }
+    }
+    let checked = Rc::new(checked);
+    POLICY.with(|p| p.replace(Some(checked.clone())));
+    checked
+}
+
+fn ready_policy(env: &Env) -> Result<PolicyResult, Denial> {
+    let p = policy(env);
+    match p.as_ref() {
+        Ok(_) => Ok(p),
+        Err(why) => Err(Denial::init_failed(why.clone())),
+    }
+}
+
+/// A JSON answer whose body is already serialized (fullsend's field order and escaping).
+fn raw_json(status: u16, body: String) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json; charset=utf-8");
+    let _ = headers.set("cache-control", CACHE_CONTROL);
+    let _ = headers.set("x-content-type-options", "nosniff");
+    Response::from_bytes(body.into_bytes())
+        .map(|r| r.with_status(status).with_headers(headers))
+        .unwrap_or_else(|_| Response::builder().with_status(500).empty())
+}
+
+fn internal(e: ApiError) -> Denial {
+    Denial::internal_error(e.code().to_owned())
+}
+
+/// The Workers rate limit binding, keyed like fullsend's (`<host>:/v1/token:<client IP>`).
+/// Without the binding the mint is not limited (and says so in the log).
+async fn rate_limited(req: &Request, env: &Env) -> bool {
+    let Ok(limiter) = env.rate_limiter(settings::MINT_RATE_LIMITER) else {
+        crate::log::event(
+            "warn",
+            "mint rate limiter binding missing; not limiting",
+            json!({"binding": settings::MINT_RATE_LIMITER}),
+        );
+        return false;
+    };
+    let host = req
+        .url()
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let ip = req.headers().get("cf-connecting-ip").ok().flatten();
+    match limiter.limit(rate_limit_key(&host, ip.as_deref())).await {
+        Ok(outcome) => !outcome.success,
+        // A limiter that fails must not take the mint down with it.
+        Err(_) => false,
+    }
+}
+
+/// At most [`MAX_BODY_BYTES`]: a declared length over it is refused before reading, an
+/// undeclared one as soon as the bytes read pass it.
+async fn read_body(req: &mut Request) -> Result<Vec<u8>, Denial> {
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(Denial::payload_too_large());
+    }
+    let Ok(mut stream) = req.stream() else {
+        return Ok(Vec::new());
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| Denial::body_unreadable())?;
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_BODY_BYTES {
+            return Err(Denial::payload_too_large());
+        }
+    }
+    Ok(body)
+}
+
+/// An imported key for `kid`: from this isolate while its set is fresh, else from the
+/// issuer's `MintKeys` object (which refreshes, throttles and single-flights).
+async fn verifying_key(
+    env: &Env,
+    issuer: &str,
+    kid: &str,
+    now: i64,
+) -> Result<Rc<RsaVerifyingKey>, AuthError> {
+    let id = (issuer.to_owned(), kid.to_owned());
+    let cached = VERIFYING_KEYS.with(|k| {
+        k.borrow()
+            .get(&id)
+            .filter(|(at, _)| now - at <= JWKS_TTL_SECS)
+            .map(|(_, key)| key.clone())
+    });
+    if let Some(key) = cached {
+        return Ok(key);
+    }
+    let unavailable = |e: ApiError| AuthError::KeysUnavailable(e.code().to_owned());
+    let answer = MintKeysClient::new(env, issuer)
+        .map_err(unavailable)?
+        .key(issuer, kid)
+        .await
+        .map_err(unavailable)?;
+    let Some(jwk) = answer.jwk else {
+        return Err(if answer.unknown_kid {
+            AuthError::UnknownKid(ghplane_core::ids::truncate(kid, 80))
+        } else {
+            AuthError::KeysUnavailable(answer.reason.unwrap_or_default())
+        });
+    };
+    let key = Rc::new(
+        RsaVerifyingKey::import_jwk(&jwk.to_string())
+            .await
+            .map_err(|e| AuthError::KeysUnavailable(e.to_string()))?,
+    );
+    let fetched_at = answer.fetched_at.unwrap_or(now);
+    VERIFYING_KEYS.with(|k| k.borrow_mut().insert(id, (fetched_at, key.clone())));
+    Ok(key)
+}
+
+/// fullsend's OIDC verification: header, claims, then the key and the signature.
+async fn verify(env: &Env, policy: &Policy, token: &str) -> Result<ActionsClaims, AuthError> {
+    let now = now_unix();
+    let jwt = decode_jwt(token)?;
+    let claims = check_claims(&jwt.claims_json, policy.issuer(), policy.audience(), now)?;
+    let key = verifying_key(env, policy.issuer(), &jwt.kid, now).await?;
+    match key
+        .verify(&jwt.signature, jwt.signing_input.as_bytes())
+        .await
+    {
+        Ok(true) => Ok(claims),
+        _ => Err(AuthError::BadSignature),
+    }
+}
+
+/// An App JWT for the App signing for `role`: its `<ROLE>_APP_PEM` secret when set (how
+/// fullsend deployments hold keys), else ghplane's app registry.
+async fn app_jwt_for(env: &Env, role: &str, app_id: &str) -> Result<String, Denial> {
+    let secret = pem_secret_name(role);
+    let now = now_unix();
+    if let Some(pem) = settings::get(env, &secret) {
+        let cache_key = format!("{secret}/{app_id}");
+        let cached = PEM_JWTS.with(|c| {
+            c.borrow()
+                .get(&cache_key)
+                .filter(|(_, exp)| exp - now > JWT_MIN_REMAINING_SECS)
+                .map(|(jwt, _)| jwt.clone())
+        });
+        if let Some(jwt) = cached {
+            return Ok(jwt);
+        }
+        let failed = |_| Denial::app_jwt_failed(format!("signing with {secret}"));
+        let key = app_jwt::signing_key(&format!("pem:{cache_key}"), &Secret::new(pem))
+            .await
+            .map_err(failed)?;
+        let (jwt, exp) = app_jwt::sign(&key, app_id, now).await.map_err(failed)?;
+        PEM_JWTS.with(|c| c.borrow_mut().insert(cache_key, (jwt.clone(), exp)));
+        return Ok(jwt);
+    }
+    let app = AppId::parse(app_id).map_err(|_| {
+        Denial::pem_unavailable(format!("no {secret} and app id {app_id:?} is not a number"))
+    })?;
+    AppClient::new(env, app)
+        .map_err(internal)?
+        .jwt(None)
+        .await
+        .map_err(|e| match e.code() {
+            "app_not_found" => {
+                Denial::pem_unavailable(format!("no {secret} and app {app} is not registered"))
+            }
+            code => Denial::app_jwt_failed(format!("app {app}: {code}")),
+        })
+}
+
+fn app_of(app_id: &str) -> Result<AppId, Denial> {
+    AppId::parse(app_id).map_err(|_| {
+        Denial::mint_failed(
+            403,
+            "app_not_configured",
+            format!("app id {app_id:?} is not a number"),
+        )
+    })
+}
+
+/// FOREIGN allow-lists for `lookups`, read by the role's App; an App without a key makes
+/// every read a failure, as in fullsend.
+async fn foreign_grants(env: &Env, role: &str, lookups: &[ForeignLookup]) -> ForeignGrants {
+    let mut grants = ForeignGrants::new();
+    let Some(first) = lookups.first() else {
+        return grants;
+    };
+    let reads: Vec<ForeignRead> = lookups
+        .iter()
+        .map(|l| ForeignRead {
+            cache_key: l.cache_key(),
+            org: l.org().to_owned(),
+            installation_path: l.installation_path(),
+            token_body: l.token_request_body(),
+            variable_path: l.variable_path(),
+        })
+        .collect();
+    let answer = match (
+        app_jwt_for(env, role, &first.app_id).await,
+        app_of(&first.app_id),
+    ) {
+        (Ok(jwt), Ok(app)) => match MintAppClient::new(env, app) {
+            Ok(c) => c.foreign(&ForeignRequest { jwt, reads }).await.ok(),
+            Err(_) => None,
+        },
+        _ => None,
+    };
+    let lists = answer.map(|a| a.allowlists).unwrap_or_default();
+    for (i, l) in lookups.iter().enumerate() {
+        match lists.get(i).cloned().flatten() {
+            Some(list) => grants.record_allowlist(l, list),
+            None => grants.record_failure(l),
+        }
+    }
+    grants
+}
+
+/// Finds the installation (cached, or from GitHub) and asks GitHub for the token; a
+/// refusal on a cached installation drops it and tries once more from GitHub's answers.
+async fn mint_on_github(
+    env: &Env,
+    decision: &Decision,
+) -> Result<(ghplane_core::ids::InstallationId, GrantedToken), Denial> {
+    let jwt = app_jwt_for(env, &decision.role, &decision.app_id).await?;
+    let app = app_of(&decision.app_id)?;
+    let cache = MintAppClient::new(env, app).map_err(internal)?;
+    let github = GithubClient::from_env(env).map_err(internal)?;
+    let body: Value = serde_json::from_str(&decision.token_request_body())
+        .map_err(|_| Denial::internal_error("token body"))?;
+    let mut fresh = false;
+    loop {
+        let answers = cache
+            .installations(&InstallationsRequest {
+                jwt: jwt.clone(),
+                org: decision.target_org.clone(),
+                paths: decision.installation_paths(),
+                fresh,
+            })
+            .await
+            .map_err(internal)?
+            .answers;
+        let core: Vec<_> = answers.iter().map(|a| a.to_core()).collect();
+        let id = decision.resolve_installation(&core)?;
+        let path = access_tokens_path(id);
+        match github
+            .send(Method::Post, &path, &jwt, Some(&body), Idempotent::Yes)
+            .await
+        {
+            Ok(r) => return parse_token_response(r.status, &r.body).map(|t| (id, t)),
+            Err(e @ (GithubError::NotFound | GithubError::Unprocessable { .. })) => {
+                cache.forget(id).await.map_err(internal)?;
+                if fresh || !answers.iter().any(|a| a.cached()) {
+                    return Err(Denial::github_failure(format!(
+                        "creating installation token: {e}"
+                    )));
+                }
+                fresh = true;
+            }
+            Err(e) => {
+                return Err(Denial::github_failure(format!(
+                    "creating installation token: {e}"
+                )))
+            }
+        }
+    }
+}
+
+/// What is known about a mint request so far, for its audit record.
+#[derive(Default)]
+struct Seen {
+    claims: Option<ActionsClaims>,
+    request: Option<TokenRequest>,
+}
+
+async fn mint(
+    req: &mut Request,
+    env: &Env,
+    seen: &mut Seen,
+) -> Result<(MintAuditRecord, GrantedToken), Denial> {
+    let policy = ready_policy(env)?;
+    let policy = policy.as_ref().as_ref().expect("ready_policy checked it");
+    let header = req.headers().get("authorization").ok().flatten();
+    let token = bearer_token(header.as_deref())
+        .ok_or_else(Denial::missing_bearer)?
+        .to_owned();
+    let body = read_body(req).await?;
+    let request = parse_token_request(&body, |r| policy.allows_role(r))?;
+    seen.request = Some(request.clone());
+    let claims = verify(env, policy, &token)
+        .await
+        .map_err(|e| Denial::auth(&e))?;
+    seen.claims = Some(claims.clone());
+    let lookups = policy.foreign_lookups(&claims, &request);
+    let grants = foreign_grants(env, &request.role, &lookups).await;
+    let decision = policy.check(&claims, &request, &grants)?;
+    let (installation, granted) = mint_on_github(env, &decision).await?;
+    let record = MintAuditRecord::granted(
+        now_ms(),
+        &claims,
+        &request,
+        &decision,
+        installation,
+        &granted,
+    );
+    Ok((record, granted))
+}
+
+async fn audit(env: &Env, record: &MintAuditRecord) {
+    let written = match MintAuditClient::new(env) {
+        Ok(c) => c.record(record).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
+        crate::log::event(
+            "error",
+            "mint audit write failed",
+            json!({"errorCode": e.code(), "outcome": record.outcome, "status": record.status}),
+        );
+    }
+}
+
+/// `POST /v1/token` and `POST /`.
+pub async fn token(mut req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    // Refused before anything else costs: a flood must not reach storage or GitHub.
+    if rate_limited(&req, env).await {
+        return Err(Denial::rate_limited().into());
+    }
+    let mut seen = Seen::default();
+    match mint(&mut req, env, &mut seen).await {
+        Ok((record, granted)) => {
+            audit(env, &record).await;
+            crate::log::event(
+                "info",
+                "mint",
+                json!({"outcome": "granted", "repository": record.repository, "role": record.role,
+                    "installationId": record.installation_id, "targetOrg": record.target_org}),
+            );
+            Ok(raw_json(200, granted.response_body()))
+        }
+        Err(denial) => {
+            let record = MintAuditRecord::denied(
+                now_ms(),
+                seen.claims.as_ref(),
+                seen.request.as_ref(),
+                &denial,
+            );
+            audit(env, &record).await;
+            crate::log::event(
+                "info",
+                "mint",
+                json!({"outcome": "denied", "status": denial.status, "code": denial.code,
+                    "repository": record.repository, "role": record.role}),
+            );
+            Err(denial.into())
+        }
+    }
+}
+
+/// `GET /v1/status`: the configuration as a verified, enrolled caller sees it.
+pub async fn status(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    let policy = ready_policy(env)?;
+    let policy = policy.as_ref().as_ref().expect("ready_policy checked it");
+    let header = req.headers().get("authorization").ok().flatten();
+    let token = bearer_token(header.as_deref())
+        .ok_or_else(|| Denial::authentication_failed("missing bearer"))?;
+    let claims = verify(env, policy, token)
+        .await
+        .map_err(|e| Denial::auth(&e))?;
+    policy.authorize(&claims).map_err(|e| Denial::auth(&e))?;
+    Ok(raw_json(200, status_body(policy, &claims, VERSION, "")))
+}
+
+/// `GET /health`: 503 with the reason when the configuration failed its check or a role's
+/// App has no key the worker can sign with.
+pub async fn health(env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    let p = policy(env);
+    let problem = match p.as_ref() {
+        Err(why) => Some(why.clone()),
+        Ok(policy) => match policy.health_problem() {
+            Some(reason) => Some(reason.to_owned()),
+            None => missing_keys(env, policy).await,
+        },
+    };
+    let (status, body) = health_response(problem.as_deref(), VERSION, "");
+    Ok(raw_json(status, body))
+}
+
+/// Roles whose App has neither a `<ROLE>_APP_PEM` secret nor a registered key.
+async fn missing_keys(env: &Env, policy: &Policy) -> Option<String> {
+    let mut missing = Vec::new();
+    for role in policy.allowed_roles() {
+        let Some(app_id) = policy.app_id_for(role) else {
+            continue;
+        };
+        let secret = pem_secret_name(role);
+        if settings::get(env, &secret).is_some() {
+            continue;
+        }
+        let registered = match AppId::parse(app_id) {
+            Ok(app) => match AppClient::new(env, app) {
+                Ok(c) => c.exists().await.unwrap_or(false),
+                Err(_) => false,
+            },
+            Err(_) => false,
+        };
+        if !registered {
+            missing.push(format!(
+                "role {role:?}: app {app_id} is not registered and {secret} is not set"
+            ));
+        }
+    }
+    (!missing.is_empty()).then(|| missing.join("; "))
+}
+
+/// `GET /api/mint/audit` (admin).
+pub async fn list_audit(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let mut q = AuditQuery {
+        limit: 50,
+        ..AuditQuery::default()
+    };
+    let bad = |m: &str| ApiError::Validation(m.to_owned());
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "repository" => {
+                if v.is_empty() || v.len() > 200 {
+                    return Err(bad("repository: owner/name"));
+                }
+                q.repository = Some(v.into_owned());
+            }
+            "outcome" => {
+                q.outcome = Some(match v.as_ref() {
+                    "granted" => Outcome::Granted,
+                    "denied" => Outcome::Denied,
+                    _ => return Err(bad("outcome: granted or denied")),
+                })
+            }
+            "since" => {
+                let secs = ghplane_core::time::parse_rfc3339_utc(&v)
+                    .ok_or_else(|| bad("since: an RFC 3339 UTC time"))?;
+                q.since_ms = Some(secs * 1000);
+            }
+            "limit" => {
+                q.limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or_else(|| bad("limit: must be 1 to 100"))?;
+            }
+            "cursor" => {
+                q.before = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|n: &i64| *n > 0)
+                        .ok_or_else(|| bad("cursor: not a cursor of this listing"))?,
+                );
+            }
+            other => {
+                return Err(bad(&format!(
+                    "unknown query parameter {}",
+                    ghplane_core::ids::truncate(other, 40)
+                )))
+            }
+        }
+    }
+    MintAuditClient::new(env)?.list(&q).await
+}
+
+/// The shared route table's 405 on a mint path, in fullsend's words (`GET /v1/token`).
+pub fn route_error(path: &str, e: ApiError) -> ApiError {
+    match e {
+        ApiError::MethodNotAllowed { .. }
+            if matches!(path, "/v1/token" | "/" | "/v1/status" | "/health") =>
+        {
+            Denial::method_not_allowed().into()
+        }
+        e => e,
+    }
+}
