@@ -25,7 +25,9 @@ use serde_json::{json, Value};
 use worker::{durable_object, Delay, Env, Method, Request, Response, State, Stub};
 
 use crate::github::app_jwt;
-use crate::github::client::{is_jwt_clock_error, now_unix, GithubClient, Idempotent};
+use crate::github::client::{
+    is_jwt_clock_error, now_unix, GithubClient, GithubResponse, Idempotent,
+};
 use crate::http::{error_response, json_response, no_content};
 use crate::objects::app::AppClient;
 use crate::objects::deliveries::DeliveryRequest;
@@ -445,6 +447,32 @@ impl InstallationStore {
         Ok(())
     }
 
+    /// GETs `path` with the installation's token for `scope`. A 401 means a token GitHub
+    /// does not know yet (just minted) or any more: retried once with a fresh one.
+    pub(crate) async fn get_as_installation(
+        &self,
+        id: InstallationId,
+        scope: &TokenScope,
+        github: &GithubClient,
+        path: &str,
+    ) -> Result<GithubResponse, ApiError> {
+        let token = self.token(id, scope).await?;
+        match github
+            .send(Method::Get, path, &token.token, None, Idempotent::Yes)
+            .await
+        {
+            Err(GithubError::Unauthorized { .. }) => {
+                self.forget_token(scope).await?;
+                Delay::from(Duration::from_millis(500)).await;
+                let token = self.token(id, scope).await?;
+                Ok(github
+                    .send(Method::Get, path, &token.token, None, Idempotent::Yes)
+                    .await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
     /// The repositories this installation's token reaches (`GET /installation/repositories`).
     async fn repositories(&self, id: InstallationId) -> Result<Response, ApiError> {
         #[derive(Deserialize)]
@@ -467,22 +495,7 @@ impl InstallationStore {
         let mut total = 0;
         for page in 1..=MAX_REPOSITORY_PAGES {
             let path = format!("/installation/repositories?per_page=100&page={page}");
-            let token = self.token(id, &scope).await?;
-            let resp = match github
-                .send(Method::Get, &path, &token.token, None, Idempotent::Yes)
-                .await
-            {
-                // A token GitHub does not know yet (just minted) or any more: once more, fresh.
-                Err(GithubError::Unauthorized { .. }) => {
-                    self.forget_token(&scope).await?;
-                    Delay::from(Duration::from_millis(500)).await;
-                    let token = self.token(id, &scope).await?;
-                    github
-                        .send(Method::Get, &path, &token.token, None, Idempotent::Yes)
-                        .await
-                }
-                other => other,
-            }?;
+            let resp = self.get_as_installation(id, &scope, &github, &path).await?;
             let page: Page = resp.json()?;
             total = page.total_count;
             let got = page.repositories.len();

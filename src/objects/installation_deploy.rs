@@ -7,19 +7,15 @@
 //! that number (`seq`) is what lets each project keep the newest push when forwarded pushes
 //! overtake each other.
 
-use std::time::Duration;
-
 use ghplane_core::deploy::routing::known_reason;
 use ghplane_core::deploy::{combine, next_push_seq, route_push, route_rename, DeployError};
-use ghplane_core::github::error::GithubError;
 use ghplane_core::ids::{InstallationId, RepoId};
 use ghplane_core::tenancy::token::TokenScope;
 use ghplane_core::webhook::Action;
 use ghplane_core::ApiError;
 use serde::{Deserialize, Serialize};
-use worker::{Delay, Method};
 
-use crate::github::client::{GithubClient, Idempotent};
+use crate::github::client::GithubClient;
 use crate::objects::deliveries::{DeliveryRequest, Handled};
 use crate::objects::deploy::{ProjectDeployClient, PushRequest, RenameRequest};
 use crate::objects::installation::InstallationStore;
@@ -70,22 +66,7 @@ impl InstallationStore {
         let mut seen = 0u64;
         for page in 1..=MAX_REPOSITORY_PAGES {
             let path = format!("/installation/repositories?per_page=100&page={page}");
-            let token = self.token(id, &scope).await?;
-            let resp = match github
-                .send(Method::Get, &path, &token.token, None, Idempotent::Yes)
-                .await
-            {
-                // A token GitHub does not know yet (just minted) or any more: once more, fresh.
-                Err(GithubError::Unauthorized { .. }) => {
-                    self.forget_token(&scope).await?;
-                    Delay::from(Duration::from_millis(500)).await;
-                    let token = self.token(id, &scope).await?;
-                    github
-                        .send(Method::Get, &path, &token.token, None, Idempotent::Yes)
-                        .await
-                }
-                other => other,
-            }?;
+            let resp = self.get_as_installation(id, &scope, &github, &path).await?;
             let page: Page = resp.json()?;
             let got = page.repositories.len() as u64;
             seen += got;
