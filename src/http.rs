@@ -103,3 +103,12 @@ pub fn redirect(location: &str) -> Response {
         .map(|r| r.with_status(302).with_headers(headers))
         .unwrap_or_else(|_| unreachable_response())
 }
+
+/// A response's whole body in one `arrayBuffer()` call. Not `Response::bytes`: on a
+/// streamed body (every `fetch` answer, from GitHub or from a Durable Object) it pulls
+/// chunk by chunk through the wasm boundary, which costs milliseconds of CPU per call.
+pub async fn body_bytes(resp: Response) -> worker::Result<Vec<u8>> {
+    let inner = worker::web_sys::Response::from(resp);
+    let buffer = worker::wasm_bindgen_futures::JsFuture::from(inner.array_buffer()?).await?;
+    Ok(worker::js_sys::Uint8Array::new(&buffer).to_vec())
+}

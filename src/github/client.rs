@@ -178,14 +178,13 @@ impl GithubClient {
         let url = format!("{}{path}", self.base);
         let req =
             Request::new_with_init(&url, &init).map_err(|e| GithubError::Network(e.to_string()))?;
-        let mut resp = Fetch::Request(req)
+        let resp = Fetch::Request(req)
             .send()
             .await
             .map_err(|e| GithubError::Network(e.to_string()))?;
         let status = resp.status_code();
         let headers: Vec<(String, String)> = resp.headers().entries().collect();
-        let body = resp
-            .bytes()
+        let body = crate::http::body_bytes(resp)
             .await
             .map_err(|e| GithubError::Network(e.to_string()))?;
         let lookup = |name: &str| {

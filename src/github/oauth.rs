@@ -55,9 +55,10 @@ pub async fn exchange_code(
         ));
     let url = format!("{}/login/oauth/access_token", web_base(env));
     let req = Request::new_with_init(&url, &init).map_err(|_| ApiError::Internal)?;
-    let mut resp = Fetch::Request(req).send().await.map_err(unreachable)?;
-    let body = resp.bytes().await.map_err(unreachable)?;
-    parse_exchange(resp.status_code(), &body)
+    let resp = Fetch::Request(req).send().await.map_err(unreachable)?;
+    let status = resp.status_code();
+    let body = crate::http::body_bytes(resp).await.map_err(unreachable)?;
+    parse_exchange(status, &body)
 }
 
 /// Revokes the app's grant for this user (every token of it). GitHub's 404 means there is

@@ -11,7 +11,7 @@ use ghplane_core::tenancy::app::{AppRecord, SealedAppInput};
 use ghplane_core::tenancy::config::SealedSecret;
 use ghplane_core::ApiError;
 use serde::{Deserialize, Serialize};
-use worker::{durable_object, Env, Method, Request, Response, State, Stub};
+use worker::{durable_object, Env, Method, Request, Response, State};
 
 use crate::github::app_jwt;
 use crate::github::client::now_unix;
@@ -352,7 +352,7 @@ impl AppStore {
 
 /// The route handlers' handle on one app's object.
 pub struct AppClient {
-    stub: Stub,
+    stub: crate::objects::internal::ObjectStub,
     id: AppId,
 }
 
@@ -374,13 +374,7 @@ impl AppClient {
     }
 
     pub fn new(env: &Env, id: AppId) -> Result<Self, ApiError> {
-        let stub = env
-            .durable_object(settings::APPS)
-            .and_then(|ns| {
-                ns.id_from_name(&object_name(id))
-                    .and_then(|oid| oid.get_stub())
-            })
-            .map_err(|_| ApiError::Misconfigured(settings::APPS))?;
+        let stub = crate::objects::internal::stub(env, settings::APPS, &object_name(id))?;
         Ok(Self { stub, id })
     }
 
@@ -436,6 +430,15 @@ impl AppClient {
 
     /// An App JWT; `now` forces a fresh one signed with that clock.
     pub async fn jwt(&self, now: Option<i64>) -> Result<String, ApiError> {
+        self.signed_jwt(now).await.map(|j| j.jwt)
+    }
+
+    /// The object's current App JWT and when it expires.
+    pub async fn jwt_with_expiry(&self) -> Result<JwtResponse, ApiError> {
+        self.signed_jwt(None).await
+    }
+
+    async fn signed_jwt(&self, now: Option<i64>) -> Result<JwtResponse, ApiError> {
         let resp = internal::call(
             &self.stub,
             Method::Post,
@@ -444,6 +447,6 @@ impl AppClient {
             &[],
         )
         .await?;
-        internal::json::<JwtResponse>(resp).await.map(|j| j.jwt)
+        internal::json::<JwtResponse>(resp).await
     }
 }

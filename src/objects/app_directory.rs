@@ -10,7 +10,7 @@ use ghplane_core::sealed::Sealed;
 use ghplane_core::tenancy::app::AppRecord;
 use ghplane_core::ApiError;
 use serde::{Deserialize, Serialize};
-use worker::{durable_object, Env, Method, Request, Response, State, Stub};
+use worker::{durable_object, Env, Method, Request, Response, State};
 
 use crate::http::{error_response, json_response, no_content};
 use crate::objects::internal::{self, storage_error};
@@ -103,15 +103,12 @@ impl worker::DurableObject for AppDirectory {
 }
 
 pub struct DirectoryClient {
-    stub: Stub,
+    stub: crate::objects::internal::ObjectStub,
 }
 
 impl DirectoryClient {
     pub fn new(env: &Env) -> Result<Self, ApiError> {
-        let stub = env
-            .durable_object(settings::APP_DIRECTORY)
-            .and_then(|ns| ns.id_from_name(OBJECT_NAME).and_then(|oid| oid.get_stub()))
-            .map_err(|_| ApiError::Misconfigured(settings::APP_DIRECTORY))?;
+        let stub = crate::objects::internal::stub(env, settings::APP_DIRECTORY, OBJECT_NAME)?;
         Ok(Self { stub })
     }
 
@@ -121,12 +118,11 @@ impl DirectoryClient {
 
     /// The app's verification material; `None` for an app that is not registered.
     pub async fn get(&self, id: AppId) -> Result<Option<DirectoryEntry>, ApiError> {
-        let mut resp =
-            internal::call::<()>(&self.stub, Method::Get, &Self::url(id), None, &[]).await?;
+        let resp = internal::call::<()>(&self.stub, Method::Get, &Self::url(id), None, &[]).await?;
         match resp.status_code() {
-            200 => resp.json().await.map(Some).map_err(|_| ApiError::Internal),
+            200 => internal::json(resp).await.map(Some),
             404 => Ok(None),
-            _ => Err(internal::relayed(&mut resp).await),
+            _ => Err(internal::relayed(resp).await),
         }
     }
 
@@ -140,20 +136,12 @@ impl DirectoryClient {
             &[],
         )
         .await?;
-        expect_success(resp).await
+        internal::expect_success(resp).await
     }
 
     pub async fn remove(&self, id: AppId) -> Result<(), ApiError> {
         let resp =
             internal::call::<()>(&self.stub, Method::Delete, &Self::url(id), None, &[]).await?;
-        expect_success(resp).await
-    }
-}
-
-async fn expect_success(mut resp: Response) -> Result<(), ApiError> {
-    if (200..300).contains(&resp.status_code()) {
-        Ok(())
-    } else {
-        Err(internal::relayed(&mut resp).await)
+        internal::expect_success(resp).await
     }
 }

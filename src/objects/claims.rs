@@ -12,7 +12,7 @@ use futures_util::lock::Mutex;
 use ghplane_core::installer::claims::{ClaimAnswer, ClaimRequest, Claims};
 use ghplane_core::installer::claims_object_name;
 use ghplane_core::ApiError;
-use worker::{durable_object, Env, Method, Request, Response, State, Stub};
+use worker::{durable_object, Env, Method, Request, Response, State};
 
 use crate::http::{error_response, json_response};
 use crate::objects::internal::{self, now_text, storage_error};
@@ -69,18 +69,13 @@ impl ClaimStore {
 
 /// The handle on one owner's claim object.
 pub struct ClaimsClient {
-    stub: Stub,
+    stub: crate::objects::internal::ObjectStub,
 }
 
 impl ClaimsClient {
     pub fn new(env: &Env, owner: &str) -> Result<Self, ApiError> {
-        let stub = env
-            .durable_object(settings::CLAIMS)
-            .and_then(|ns| {
-                ns.id_from_name(&claims_object_name(owner))
-                    .and_then(|oid| oid.get_stub())
-            })
-            .map_err(|_| ApiError::Misconfigured(settings::CLAIMS))?;
+        let stub =
+            crate::objects::internal::stub(env, settings::CLAIMS, &claims_object_name(owner))?;
         Ok(Self { stub })
     }
 

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use worker::{
     durable_object, AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit,
-    Response, State, Stub,
+    Response, State,
 };
 
 use crate::github::client::{GithubClient, Idempotent};
@@ -941,19 +941,13 @@ async fn post_hook(url: &str, body: &str, signature: &str) -> Option<u16> {
 
 /// The route handlers' handle on one project's deploy object.
 pub struct ProjectDeployClient {
-    stub: Stub,
+    stub: crate::objects::internal::ObjectStub,
     project: ProjectSlug,
 }
 
 impl ProjectDeployClient {
     pub fn new(env: &Env, project: &ProjectSlug) -> Result<Self, ApiError> {
-        let stub = env
-            .durable_object(settings::DEPLOYS)
-            .and_then(|ns| {
-                ns.id_from_name(&object_name(project))
-                    .and_then(|oid| oid.get_stub())
-            })
-            .map_err(|_| ApiError::Misconfigured(settings::DEPLOYS))?;
+        let stub = crate::objects::internal::stub(env, settings::DEPLOYS, &object_name(project))?;
         Ok(Self {
             stub,
             project: project.clone(),

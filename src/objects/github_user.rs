@@ -14,7 +14,7 @@ use ghplane_core::ids::{GithubUserId, InstallationId};
 use ghplane_core::sealed::Sealed;
 use ghplane_core::ApiError;
 use serde::{Deserialize, Serialize};
-use worker::{durable_object, Env, Method, Request, Response, State, Stub};
+use worker::{durable_object, Env, Method, Request, Response, State};
 
 use crate::github::client::{now_unix, GithubClient};
 use crate::http::{error_response, json_response, no_content};
@@ -339,19 +339,13 @@ impl GithubUserStore {
 
 /// The route handlers' handle on one user's object.
 pub struct GithubUserClient {
-    stub: Stub,
+    stub: crate::objects::internal::ObjectStub,
     id: GithubUserId,
 }
 
 impl GithubUserClient {
     pub fn new(env: &Env, id: GithubUserId) -> Result<Self, ApiError> {
-        let stub = env
-            .durable_object(settings::GITHUB_USERS)
-            .and_then(|ns| {
-                ns.id_from_name(&id.object_name())
-                    .and_then(|oid| oid.get_stub())
-            })
-            .map_err(|_| ApiError::Misconfigured(settings::GITHUB_USERS))?;
+        let stub = crate::objects::internal::stub(env, settings::GITHUB_USERS, &id.object_name())?;
         Ok(Self { stub, id })
     }
 
@@ -360,12 +354,11 @@ impl GithubUserClient {
     }
 
     pub async fn link(&self, w: &LinkWrite) -> Result<(), ApiError> {
-        let mut resp =
-            internal::call(&self.stub, Method::Put, &self.url("link"), Some(w), &[]).await?;
+        let resp = internal::call(&self.stub, Method::Put, &self.url("link"), Some(w), &[]).await?;
         if resp.status_code() == 204 {
             Ok(())
         } else {
-            Err(internal::relayed(&mut resp).await)
+            Err(internal::relayed(resp).await)
         }
     }
 

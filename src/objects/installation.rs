@@ -22,7 +22,7 @@ use ghplane_core::ApiError;
 use ghplane_webcrypto::random_bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::{durable_object, Delay, Env, Method, Request, Response, State, Stub};
+use worker::{durable_object, Delay, Env, Method, Request, Response, State};
 
 use crate::github::app_jwt;
 use crate::github::client::{
@@ -518,7 +518,7 @@ impl InstallationStore {
 
 /// The route handlers' handle on one installation's object.
 pub struct InstallationClient {
-    stub: Stub,
+    stub: crate::objects::internal::ObjectStub,
     id: InstallationId,
 }
 
@@ -544,13 +544,7 @@ impl InstallationClient {
     }
 
     pub fn new(env: &Env, id: InstallationId) -> Result<Self, ApiError> {
-        let stub = env
-            .durable_object(settings::INSTALLATIONS)
-            .and_then(|ns| {
-                ns.id_from_name(&id.object_name())
-                    .and_then(|oid| oid.get_stub())
-            })
-            .map_err(|_| ApiError::Misconfigured(settings::INSTALLATIONS))?;
+        let stub = crate::objects::internal::stub(env, settings::INSTALLATIONS, &id.object_name())?;
         Ok(Self { stub, id })
     }
 
@@ -656,7 +650,7 @@ impl InstallationClient {
 
     /// Drops the cached token for `scope` (GitHub answered 401 with it).
     pub async fn forget_token(&self, scope: &TokenScope) -> Result<(), ApiError> {
-        let mut resp = internal::call(
+        let resp = internal::call(
             &self.stub,
             Method::Delete,
             &self.url("token"),
@@ -667,7 +661,7 @@ impl InstallationClient {
         if (200..300).contains(&resp.status_code()) {
             Ok(())
         } else {
-            Err(internal::relayed(&mut resp).await)
+            Err(internal::relayed(resp).await)
         }
     }
 

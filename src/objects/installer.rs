@@ -11,7 +11,7 @@ use ghplane_core::installer::{
 use ghplane_core::ApiError;
 use ghplane_webcrypto::random_bytes;
 use serde::{Deserialize, Serialize};
-use worker::{durable_object, Env, Method, Request, Response, State, Stub};
+use worker::{durable_object, Env, Method, Request, Response, State};
 
 use crate::github::client::now_unix;
 use crate::http::{error_response, json_response};
@@ -251,19 +251,13 @@ impl InstallerStore {
 
 /// The route handlers' handle on one installer's object.
 pub struct InstallerClient {
-    stub: Stub,
+    stub: crate::objects::internal::ObjectStub,
     id: InstallerId,
 }
 
 impl InstallerClient {
     pub fn new(env: &Env, id: &InstallerId) -> Result<Self, ApiError> {
-        let stub = env
-            .durable_object(settings::INSTALLERS)
-            .and_then(|ns| {
-                ns.id_from_name(&id.object_name())
-                    .and_then(|oid| oid.get_stub())
-            })
-            .map_err(|_| ApiError::Misconfigured(settings::INSTALLERS))?;
+        let stub = crate::objects::internal::stub(env, settings::INSTALLERS, &id.object_name())?;
         Ok(Self {
             stub,
             id: id.clone(),
@@ -324,11 +318,11 @@ impl InstallerClient {
 /// Deletes an uninstalled installer's app from the registry: its credentials go, and its
 /// deliveries are refused from now on (the owner deletes the app itself on GitHub).
 pub async fn forget_app(env: &Env, app: ghplane_core::ids::AppId) -> Result<(), ApiError> {
-    let mut resp = crate::objects::app::AppClient::new(env, app)?
+    let resp = crate::objects::app::AppClient::new(env, app)?
         .delete()
         .await?;
     match resp.status_code() {
         200..=299 | 404 => Ok(()),
-        _ => Err(internal::relayed(&mut resp).await),
+        _ => Err(internal::relayed(resp).await),
     }
 }

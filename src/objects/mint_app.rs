@@ -8,6 +8,12 @@
 //! (404/422), so a warm mint costs GitHub exactly one call and a stale id costs one retry.
 //! FOREIGN allow-lists are kept 60 s (successful reads only) and read one at a time per
 //! variable (single flight), as fullsend does.
+//!
+//! In front of the object, each isolate keeps the ids it was told for
+//! [`ISOLATE_INSTALLATION_SECS`]: a Durable Object round trip is most of a warm mint's CPU.
+//! A webhook's drop reaches the isolate it runs in at once and every other isolate within
+//! that time; a stale id can never widen a token (GitHub grants only repositories of the
+//! installation asked) and GitHub's refusal drops it everywhere the mint runs.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -23,7 +29,7 @@ use ghplane_core::mint::wire::{
 use ghplane_core::ApiError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use worker::{durable_object, Env, Method, Request, Response, SqlStorageValue, State, Stub};
+use worker::{durable_object, Env, Method, Request, Response, SqlStorageValue, State};
 
 use crate::github::client::{now_unix, GithubClient, Idempotent};
 use crate::http::{error_response, json_response, no_content};
@@ -32,6 +38,16 @@ use crate::objects::internal::{self, now_ms, storage_error};
 /// A cached installation id is looked up again after this long even without a webhook
 /// (the App's deliveries may not reach ghplane).
 const INSTALLATION_MAX_AGE_MS: i64 = 24 * 60 * 60 * 1000;
+/// How long an isolate trusts an installation id the object told it.
+const ISOLATE_INSTALLATION_SECS: i64 = 60;
+
+/// (app, org, lookup path).
+type SeenKey = (u64, String, String);
+
+thread_local! {
+    /// → (installation id, when the object answered, ms).
+    static SEEN: RefCell<HashMap<SeenKey, (u64, i64)>> = RefCell::new(HashMap::new());
+}
 
 pub fn object_name(app: AppId) -> String {
     format!("mint-app-{app}")
@@ -388,25 +404,57 @@ impl MintApp {
 
 /// The handlers' handle on one App's mint object.
 pub struct MintAppClient {
-    stub: Stub,
+    stub: crate::objects::internal::ObjectStub,
+    app: AppId,
 }
 
 impl MintAppClient {
     pub fn new(env: &Env, app: AppId) -> Result<Self, ApiError> {
-        let stub = env
-            .durable_object(crate::settings::MINT_APPS)
-            .and_then(|ns| {
-                ns.id_from_name(&object_name(app))
-                    .and_then(|oid| oid.get_stub())
-            })
-            .map_err(|_| ApiError::Misconfigured(crate::settings::MINT_APPS))?;
-        Ok(Self { stub })
+        let stub =
+            crate::objects::internal::stub(env, crate::settings::MINT_APPS, &object_name(app))?;
+        Ok(Self { stub, app })
+    }
+
+    fn seen_key(&self, org: &str, path: &str) -> SeenKey {
+        (self.app.get(), org.to_owned(), path.to_owned())
+    }
+
+    /// Every path's installation from this isolate's copy, when all are there, fresh and
+    /// the same installation (anything else is the object's to answer).
+    fn seen(&self, r: &InstallationsRequest) -> Option<InstallationsAnswer> {
+        if r.fresh || r.paths.is_empty() {
+            return None;
+        }
+        let now = now_ms();
+        let ids: Vec<u64> = SEEN.with(|s| {
+            let s = s.borrow();
+            r.paths
+                .iter()
+                .map(|p| {
+                    s.get(&self.seen_key(&r.org, p))
+                        .filter(|(_, at)| now - at < ISOLATE_INSTALLATION_SECS * 1000)
+                        .map(|(id, _)| *id)
+                })
+                .collect::<Option<Vec<u64>>>()
+        })?;
+        if ids.iter().any(|id| *id != ids[0]) {
+            return None;
+        }
+        Some(InstallationsAnswer {
+            answers: ids
+                .into_iter()
+                .map(|id| Answer::Found { id, cached: true })
+                .collect(),
+        })
     }
 
     pub async fn installations(
         &self,
         r: &InstallationsRequest,
     ) -> Result<InstallationsAnswer, ApiError> {
+        if let Some(answer) = self.seen(r) {
+            return Ok(answer);
+        }
         let resp = internal::call(
             &self.stub,
             Method::Post,
@@ -415,7 +463,23 @@ impl MintAppClient {
             &[],
         )
         .await?;
-        internal::json(resp).await
+        let answer: InstallationsAnswer = internal::json(resp).await?;
+        let now = now_ms();
+        SEEN.with(|s| {
+            let mut s = s.borrow_mut();
+            for (path, a) in r.paths.iter().zip(&answer.answers) {
+                let key = self.seen_key(&r.org, path);
+                match a {
+                    Answer::Found { id, .. } => {
+                        s.insert(key, (*id, now));
+                    }
+                    _ => {
+                        s.remove(&key);
+                    }
+                }
+            }
+        });
+        Ok(answer)
     }
 
     pub async fn foreign(&self, r: &ForeignRequest) -> Result<ForeignAnswer, ApiError> {
@@ -432,10 +496,15 @@ impl MintAppClient {
 
     /// Drops every cached lookup that named `installation`.
     pub async fn forget(&self, installation: InstallationId) -> Result<(), ApiError> {
+        let app = self.app.get();
+        SEEN.with(|s| {
+            s.borrow_mut()
+                .retain(|(a, _, _), (id, _)| *a != app || *id != installation.get())
+        });
         let body = ForgetRequest {
             installation_id: installation.get(),
         };
-        let mut resp = internal::call(
+        let resp = internal::call(
             &self.stub,
             Method::Post,
             "https://mint-app/forget",
@@ -446,7 +515,7 @@ impl MintAppClient {
         if resp.status_code() == 204 {
             Ok(())
         } else {
-            Err(internal::relayed(&mut resp).await)
+            Err(internal::relayed(resp).await)
         }
     }
 }

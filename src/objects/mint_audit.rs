@@ -10,9 +10,7 @@ use ghplane_core::mint::audit::{MintAuditRecord, Outcome, AUDIT_RETENTION_MS};
 use ghplane_core::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::{
-    durable_object, Env, Method, Request, Response, SqlStorage, SqlStorageValue, State, Stub,
-};
+use worker::{durable_object, Env, Method, Request, Response, SqlStorage, SqlStorageValue, State};
 
 use crate::http::{error_response, json_response, no_content};
 use crate::objects::internal::{self, now_ms, storage_error};
@@ -203,20 +201,17 @@ impl MintAudit {
 }
 
 pub struct MintAuditClient {
-    stub: Stub,
+    stub: crate::objects::internal::ObjectStub,
 }
 
 impl MintAuditClient {
     pub fn new(env: &Env) -> Result<Self, ApiError> {
-        let stub = env
-            .durable_object(crate::settings::MINT_AUDIT)
-            .and_then(|ns| ns.id_from_name(OBJECT_NAME).and_then(|oid| oid.get_stub()))
-            .map_err(|_| ApiError::Misconfigured(crate::settings::MINT_AUDIT))?;
+        let stub = crate::objects::internal::stub(env, crate::settings::MINT_AUDIT, OBJECT_NAME)?;
         Ok(Self { stub })
     }
 
     pub async fn record(&self, r: &MintAuditRecord) -> Result<(), ApiError> {
-        let mut resp = internal::call(
+        let resp = internal::call(
             &self.stub,
             Method::Post,
             "https://mint-audit/record",
@@ -227,7 +222,7 @@ impl MintAuditClient {
         if resp.status_code() == 204 {
             Ok(())
         } else {
-            Err(internal::relayed(&mut resp).await)
+            Err(internal::relayed(resp).await)
         }
     }
 

@@ -19,7 +19,7 @@ use ghplane_core::mint::oidc::{
 use ghplane_core::ApiError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use worker::{durable_object, Env, Fetch, Method, Request, Response, State, Stub};
+use worker::{durable_object, Env, Fetch, Method, Request, Response, State};
 
 use crate::github::client::now_unix;
 use crate::http::{error_response, json_response};
@@ -231,12 +231,14 @@ async fn get(url: &str) -> Result<Vec<u8>, String> {
     let _ = headers.set("accept", "application/json");
     init.with_headers(headers);
     let req = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
-    let mut resp = Fetch::Request(req)
+    let resp = Fetch::Request(req)
         .send()
         .await
         .map_err(|e| format!("fetching {}: {e}", ghplane_core::ids::truncate(url, 200)))?;
     let status = resp.status_code();
-    let mut body = resp.bytes().await.map_err(|e| e.to_string())?;
+    let mut body = crate::http::body_bytes(resp)
+        .await
+        .map_err(|e| e.to_string())?;
     if status != 200 {
         return Err(format!(
             "{} returned status {status}",
@@ -249,18 +251,13 @@ async fn get(url: &str) -> Result<Vec<u8>, String> {
 
 /// The route handlers' handle on an issuer's keys.
 pub struct MintKeysClient {
-    stub: Stub,
+    stub: crate::objects::internal::ObjectStub,
 }
 
 impl MintKeysClient {
     pub fn new(env: &Env, issuer: &str) -> Result<Self, ApiError> {
-        let stub = env
-            .durable_object(crate::settings::MINT_KEYS)
-            .and_then(|ns| {
-                ns.id_from_name(&object_name(issuer))
-                    .and_then(|oid| oid.get_stub())
-            })
-            .map_err(|_| ApiError::Misconfigured(crate::settings::MINT_KEYS))?;
+        let stub =
+            crate::objects::internal::stub(env, crate::settings::MINT_KEYS, &object_name(issuer))?;
         Ok(Self { stub })
     }
 

@@ -10,7 +10,7 @@
 use ghplane_core::admin_access::state::{reused, NONCE_LEN};
 use ghplane_core::ApiError;
 use serde::{Deserialize, Serialize};
-use worker::{durable_object, Env, Method, Request, Response, State, Stub};
+use worker::{durable_object, Env, Method, Request, Response, State};
 
 use crate::http::{error_response, no_content};
 use crate::objects::internal::{self, storage_error};
@@ -84,14 +84,12 @@ pub async fn consume(env: &Env, nonce: &str, exp: i64) -> Result<(), ApiError> {
     if nonce.len() != NONCE_LEN {
         return Err(ApiError::Internal);
     }
-    let stub: Stub = env
-        .durable_object(settings::OAUTH_STATES)
-        .and_then(|ns| {
-            ns.id_from_name(&format!("oauth-state-{nonce}"))
-                .and_then(|id| id.get_stub())
-        })
-        .map_err(|_| ApiError::Misconfigured(settings::OAUTH_STATES))?;
-    let mut resp = internal::call(
+    let stub: crate::objects::internal::ObjectStub = crate::objects::internal::stub(
+        env,
+        settings::OAUTH_STATES,
+        &format!("oauth-state-{nonce}"),
+    )?;
+    let resp = internal::call(
         &stub,
         Method::Post,
         "https://oauth-state/consume",
@@ -102,6 +100,6 @@ pub async fn consume(env: &Env, nonce: &str, exp: i64) -> Result<(), ApiError> {
     if resp.status_code() == 204 {
         Ok(())
     } else {
-        Err(internal::relayed(&mut resp).await)
+        Err(internal::relayed(resp).await)
     }
 }

@@ -18,7 +18,7 @@ use ghplane_webcrypto::random_bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use wasm_bindgen::JsCast;
-use worker::{durable_object, Env, ListOptions, Method, Request, Response, State, Stub};
+use worker::{durable_object, Env, ListOptions, Method, Request, Response, State};
 
 use crate::http::{error_response, json_response, no_content};
 use crate::log;
@@ -218,19 +218,13 @@ impl ProjectStore {
 
 /// The route handlers' handle on one project's object.
 pub struct ProjectClient {
-    stub: Stub,
+    stub: crate::objects::internal::ObjectStub,
     slug: ProjectSlug,
 }
 
 impl ProjectClient {
     pub fn new(env: &Env, slug: &ProjectSlug) -> Result<Self, ApiError> {
-        let stub = env
-            .durable_object(settings::PROJECTS)
-            .and_then(|ns| {
-                ns.id_from_name(&slug.object_name())
-                    .and_then(|oid| oid.get_stub())
-            })
-            .map_err(|_| ApiError::Misconfigured(settings::PROJECTS))?;
+        let stub = crate::objects::internal::stub(env, settings::PROJECTS, &slug.object_name())?;
         Ok(Self {
             stub,
             slug: slug.clone(),
@@ -390,23 +384,17 @@ impl ProjectIndex {
 
 /// The route handlers' (and project stores') handle on the listing.
 pub struct IndexClient {
-    stub: Stub,
+    stub: crate::objects::internal::ObjectStub,
 }
 
 impl IndexClient {
     pub fn new(env: &Env) -> Result<Self, ApiError> {
-        let stub = env
-            .durable_object(settings::PROJECT_INDEX)
-            .and_then(|ns| {
-                ns.id_from_name(INDEX_OBJECT_NAME)
-                    .and_then(|oid| oid.get_stub())
-            })
-            .map_err(|_| ApiError::Misconfigured(settings::PROJECT_INDEX))?;
+        let stub = crate::objects::internal::stub(env, settings::PROJECT_INDEX, INDEX_OBJECT_NAME)?;
         Ok(Self { stub })
     }
 
     pub async fn upsert(&self, row: &Value) -> Result<(), ApiError> {
-        let mut resp = internal::call(
+        let resp = internal::call(
             &self.stub,
             Method::Put,
             "https://projects-index/entry",
@@ -417,7 +405,7 @@ impl IndexClient {
         if (200..300).contains(&resp.status_code()) {
             Ok(())
         } else {
-            Err(internal::relayed(&mut resp).await)
+            Err(internal::relayed(resp).await)
         }
     }
 

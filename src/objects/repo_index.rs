@@ -10,7 +10,7 @@ use ghplane_core::deploy::{remove_link, upsert_link, RepoLink};
 use ghplane_core::ids::RepoId;
 use ghplane_core::projects::ProjectSlug;
 use ghplane_core::ApiError;
-use worker::{durable_object, Env, Method, Request, Response, State, Stub};
+use worker::{durable_object, Env, Method, Request, Response, State};
 
 use crate::http::{error_response, json_response, no_content};
 use crate::objects::internal::{self, storage_error};
@@ -95,18 +95,12 @@ impl RepoIndex {
 
 /// A handle on one repository's index entry.
 pub struct RepoIndexClient {
-    stub: Stub,
+    stub: crate::objects::internal::ObjectStub,
 }
 
 impl RepoIndexClient {
     pub fn new(env: &Env, repo: RepoId) -> Result<Self, ApiError> {
-        let stub = env
-            .durable_object(settings::REPO_INDEX)
-            .and_then(|ns| {
-                ns.id_from_name(&object_name(repo))
-                    .and_then(|oid| oid.get_stub())
-            })
-            .map_err(|_| ApiError::Misconfigured(settings::REPO_INDEX))?;
+        let stub = crate::objects::internal::stub(env, settings::REPO_INDEX, &object_name(repo))?;
         Ok(Self { stub })
     }
 
@@ -117,7 +111,7 @@ impl RepoIndexClient {
     }
 
     pub async fn upsert(&self, link: &RepoLink) -> Result<(), ApiError> {
-        let mut resp = internal::call(
+        let resp = internal::call(
             &self.stub,
             Method::Put,
             "https://index/links",
@@ -125,20 +119,12 @@ impl RepoIndexClient {
             &[],
         )
         .await?;
-        expect_success(&mut resp).await
+        internal::expect_success(resp).await
     }
 
     pub async fn remove(&self, project: &ProjectSlug) -> Result<(), ApiError> {
         let url = format!("https://index/links?project={}", project.as_str());
-        let mut resp = internal::call::<()>(&self.stub, Method::Delete, &url, None, &[]).await?;
-        expect_success(&mut resp).await
-    }
-}
-
-async fn expect_success(resp: &mut Response) -> Result<(), ApiError> {
-    if (200..300).contains(&resp.status_code()) {
-        Ok(())
-    } else {
-        Err(internal::relayed(resp).await)
+        let resp = internal::call::<()>(&self.stub, Method::Delete, &url, None, &[]).await?;
+        internal::expect_success(resp).await
     }
 }

@@ -120,11 +120,11 @@ pub async fn enroll(mut req: Request, env: &Env, m: &Matched) -> Result<Response
             repositories: repos.clone(),
         })
         .await?;
-    let mut resp = InstallationClient::new(env, installation)?
+    let resp = InstallationClient::new(env, installation)?
         .enroll(&repos)
         .await?;
     if !(200..300).contains(&resp.status_code()) {
-        return Err(crate::objects::internal::relayed(&mut resp).await);
+        return Err(crate::objects::internal::relayed(resp).await);
     }
     let record = installer.enrolled(&repos).await?;
     Ok(json_response(200, &status(env, record, None).await?))

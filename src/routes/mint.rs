@@ -4,8 +4,11 @@
 //! `ghplane_core::mint` documents.
 //!
 //! Isolate caches (all safe to lose): the checked policy (vars do not change within an
-//! isolate), imported OIDC verifying keys (as long as their key set is fresh) and App JWTs
-//! signed with a `<ROLE>_APP_PEM` secret (until a minute before they expire).
+//! isolate), imported OIDC verifying keys (as long as their key set is fresh), App JWTs
+//! signed with a `<ROLE>_APP_PEM` secret (until a minute before they expire) and App JWTs
+//! from the app registry (for [`REGISTRY_JWT_ISOLATE_SECS`], so a key replaced through the
+//! admin API reaches every isolate within a minute). Each saves a Durable Object round trip,
+//! the largest CPU cost of a warm mint.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -45,6 +48,8 @@ use crate::settings;
 
 /// A cached App JWT is replaced when less than this is left of it.
 const JWT_MIN_REMAINING_SECS: i64 = 60;
+/// How long an isolate reuses an App JWT the app registry signed.
+const REGISTRY_JWT_ISOLATE_SECS: i64 = 60;
 
 type PolicyResult = Rc<Result<Policy, String>>;
 /// (issuer, kid) → (when its key set was fetched, the imported key).
@@ -55,6 +60,8 @@ thread_local! {
     static VERIFYING_KEYS: RefCell<VerifyingKeys> = RefCell::new(HashMap::new());
     /// "<secret>/<app id>" → (JWT, exp).
     static PEM_JWTS: RefCell<HashMap<String, (String, i64)>> = RefCell::new(HashMap::new());
+    /// App id → (JWT, exp, when the registry answered).
+    static REGISTRY_JWTS: RefCell<HashMap<u64, (String, i64, i64)>> = RefCell::new(HashMap::new());
 }
 
 /// The policy, checked once per isolate: every configuration problem is found here, when
@@ -236,16 +243,32 @@ async fn app_jwt_for(env: &Env, role: &str, app_id: &str) -> Result<String, Deni
     let app = AppId::parse(app_id).map_err(|_| {
         Denial::pem_unavailable(format!("no {secret} and app id {app_id:?} is not a number"))
     })?;
-    AppClient::new(env, app)
+    let cached = REGISTRY_JWTS.with(|c| {
+        c.borrow()
+            .get(&app.get())
+            .filter(|(_, exp, at)| {
+                now - at < REGISTRY_JWT_ISOLATE_SECS && exp - now > JWT_MIN_REMAINING_SECS
+            })
+            .map(|(jwt, _, _)| jwt.clone())
+    });
+    if let Some(jwt) = cached {
+        return Ok(jwt);
+    }
+    let signed = AppClient::new(env, app)
         .map_err(internal)?
-        .jwt(None)
+        .jwt_with_expiry()
         .await
         .map_err(|e| match e.code() {
             "app_not_found" => {
                 Denial::pem_unavailable(format!("no {secret} and app {app} is not registered"))
             }
             code => Denial::app_jwt_failed(format!("app {app}: {code}")),
-        })
+        })?;
+    REGISTRY_JWTS.with(|c| {
+        c.borrow_mut()
+            .insert(app.get(), (signed.jwt.clone(), signed.exp, now))
+    });
+    Ok(signed.jwt)
 }
 
 fn app_of(app_id: &str) -> Result<AppId, Denial> {

@@ -125,9 +125,9 @@ pub async fn put_github_repo(
     let slug = slug(m)?;
     let input = GithubRepoInput::parse(&read_json_body(&mut req, MAX_ADMIN_BODY).await?)?;
     let project = ProjectClient::new(env, &slug)?;
-    let mut existing = project.get().await?;
+    let existing = project.get().await?;
     if existing.status_code() != 200 {
-        return Err(crate::objects::internal::relayed(&mut existing).await);
+        return Err(crate::objects::internal::relayed(existing).await);
     }
     let org = OrgAccess::require(env)?;
     let github = GithubClient::from_env(env)?;

@@ -141,9 +141,9 @@ async fn convert(req: Request, env: &Env) -> Result<Response, ApiError> {
         None => None,
     };
     let sealed = input.with_secrets(key, webhook, client);
-    let mut stored = AppClient::new(env, app_id)?.put(&sealed).await?;
+    let stored = AppClient::new(env, app_id)?.put(&sealed).await?;
     if !(200..300).contains(&stored.status_code()) {
-        return Err(crate::objects::internal::relayed(&mut stored).await);
+        return Err(crate::objects::internal::relayed(stored).await);
     }
     let app = InstallerApp {
         app_id,

@@ -11,6 +11,8 @@ Writes target/bench/report.json and target/bench/report.svg and prints a table. 
 on a number: only on a broken setup.
 """
 
+import base64
+import collections
 import gzip
 import hashlib
 import hmac
@@ -23,8 +25,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,11 +37,18 @@ OUT = ROOT / "target" / "bench"
 WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
 DURATION = int(os.environ.get("BENCH_SECONDS", "8"))
 CONCURRENCY = [1, 16, 64]
+MINT_CONCURRENCY = [1, 16]
 SECRET = "bench-secret"
 APP_ID = 424242
 INSTALLATION_ID = 4242
 ADMIN_TOKEN = "bench-admin-token"
 ENCRYPTION_KEY = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs="
+# The mint scenario: a per-org caller of MINT_ORG asks for a coder token on one repository.
+MINT_ORG = "bench-org"
+MINT_REPO = "app"
+MINT_INSTALLATION_ID = 5151
+OIDC_KID = "bench-oidc-key"
+TEST_KEY = ROOT / "crates/core/tests/fixtures/test-rsa-2048-pkcs1.pem"
 ENV = dict(os.environ, WRANGLER_SEND_METRICS="false", WRANGLER_SEND_ERROR_REPORTS="false",
            NO_COLOR="1", FORCE_COLOR="0", CI="true")
 
@@ -154,12 +165,12 @@ end
 """
 
 
-def wrk(system, body_path, signature, concurrency, duration):
+def wrk(system, body_path, signature, concurrency, duration, event="issues"):
     script = OUT / "deliveries.lua"
     script.write_text(WRK_SCRIPT)
     headers = {
         "Content-Type": "application/json",
-        "X-GitHub-Event": "issues",
+        "X-GitHub-Event": event,
         "X-GitHub-Hook-Installation-Target-Type": "integration",
         "X-GitHub-Hook-Installation-Target-ID": str(APP_ID),
         "X-Hub-Signature-256": signature,
@@ -175,6 +186,164 @@ def wrk(system, body_path, signature, concurrency, duration):
     cpu = system.cpu_seconds() - cpu_before
     (OUT / f"wrk-{system.name}-{body_path.stem}-c{concurrency}.txt").write_text(out)
     return parse_wrk(out, cpu)
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def rest_example(operations, operation_id, status):
+    return json.loads(json.dumps(operations[operation_id]["responses"][status]["examples"]["default"]))
+
+
+class FakeGithub:
+    """The only fake in the bench, as in the tests: GitHub's two mint operations, answered with
+    the examples of ../shared/fixtures/github-rest-operations.json, and a GitHub Actions OIDC
+    issuer (discovery and key set). Counts every call so the report can say how many GitHub
+    calls a warm mint makes."""
+
+    def __init__(self):
+        operations = json.loads((SHARED / "fixtures/github-rest-operations.json").read_text())["operations"]
+        installation = rest_example(operations, "apps/get-repo-installation", "200")
+        installation["id"] = MINT_INSTALLATION_ID
+        installation["account"]["login"] = MINT_ORG
+        token = rest_example(operations, "apps/create-installation-access-token", "201")
+        modulus = subprocess.run(["openssl", "rsa", "-noout", "-modulus", "-in", str(TEST_KEY)],
+                                 capture_output=True, text=True, check=True).stdout.strip().split("=", 1)[1]
+        jwk = {"kty": "RSA", "kid": OIDC_KID, "use": "sig", "alg": "RS256",
+               "n": b64url(bytes.fromhex(modulus)), "e": b64url(b"\x01\x00\x01")}
+        self.calls = collections.Counter()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # Headers and body are two writes: without this, Nagle's algorithm and delayed ACKs
+            # add 40 ms to every answer, which would be charged to the worker.
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args):
+                pass
+
+            def reply(self, status, body):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                issuer = f"{fake.base}/_oidc"
+                if self.path == "/_oidc/.well-known/openid-configuration":
+                    fake.calls["oidc discovery"] += 1
+                    return self.reply(200, {"issuer": issuer, "jwks_uri": f"{issuer}/.well-known/jwks"})
+                if self.path == "/_oidc/.well-known/jwks":
+                    fake.calls["oidc jwks"] += 1
+                    return self.reply(200, {"keys": [jwk]})
+                if re.fullmatch(rf"/repos/{MINT_ORG}/[^/]+/installation", self.path):
+                    fake.calls["GET /repos/{owner}/{repo}/installation"] += 1
+                    return self.reply(200, installation)
+                self.reply(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                if self.path != f"/app/installations/{MINT_INSTALLATION_ID}/access_tokens":
+                    return self.reply(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
+                fake.calls["POST /app/installations/{id}/access_tokens"] += 1
+                answer = dict(token)
+                answer["token"] = "ghs_" + uuid.uuid4().hex
+                answer["expires_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+                answer["permissions"] = body.get("permissions", {})
+                repo = token["repositories"][0]
+                answer["repositories"] = [dict(repo, name=r, full_name=f"{MINT_ORG}/{r}")
+                                          for r in body.get("repositories", [])]
+                self.reply(201, answer)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def snapshot(self):
+        return dict(self.calls)
+
+    def latency(self, n=300):
+        """The fake's own round trip for a token request, as the worker sees it at best."""
+        samples = []
+        body = json.dumps({"permissions": {"contents": "write"}, "repositories": [MINT_REPO]})
+        port = self.server.server_address[1]
+        for _ in range(n):
+            started = time.monotonic()
+            request(port, "POST", f"/app/installations/{MINT_INSTALLATION_ID}/access_tokens", body,
+                    {"Content-Type": "application/json"})
+            samples.append((time.monotonic() - started) * 1000)
+        self.calls["POST /app/installations/{id}/access_tokens"] -= n
+        samples.sort()
+        return {"p50_ms": samples[n // 2], "p99_ms": samples[int(n * 0.99) - 1]}
+
+
+def oidc_token(issuer):
+    """A GitHub Actions ID token for a job of MINT_ORG/MINT_REPO running its `.fullsend` workflow."""
+    now = int(time.time())
+    repo = f"{MINT_ORG}/{MINT_REPO}"
+    claims = {"jti": uuid.uuid4().hex, "sub": f"repo:{repo}:ref:refs/heads/main", "aud": "fullsend-mint",
+              "ref": "refs/heads/main", "repository": repo, "repository_owner": MINT_ORG,
+              "repository_id": "42", "repository_owner_id": "7", "run_id": "1", "run_attempt": "1",
+              "actor": "octocat", "workflow_ref": f"{repo}/.github/workflows/agent.yml@refs/heads/main",
+              "job_workflow_ref": f"{MINT_ORG}/.fullsend/.github/workflows/code.yml@refs/heads/main",
+              "event_name": "issues", "iss": issuer, "nbf": now - 5, "iat": now - 5, "exp": now + 3 * 3600}
+    header = {"alg": "RS256", "typ": "JWT", "kid": OIDC_KID}
+    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+    signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(TEST_KEY)], input=signing_input.encode(),
+                               capture_output=True, check=True).stdout
+    return f"{signing_input}.{b64url(signature)}"
+
+
+MINT_WRK_SCRIPT = r"""
+local f = io.open(os.getenv("BENCH_BODY"), "rb")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+"""
+
+
+def wrk_mint(system, jwt, concurrency, duration):
+    script = OUT / "mint.lua"
+    script.write_text(MINT_WRK_SCRIPT)
+    body_path = OUT / "mint-request.json"
+    body_path.write_text(json.dumps({"role": "coder", "repos": [MINT_REPO]}))
+    args = ["wrk", "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{duration}s", "--latency",
+            "-s", str(script), "-H", "Content-Type: application/json", "-H", f"Authorization: Bearer {jwt}",
+            f"http://127.0.0.1:{system.port}/v1/token"]
+    cpu_before = system.cpu_seconds()
+    out = subprocess.run(args, env=dict(ENV, BENCH_BODY=str(body_path)), capture_output=True, text=True,
+                         check=True).stdout
+    cpu = system.cpu_seconds() - cpu_before
+    (OUT / f"wrk-{system.name}-mint-c{concurrency}.txt").write_text(out)
+    return parse_wrk(out, cpu)
+
+
+def mint_scenario(system, fake, jwt):
+    """Warm mints: one mint first (it looks the installation up and fetches the key set), then
+    measured mints, each of which should cost GitHub exactly one call."""
+    if fake is not None:
+        status, body = request(system.port, "POST", "/v1/token", json.dumps({"role": "coder", "repos": [MINT_REPO]}),
+                               {"Content-Type": "application/json", "Authorization": f"Bearer {jwt}"})
+        if status != 200:
+            raise SystemExit(f"bench: the first mint failed with {status}: {body[:300]!r}")
+    wrk_mint(system, jwt, 4, 2)
+    result = {}
+    for c in MINT_CONCURRENCY:
+        log(f"{system.name}: warm mints at concurrency {c} for {DURATION} s")
+        before = fake.snapshot() if fake else {}
+        result[str(c)] = wrk_mint(system, jwt, c, DURATION)
+        if fake is not None:
+            after = fake.snapshot()
+            n = result[str(c)]["requests"] or 1
+            result[str(c)]["github_calls_per_mint"] = {
+                k: round((after.get(k, 0) - before.get(k, 0)) / n, 3) for k in after
+                if after.get(k, 0) != before.get(k, 0)}
+    return result
 
 
 def to_ms(value):
@@ -253,17 +422,32 @@ def install_tools():
     return peers, binaryen
 
 
-def ghplane_config():
+def ghplane_config(fake):
     text = (ROOT / "wrangler.jsonc").read_text()
     config = json.loads("\n".join(l for l in text.splitlines() if not l.strip().startswith("//")))
     config.pop("build", None)
     config.pop("$schema", None)
-    # A copy of the build, so a rebuild in the working tree cannot reload the worker mid-run.
+    # A copy of the build (and of the entry module next to it, as in the tree), so a rebuild
+    # in the working tree cannot reload the worker mid-run.
     build = OUT / "build"
     shutil.rmtree(build, ignore_errors=True)
     shutil.copytree(ROOT / "build", build)
-    config["main"] = str(build / "index.js")
-    config["vars"]["ENVIRONMENT"] = "bench"
+    (OUT / "src").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / config["main"], OUT / config["main"])
+    config["main"] = str(OUT / config["main"])
+    config["vars"].update({
+        "ENVIRONMENT": "bench",
+        "GITHUB_API_BASE": fake.base,
+        "OIDC_ISSUER": f"{fake.base}/_oidc",
+        "ROLE_APP_IDS": json.dumps({"coder": str(APP_ID)}),
+        "ALLOWED_ROLES": "coder",
+        "ALLOWED_ORGS": MINT_ORG,
+        "WORKFLOW_HOST_REPOS": "bench-host/workflows",
+        "ALLOWED_WORKFLOW_FILES": "code.yml",
+    })
+    # The bench measures the mint, not the limiter's refusals (60 a minute by default).
+    for limiter in config.get("ratelimits", []):
+        limiter["simple"]["limit"] = 10_000_000
     d = OUT / "ghplane"
     d.mkdir(parents=True, exist_ok=True)
     (d / "wrangler.json").write_text(json.dumps(config, indent=2))
@@ -357,12 +541,14 @@ def main():
     small_path, mb_path = OUT / "issues-opened.json", OUT / "push-1mb.json"
     small_path.write_bytes(small)
     mb_path.write_bytes(one_mb)
+    fake = FakeGithub()
+    jwt = oidc_token(f"{fake.base}/_oidc")
 
     report = {"machine": {"cores": os.cpu_count(), "uname": " ".join(os.uname()), "duration_s": DURATION,
                           "loadavg_at_start": os.getloadavg()},
-              "webhook": {}, "push_1mb": {}, "cold_start_s": {}}
+              "webhook": {}, "push_1mb": {}, "mint": {}, "cold_start_s": {}}
     systems = {
-        "ghplane": lambda: Wrangler("ghplane", ROOT, ghplane_config()),
+        "ghplane": lambda: Wrangler("ghplane", ROOT, ghplane_config(fake)),
         "peer": lambda: Wrangler("peer", peers / "octokit-webhooks-worker",
                                  peers / "octokit-webhooks-worker" / "wrangler.jsonc"),
         "floor": lambda: Wrangler("floor", peers / "noop-worker", peers / "noop-worker" / "wrangler.jsonc"),
@@ -381,10 +567,13 @@ def main():
                 log(f"{name}: small signed deliveries at concurrency {c} for {DURATION} s")
                 report["webhook"][name][str(c)] = wrk(system, small_path, sign(small), c, DURATION)
             log(f"{name}: 1 MB pushes at concurrency 4")
-            report["push_1mb"][name] = wrk(system, mb_path, sign(one_mb), 4, DURATION)
+            report["push_1mb"][name] = wrk(system, mb_path, sign(one_mb), 4, DURATION, event="push")
             if name == "ghplane":
                 log("ghplane: one signed 25 MB push")
                 report["push_25mb"] = big_payload(system, big)
+            if name in ("ghplane", "floor"):
+                # The peer has no mint; the floor answers the same requests with nothing.
+                report["mint"][name] = mint_scenario(system, fake if name == "ghplane" else None, jwt)
         finally:
             system.stop()
 
@@ -399,6 +588,14 @@ def main():
     g, p, f = (report["push_1mb"][s] for s in ("ghplane", "peer", "floor"))
     report["push_1mb"]["cpu_above_floor_ms"] = {"ghplane": minus(g["cpu_ms_per_request"], f["cpu_ms_per_request"]),
                                                 "peer": minus(p["cpu_ms_per_request"], f["cpu_ms_per_request"])}
+    report["mint"]["fake_github_latency"] = fake.latency()
+    for c in map(str, MINT_CONCURRENCY):
+        g, f = report["mint"]["ghplane"][c], report["mint"]["floor"][c]
+        report["mint"].setdefault("above_floor", {})[c] = {
+            "cpu_ms_per_mint": minus(g["cpu_ms_per_request"], f["cpu_ms_per_request"]),
+            "p99_over_floor_plus_fake": (g["p99_ms"] / (f["p99_ms"] + report["mint"]["fake_github_latency"]["p99_ms"])
+                                         if g["p99_ms"] and f["p99_ms"] else None),
+        }
     report["machine"]["loadavg_at_end"] = os.getloadavg()
     log("measuring crypto and bundle")
     report["crypto"] = crypto()
@@ -434,6 +631,17 @@ def print_table(r):
         print(f"c={c}: throughput ghplane/peer {ratio['rps_ghplane_over_peer']:.2f}x, ghplane/floor "
               f"{ratio['rps_ghplane_over_floor']:.2f}x; CPU above floor ghplane"
               f"{num(ratio['cpu_above_floor_ghplane_ms'], 7, 3)} ms vs peer{num(ratio['cpu_above_floor_peer_ms'], 7, 3)} ms")
+    for c in map(str, MINT_CONCURRENCY):
+        for s in ("ghplane", "floor"):
+            m = r["mint"][s][c]
+            print(f"{'mint c=' + c:<28}{s:<9}{num(m['rps'], 9, 0)}{num(m['p50_ms'], 9, 2)}{num(m['p99_ms'], 9, 2)}"
+                  f"{m['errors']:>8}{num(m['cpu_ms_per_request'], 12, 3)}")
+    print()
+    fake = r["mint"]["fake_github_latency"]
+    for c, above in r["mint"]["above_floor"].items():
+        calls = r["mint"]["ghplane"][c].get("github_calls_per_mint")
+        print(f"mint c={c}: CPU above floor{num(above['cpu_ms_per_mint'], 7, 3)} ms per warm mint; p99 / (floor p99 + "
+              f"fake p99 {fake['p99_ms']:.2f} ms) ={num(above['p99_over_floor_plus_fake'], 6, 2)}x; GitHub calls per mint {calls}")
     above = r["push_1mb"]["cpu_above_floor_ms"]
     print(f"1 MB push: CPU above floor ghplane{num(above['ghplane'], 7, 3)} ms vs peer{num(above['peer'], 7, 3)} ms")
     big = r.get("push_25mb", {})

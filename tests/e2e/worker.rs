@@ -198,7 +198,7 @@ fn pipe(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
 }
 
 /// The test's wrangler config: the project's own `wrangler.jsonc`, minus the build step (the
-/// harness built once already) and with `main` made absolute.
+/// harness built once already) and with `main` (`src/entry.mjs`) made absolute.
 fn write_config(dir: &Path) {
     let root = repo_root();
     let text = std::fs::read_to_string(root.join("wrangler.jsonc")).expect("read wrangler.jsonc");
@@ -212,9 +212,10 @@ fn write_config(dir: &Path) {
     let obj = config.as_object_mut().unwrap();
     obj.remove("build");
     obj.remove("$schema");
+    let main = obj["main"].as_str().expect("main").to_owned();
     obj.insert(
         "main".into(),
-        Value::String(root.join("build/index.js").display().to_string()),
+        Value::String(root.join(main).display().to_string()),
     );
     std::fs::write(
         dir.join("wrangler.json"),
