@@ -39,22 +39,31 @@ pub fn preflight(env: &Env, path: &str, origin: Option<&str>) -> Result<Response
 
 /// Adds `Vary` and, for an allowed origin, the CORS headers. The headers are copied into a
 /// fresh set because an answer relayed from a Durable Object has immutable ones.
-pub fn decorate(resp: Response, env: &Env, origin: Option<&str>) -> Response {
+pub fn decorate(mut resp: Response, env: &Env, origin: Option<&str>) -> Response {
     // A broken allowlist grants nothing; the preflight reports it as a misconfiguration.
     let origins = admin_origins(env).unwrap_or_else(|_| Origins::default());
+    if add(resp.headers_mut(), &origins, origin).is_ok() {
+        return resp;
+    }
+    // Immutable headers (a response relayed from `fetch`): copy them first.
     let headers = Headers::new();
     for (k, v) in resp.headers().entries() {
         let _ = headers.append(&k, &v);
     }
-    let vary = match headers.get("vary").ok().flatten() {
+    let _ = add(&headers, &origins, origin);
+    let (builder, body) = resp.into_parts();
+    builder.with_headers(headers).body(body)
+}
+
+fn add(headers: &Headers, origins: &Origins, origin: Option<&str>) -> worker::Result<()> {
+    let vary = match headers.get("vary")? {
         Some(v) if v.to_ascii_lowercase().contains("origin") => v,
         Some(v) => format!("{v}, Origin"),
         None => "Origin".to_owned(),
     };
-    let _ = headers.set("vary", &vary);
-    for (k, v) in response_headers(&origins, origin) {
-        let _ = headers.set(k, &v);
+    headers.set("vary", &vary)?;
+    for (k, v) in response_headers(origins, origin) {
+        headers.set(k, &v)?;
     }
-    let (builder, body) = resp.into_parts();
-    builder.with_headers(headers).body(body)
+    Ok(())
 }

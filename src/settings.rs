@@ -75,12 +75,25 @@ pub const MINT_AUDIT: &str = "MINT_AUDIT";
 /// Workers rate limit binding of `POST /v1/token`.
 pub const MINT_RATE_LIMITER: &str = "MINT_RATE_LIMITER";
 
+thread_local! {
+    /// Vars and secrets read so far: they are fixed for an isolate's life (a new value
+    /// means a new deployment, hence new isolates), and each read crosses into JS.
+    static READ: std::cell::RefCell<std::collections::HashMap<String, Option<String>>> =
+        Default::default();
+}
+
 /// A var or secret, `None` when unset or empty.
 pub fn get(env: &Env, name: &str) -> Option<String> {
-    env.var(name)
+    if let Some(v) = READ.with(|r| r.borrow().get(name).cloned()) {
+        return v;
+    }
+    let v = env
+        .var(name)
         .ok()
         .map(|v| v.to_string())
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty());
+    READ.with(|r| r.borrow_mut().insert(name.to_owned(), v.clone()));
+    v
 }
 
 pub fn require(env: &Env, name: &'static str) -> Result<String, ApiError> {

@@ -430,14 +430,11 @@ pub async fn token(mut req: Request, env: &Env, _m: &Matched) -> Result<Response
     }
     let mut seen = Seen::default();
     match mint(&mut req, env, &mut seen).await {
+        // No log line per mint: the audit record is the trail (and Workers observability
+        // records every invocation); a console line costs more CPU than the rest of a
+        // warm mint's own work.
         Ok((record, granted)) => {
             audit(env, &record).await;
-            crate::log::event(
-                "info",
-                "mint",
-                json!({"outcome": "granted", "repository": record.repository, "role": record.role,
-                    "installationId": record.installation_id, "targetOrg": record.target_org}),
-            );
             Ok(raw_json(200, granted.response_body()))
         }
         Err(denial) => {
@@ -448,12 +445,6 @@ pub async fn token(mut req: Request, env: &Env, _m: &Matched) -> Result<Response
                 &denial,
             );
             audit(env, &record).await;
-            crate::log::event(
-                "info",
-                "mint",
-                json!({"outcome": "denied", "status": denial.status, "code": denial.code,
-                    "repository": record.repository, "role": record.role}),
-            );
             Err(denial.into())
         }
     }
