@@ -38,6 +38,7 @@ pub struct MintAudit {
     #[allow(dead_code)]
     env: Env,
     ready: std::cell::Cell<bool>,
+    alarm_armed: std::cell::Cell<bool>,
 }
 
 impl worker::DurableObject for MintAudit {
@@ -46,6 +47,7 @@ impl worker::DurableObject for MintAudit {
             state,
             env,
             ready: std::cell::Cell::new(false),
+            alarm_armed: std::cell::Cell::new(false),
         }
     }
 
@@ -117,12 +119,16 @@ impl MintAudit {
                 ],
             )
             .map_err(storage_error)?;
-        let storage = self.state.storage();
-        if storage.get_alarm().await.map_err(storage_error)?.is_none() {
-            storage
-                .set_alarm(TRIM_EVERY_MS)
-                .await
-                .map_err(storage_error)?;
+        // The trim alarm re-arms itself, so one check per object life is enough.
+        if !self.alarm_armed.get() {
+            let storage = self.state.storage();
+            if storage.get_alarm().await.map_err(storage_error)?.is_none() {
+                storage
+                    .set_alarm(TRIM_EVERY_MS)
+                    .await
+                    .map_err(storage_error)?;
+            }
+            self.alarm_armed.set(true);
         }
         Ok(())
     }

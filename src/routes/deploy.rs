@@ -13,6 +13,7 @@ use worker::{Env, Request, Response};
 use crate::http::{read_json_body, MAX_ADMIN_BODY};
 use crate::objects::deploy::{CredentialsRequest, Linked, ProjectDeployClient, StatusRequest};
 use crate::objects::installation::InstallationClient;
+use crate::objects::project::ProjectClient;
 use crate::settings;
 
 fn project(m: &Matched) -> Result<ProjectSlug, ApiError> {
@@ -23,11 +24,15 @@ fn deployment(m: &Matched) -> Result<DeploymentRef, ApiError> {
     DeploymentRef::parse(m.param("deployment_id")).map_err(ApiError::InvalidId)
 }
 
-/// Resolves the repository by id through the installation (its token must reach it) and
-/// only then links it: a refused source stores nothing.
+/// Checks the project exists, resolves the repository by id through the installation (its
+/// token must reach it) and only then links it: a refused source stores nothing.
 pub async fn put_source(mut req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
     let slug = project(m)?;
     let input = SourceInput::parse(&read_json_body(&mut req, MAX_ADMIN_BODY).await?)?;
+    let existing = ProjectClient::new(env, &slug)?.get().await?;
+    if existing.status_code() != 200 {
+        return Err(crate::objects::internal::relayed(existing).await);
+    }
     let found = InstallationClient::new(env, input.installation_id)?
         .find_repository(input.repo_id)
         .await?;

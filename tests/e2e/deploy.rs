@@ -262,8 +262,17 @@ fn tenant(s: &Shared) -> Tenant {
     }
 }
 
-fn slug(prefix: &str) -> String {
-    format!("{prefix}{}", unique_id())
+/// A new project whose slug starts with `prefix` (a source links only to a project).
+fn slug(s: &Shared, prefix: &str) -> String {
+    let r = s.api.admin(
+        "POST",
+        "/projects",
+        Some(&json!({"name": format!("{prefix}{}", unique_id())})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let slug = r.json()["slug"].as_str().unwrap().to_owned();
+    assert!(slug.starts_with(prefix), "{slug}");
+    slug
 }
 
 fn new_sha() -> String {
@@ -437,7 +446,7 @@ fn soon() -> Duration {
 
 fn a_source_is_resolved_by_id_through_the_installation(s: &Shared) {
     let t = tenant(s);
-    let p = slug("src-");
+    let p = slug(s, "src-");
     let put = |body: &Value| {
         s.api
             .admin("PUT", &format!("/projects/{p}/source"), Some(body))
@@ -478,6 +487,23 @@ fn a_source_is_resolved_by_id_through_the_installation(s: &Shared) {
         Some(&source_body(&t, "main", None)),
     );
     assert_eq!((r.status, r.code().as_str()), (400, "invalid_id"));
+    // A project that does not exist gets no source.
+    let missing = format!("no-such-project-{}", unique_id());
+    let r = s.api.admin(
+        "PUT",
+        &format!("/projects/{missing}/source"),
+        Some(&source_body(&t, "main", None)),
+    );
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (404, "project_not_found"),
+        "{}",
+        r.text()
+    );
+    let r = s
+        .api
+        .admin("GET", &format!("/projects/{missing}/source"), None);
+    assert_eq!((r.status, r.code().as_str()), (404, "source_not_linked"));
 
     // Linked: ids and the current name stored, the secret shown once.
     let r = put(&source_body(&t, "main", None));
@@ -521,7 +547,7 @@ fn a_source_is_resolved_by_id_through_the_installation(s: &Shared) {
 fn five_pushes_in_the_window_deploy_once_with_the_last_sha(s: &Shared) {
     let t = tenant(s);
     let d = Deployer::start();
-    let p = slug("burst-");
+    let p = slug(s, "burst-");
     let secret = link(s, &t, &p, "main", &d.url());
     let shas: Vec<String> = (0..5).map(|_| new_sha()).collect();
     let mut last = (String::new(), String::new());
@@ -607,7 +633,7 @@ fn five_pushes_in_the_window_deploy_once_with_the_last_sha(s: &Shared) {
 fn other_branches_tags_and_deletions_deploy_nothing_and_say_why(s: &Shared) {
     let t = tenant(s);
     let d = Deployer::start();
-    let p = slug("skip-");
+    let p = slug(s, "skip-");
     link(s, &t, &p, "main", &d.url());
     // The same repository through another installation of the same app.
     let other = unique_id();
@@ -672,7 +698,7 @@ fn other_branches_tags_and_deletions_deploy_nothing_and_say_why(s: &Shared) {
 fn pushes_while_running_make_one_follow_up_with_the_newest_sha(s: &Shared) {
     let t = tenant(s);
     let d = Deployer::start();
-    let p = slug("follow-");
+    let p = slug(s, "follow-");
     let secret = link(s, &t, &p, "main", &d.url());
     let first = new_sha();
     push(s, &t, "main", &first);
@@ -724,7 +750,7 @@ fn pushes_while_running_make_one_follow_up_with_the_newest_sha(s: &Shared) {
 fn a_renamed_repo_still_deploys_under_its_new_name(s: &Shared) {
     let mut t = tenant(s);
     let d = Deployer::start();
-    let p = slug("rename-");
+    let p = slug(s, "rename-");
     let secret = link(s, &t, &p, "main", &d.url());
     let old = t.full_name.clone();
     let new_name = format!("renamed-{}", unique_id());
@@ -764,7 +790,7 @@ fn a_renamed_repo_still_deploys_under_its_new_name(s: &Shared) {
 fn credentials_tickets_are_single_use_scoped_and_expire(s: &Shared) {
     let t = tenant(s);
     let d = Deployer::start();
-    let p = slug("creds-");
+    let p = slug(s, "creds-");
     let secret = link(s, &t, &p, "main", &d.url());
     push(s, &t, "main", &new_sha());
     d.wait_for(1, soon());
@@ -820,7 +846,7 @@ fn credentials_tickets_are_single_use_scoped_and_expire(s: &Shared) {
 
     // An expired ticket (this project's tickets live three seconds), and another project's.
     let d2 = Deployer::start();
-    let short = slug(SHORT_TICKETS);
+    let short = slug(s, SHORT_TICKETS);
     link(s, &t, &short, "release", &d2.url());
     push(s, &t, "release", &new_sha());
     d2.wait_for(1, soon());
@@ -838,7 +864,7 @@ fn credentials_tickets_are_single_use_scoped_and_expire(s: &Shared) {
 fn a_silent_deployer_times_out_and_the_next_push_deploys(s: &Shared) {
     let t = tenant(s);
     let d = Deployer::start();
-    let p = slug("silent-");
+    let p = slug(s, "silent-");
     let secret = link(s, &t, &p, "main", &d.url());
     push(s, &t, "main", &new_sha());
     d.wait_for(1, soon());
@@ -875,7 +901,7 @@ fn a_silent_deployer_times_out_and_the_next_push_deploys(s: &Shared) {
 fn two_projects_on_two_branches_of_one_repo(s: &Shared) {
     let t = tenant(s);
     let (da, db) = (Deployer::start(), Deployer::start());
-    let (pa, pb) = (slug("main-"), slug("staging-"));
+    let (pa, pb) = (slug(s, "main-"), slug(s, "staging-"));
     let sa = link(s, &t, &pa, "main", &da.url());
     let sb = link(s, &t, &pb, "staging", &db.url());
     let (main_sha, staging_sha) = (new_sha(), new_sha());
@@ -905,7 +931,7 @@ fn two_projects_on_two_branches_of_one_repo(s: &Shared) {
 fn a_failing_hook_is_retried_then_failed_keeping_the_follow_up(s: &Shared) {
     let t = tenant(s);
     let d = Deployer::start();
-    let p = slug("retry-");
+    let p = slug(s, "retry-");
     let secret = link(s, &t, &p, "main", &d.url());
     // Two failures that say "later", then success: the same job three times.
     d.reply_with(&[(500, 0), (503, 0), (200, 0)]);

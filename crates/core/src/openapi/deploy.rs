@@ -133,6 +133,7 @@ pub(crate) fn paths() -> Vec<(&'static str, Value)> {
                         "201": json_response("Source linked; `hookSecret` is shown this once", "ProjectSource"),
                         "400": error_response("Malformed JSON, invalid field or invalid slug"),
                         "403": error_response("The installation is suspended (`installation_suspended`)"),
+                        "404": error_response("No such project (`project_not_found`); nothing stored"),
                         "413": error_response("Body over 64 KiB"),
                         "415": error_response("Body is not application/json"),
                         "422": error_response("The installation is unknown (`source_installation_unknown`) or its token does not reach the repository (`source_repo_unreachable`); nothing stored")
