@@ -143,8 +143,17 @@ async fn read_body(req: &mut Request) -> Result<Vec<u8>, Denial> {
         .ok()
         .flatten()
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(Denial::payload_too_large());
+    match declared {
+        Some(n) if n > MAX_BODY_BYTES as u64 => return Err(Denial::payload_too_large()),
+        // A declared length within the limit is what the runtime will deliver: one read.
+        Some(_) => {
+            let body = req.bytes().await.map_err(|_| Denial::body_unreadable())?;
+            if body.len() > MAX_BODY_BYTES {
+                return Err(Denial::payload_too_large());
+            }
+            return Ok(body);
+        }
+        None => {}
     }
     let Ok(mut stream) = req.stream() else {
         return Ok(Vec::new());
