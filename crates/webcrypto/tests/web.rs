@@ -5,7 +5,7 @@
 use ghplane_core::jwt;
 use ghplane_core::pem::RsaPrivateKey;
 use ghplane_webcrypto::{
-    random_bytes, sha256, AesGcmKey, CryptoError, RsaSigningKey, RsaVerifyingKey,
+    hmac_sha256, random_bytes, sha256, AesGcmKey, CryptoError, RsaSigningKey, RsaVerifyingKey,
 };
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -177,6 +177,36 @@ async fn sha256_known_answer() {
         sha256(b"abc").await.unwrap().to_vec(),
         hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     );
+}
+
+#[wasm_bindgen_test]
+async fn hmac_sha256_matches_rfc_4231_and_githubs_example() {
+    // RFC 4231 test case 2.
+    assert_eq!(
+        hmac_sha256(b"Jefe", b"what do ya want for nothing?")
+            .await
+            .unwrap()
+            .to_vec(),
+        hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+    );
+    // GitHub's "Validating webhook deliveries" example, as the core signs it.
+    let (secret, body) = (b"It's a Secret to Everybody", b"Hello, World!");
+    let header = ghplane_core::webhook::sign(secret, body);
+    let native = hmac_sha256(secret, body).await.unwrap();
+    assert_eq!(header, format!("sha256={}", to_hex(&native)));
+    // A megabyte, against the core's own HMAC.
+    let big = vec![b'x'; 1 << 20];
+    assert_eq!(
+        ghplane_core::webhook::sign(secret, &big),
+        format!(
+            "sha256={}",
+            to_hex(&hmac_sha256(secret, &big).await.unwrap())
+        )
+    );
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[wasm_bindgen_test]

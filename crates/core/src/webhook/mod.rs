@@ -21,7 +21,7 @@ pub use event::{parse_event, CommitSha, Event, EventKind};
 pub use headers::{check_body_len, check_headers, DeliveryHeaders, DeliveryId, MAX_PAYLOAD_BYTES};
 pub use quota::{admit, prune, Admission};
 pub use retention::{expired, DeliveryOutcome, MAX_DELIVERY_RECORDS, RETENTION_MS};
-pub use signature::{sign, verify, SignatureError};
+pub use signature::{sign, verify, Claim, SignatureError};
 
 use crate::ids::AppId;
 

@@ -36,18 +36,47 @@ pub enum SignatureError {
 /// previous one) signed `body`. Empty secrets are skipped: an HMAC under an empty key is
 /// something anyone can compute.
 pub fn verify(secrets: &[&[u8]], body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
-    let mut secrets = secrets.iter().filter(|s| !s.is_empty()).peekable();
-    if secrets.peek().is_none() {
-        return Err(SignatureError::NoSecret);
+    let claim = Claim::check(secrets, header)?;
+    let macs: Vec<[u8; MAC_LEN]> = claim.secrets().iter().map(|s| mac(s, body)).collect();
+    claim.judge(&macs)
+}
+
+/// Everything [`verify`] decides before hashing, so the worker can compute the MACs with
+/// the runtime's native HMAC (a push may be 25 MB) and still leave every decision here.
+#[derive(Debug)]
+pub struct Claim<'a> {
+    secrets: Vec<&'a [u8]>,
+    claimed: [u8; MAC_LEN],
+}
+
+impl<'a> Claim<'a> {
+    /// At least one non-empty secret and a well-formed header, in that order.
+    pub fn check(secrets: &[&'a [u8]], header: Option<&str>) -> Result<Self, SignatureError> {
+        let secrets: Vec<&[u8]> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
+        if secrets.is_empty() {
+            return Err(SignatureError::NoSecret);
+        }
+        let header = header.ok_or(SignatureError::Missing)?;
+        let claimed = decode(header).ok_or(SignatureError::Malformed)?;
+        Ok(Self { secrets, claimed })
     }
-    let header = header.ok_or(SignatureError::Missing)?;
-    let claimed = decode(header).ok_or(SignatureError::Malformed)?;
-    for secret in secrets {
-        if constant_time_eq(&mac(secret, body), &claimed) {
-            return Ok(());
+
+    /// The secrets to compute an HMAC-SHA256 of the body under, in order.
+    pub fn secrets(&self) -> &[&'a [u8]] {
+        &self.secrets
+    }
+
+    /// The verdict, given one MAC per secret of [`Claim::secrets`]: constant-time equality
+    /// with the header's. A missing MAC never matches.
+    pub fn judge(&self, macs: &[[u8; MAC_LEN]]) -> Result<(), SignatureError> {
+        if macs.len() == self.secrets.len()
+            && macs.iter().any(|m| constant_time_eq(m, &self.claimed))
+        {
+            Ok(())
+        } else {
+            Err(SignatureError::Mismatch)
         }
     }
-    Err(SignatureError::Mismatch)
 }
 
 /// `sha256=<lowercase hex>`, as GitHub sends it.
@@ -100,6 +129,31 @@ mod tests {
     const SECRET: &[u8] = b"It's a Secret to Everybody";
     const BODY: &[u8] = b"Hello, World!";
     const HEADER: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+
+    #[test]
+    fn a_claim_is_judged_on_macs_computed_elsewhere() {
+        let claim = Claim::check(&[b"", SECRET], Some(HEADER)).unwrap();
+        assert_eq!(claim.secrets(), &[SECRET]);
+        assert_eq!(claim.judge(&[mac(SECRET, BODY)]), Ok(()));
+        assert_eq!(
+            claim.judge(&[mac(SECRET, b"other")]),
+            Err(SignatureError::Mismatch)
+        );
+        // One MAC per secret, or no verdict but a mismatch.
+        assert_eq!(claim.judge(&[]), Err(SignatureError::Mismatch));
+        assert_eq!(
+            claim.judge(&[mac(SECRET, BODY), mac(SECRET, BODY)]),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            Claim::check(&[b""], Some(HEADER)).unwrap_err(),
+            SignatureError::NoSecret
+        );
+        assert_eq!(
+            Claim::check(&[SECRET], Some("sha256=00")).unwrap_err(),
+            SignatureError::Malformed
+        );
+    }
 
     #[test]
     fn githubs_published_vector_verifies() {
