@@ -58,10 +58,8 @@ type VerifyingKeys = HashMap<(String, String), (i64, Rc<RsaVerifyingKey>)>;
 thread_local! {
     static POLICY: RefCell<Option<PolicyResult>> = const { RefCell::new(None) };
     static VERIFYING_KEYS: RefCell<VerifyingKeys> = RefCell::new(HashMap::new());
-    /// "<secret>/<app id>" → (JWT, exp).
-    static PEM_JWTS: RefCell<HashMap<String, (String, i64)>> = RefCell::new(HashMap::new());
-    /// App id → (JWT, exp, when the registry answered).
-    static REGISTRY_JWTS: RefCell<HashMap<u64, (String, i64, i64)>> = RefCell::new(HashMap::new());
+    /// "<secret>/<app id>" or "registry/<app id>" → (JWT, reused until, unix seconds).
+    static APP_JWTS: RefCell<HashMap<String, (String, i64)>> = RefCell::new(HashMap::new());
 }
 
 /// The policy, checked once per isolate: every configuration problem is found here, when
@@ -230,39 +228,38 @@ async fn verify(env: &Env, policy: &Policy, token: &str) -> Result<ActionsClaims
 async fn app_jwt_for(env: &Env, role: &str, app_id: &str) -> Result<String, Denial> {
     let secret = pem_secret_name(role);
     let now = now_unix();
-    if let Some(pem) = settings::get(env, &secret) {
-        let cache_key = format!("{secret}/{app_id}");
-        let cached = PEM_JWTS.with(|c| {
-            c.borrow()
-                .get(&cache_key)
-                .filter(|(_, exp)| exp - now > JWT_MIN_REMAINING_SECS)
-                .map(|(jwt, _)| jwt.clone())
-        });
-        if let Some(jwt) = cached {
-            return Ok(jwt);
-        }
+    let pem = settings::get(env, &secret);
+    let cache_key = match pem {
+        Some(_) => format!("{secret}/{app_id}"),
+        None => format!("registry/{app_id}"),
+    };
+    let cached = APP_JWTS.with(|c| {
+        c.borrow()
+            .get(&cache_key)
+            .filter(|(_, until)| now < *until)
+            .map(|(jwt, _)| jwt.clone())
+    });
+    if let Some(jwt) = cached {
+        return Ok(jwt);
+    }
+    let remember = |jwt: &str, until: i64| {
+        APP_JWTS.with(|c| {
+            c.borrow_mut()
+                .insert(cache_key.clone(), (jwt.to_owned(), until))
+        })
+    };
+    if let Some(pem) = pem {
         let failed = |_| Denial::app_jwt_failed(format!("signing with {secret}"));
         let key = app_jwt::signing_key(&format!("pem:{cache_key}"), &Secret::new(pem))
             .await
             .map_err(failed)?;
         let (jwt, exp) = app_jwt::sign(&key, app_id, now).await.map_err(failed)?;
-        PEM_JWTS.with(|c| c.borrow_mut().insert(cache_key, (jwt.clone(), exp)));
+        remember(&jwt, exp - JWT_MIN_REMAINING_SECS);
         return Ok(jwt);
     }
     let app = AppId::parse(app_id).map_err(|_| {
         Denial::pem_unavailable(format!("no {secret} and app id {app_id:?} is not a number"))
     })?;
-    let cached = REGISTRY_JWTS.with(|c| {
-        c.borrow()
-            .get(&app.get())
-            .filter(|(_, exp, at)| {
-                now - at < REGISTRY_JWT_ISOLATE_SECS && exp - now > JWT_MIN_REMAINING_SECS
-            })
-            .map(|(jwt, _, _)| jwt.clone())
-    });
-    if let Some(jwt) = cached {
-        return Ok(jwt);
-    }
     let signed = AppClient::new(env, app)
         .map_err(internal)?
         .jwt_with_expiry()
@@ -273,10 +270,10 @@ async fn app_jwt_for(env: &Env, role: &str, app_id: &str) -> Result<String, Deni
             }
             code => Denial::app_jwt_failed(format!("app {app}: {code}")),
         })?;
-    REGISTRY_JWTS.with(|c| {
-        c.borrow_mut()
-            .insert(app.get(), (signed.jwt.clone(), signed.exp, now))
-    });
+    remember(
+        &signed.jwt,
+        (signed.exp - JWT_MIN_REMAINING_SECS).min(now + REGISTRY_JWT_ISOLATE_SECS),
+    );
     Ok(signed.jwt)
 }
 

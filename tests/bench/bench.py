@@ -176,16 +176,23 @@ def wrk(system, body_path, signature, concurrency, duration, event="issues"):
         "X-GitHub-Hook-Installation-Target-ID": str(APP_ID),
         "X-Hub-Signature-256": signature,
     }
+    return run_wrk(system, "/webhooks/github", script, headers, body_path, concurrency, duration,
+                   f"{body_path.stem}-c{concurrency}", BENCH_RUN=uuid.uuid4().hex[:12])
+
+
+def run_wrk(system, path, script, headers, body_path, concurrency, duration, label, **env):
+    """wrk against `system` with `script` (which reads BENCH_BODY), and the CPU its workerd
+    processes spent meanwhile."""
     args = ["wrk", "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{duration}s", "--latency",
             "-s", str(script)]
     for k, v in headers.items():
         args += ["-H", f"{k}: {v}"]
-    args.append(f"http://127.0.0.1:{system.port}/webhooks/github")
-    env = dict(ENV, BENCH_BODY=str(body_path), BENCH_RUN=uuid.uuid4().hex[:12])
+    args.append(f"http://127.0.0.1:{system.port}{path}")
     cpu_before = system.cpu_seconds()
-    out = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(args, env=dict(ENV, BENCH_BODY=str(body_path), **env), capture_output=True, text=True,
+                         check=True).stdout
     cpu = system.cpu_seconds() - cpu_before
-    (OUT / f"wrk-{system.name}-{body_path.stem}-c{concurrency}.txt").write_text(out)
+    (OUT / f"wrk-{system.name}-{label}.txt").write_text(out)
     return parse_wrk(out, cpu)
 
 
@@ -313,15 +320,8 @@ def wrk_mint(system, jwt, concurrency, duration):
     script.write_text(MINT_WRK_SCRIPT)
     body_path = OUT / "mint-request.json"
     body_path.write_text(json.dumps({"role": "coder", "repos": [MINT_REPO]}))
-    args = ["wrk", "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{duration}s", "--latency",
-            "-s", str(script), "-H", "Content-Type: application/json", "-H", f"Authorization: Bearer {jwt}",
-            f"http://127.0.0.1:{system.port}/v1/token"]
-    cpu_before = system.cpu_seconds()
-    out = subprocess.run(args, env=dict(ENV, BENCH_BODY=str(body_path)), capture_output=True, text=True,
-                         check=True).stdout
-    cpu = system.cpu_seconds() - cpu_before
-    (OUT / f"wrk-{system.name}-mint-c{concurrency}.txt").write_text(out)
-    return parse_wrk(out, cpu)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {jwt}"}
+    return run_wrk(system, "/v1/token", script, headers, body_path, concurrency, duration, f"mint-c{concurrency}")
 
 
 def mint_scenario(system, fake, jwt):

@@ -110,6 +110,27 @@ fn to_bytes(operation: &'static str, value: JsValue) -> Result<Vec<u8>, CryptoEr
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
+/// A SHA-256 digest or HMAC as an array.
+fn to_32_bytes(operation: &'static str, value: JsValue) -> Result<[u8; 32], CryptoError> {
+    to_bytes(operation, value)?
+        .try_into()
+        .map_err(|_| CryptoError::Rejected {
+            operation,
+            reason: "the result is not 32 bytes".to_string(),
+        })
+}
+
+/// `{name, hash: {name: "SHA-256"}}`, the algorithm of every keyed SHA-256 operation here.
+fn with_sha256(name: &str) -> Object {
+    object(&[
+        ("name", JsValue::from_str(name)),
+        (
+            "hash",
+            object(&[("name", JsValue::from_str("SHA-256"))]).into(),
+        ),
+    ])
+}
+
 fn to_key(operation: &'static str, value: JsValue) -> Result<CryptoKey, CryptoError> {
     if !value.is_object() {
         return Err(CryptoError::Rejected {
@@ -164,12 +185,7 @@ pub async fn sha256(data: &[u8]) -> Result<[u8; 32], CryptoError> {
     let value = settle(subtle.digest_with_str_and_u8_array("SHA-256", data))
         .await
         .map_err(rejected(OP))?;
-    to_bytes(OP, value)?
-        .try_into()
-        .map_err(|_| CryptoError::Rejected {
-            operation: OP,
-            reason: "digest is not 32 bytes".to_string(),
-        })
+    to_32_bytes(OP, value)
 }
 
 /// HMAC-SHA256 of `data` under `key` through Web Crypto: native speed on a body of
@@ -178,13 +194,7 @@ pub async fn sha256(data: &[u8]) -> Result<[u8; 32], CryptoError> {
 pub async fn hmac_sha256(key: &[u8], data: &[u8]) -> Result<[u8; 32], CryptoError> {
     const OP: &str = "sign";
     let subtle = subtle()?;
-    let algorithm = object(&[
-        ("name", JsValue::from_str("HMAC")),
-        (
-            "hash",
-            object(&[("name", JsValue::from_str("SHA-256"))]).into(),
-        ),
-    ]);
+    let algorithm = with_sha256("HMAC");
     let call = subtle.import_key_with_object(
         "raw",
         &Uint8Array::from(key),
@@ -197,12 +207,7 @@ pub async fn hmac_sha256(key: &[u8], data: &[u8]) -> Result<[u8; 32], CryptoErro
     let value = settle(subtle.sign_with_str_and_u8_array("HMAC", &key, data))
         .await
         .map_err(rejected(OP))?;
-    to_bytes(OP, value)?
-        .try_into()
-        .map_err(|_| CryptoError::Rejected {
-            operation: OP,
-            reason: "HMAC-SHA256 is not 32 bytes".to_string(),
-        })
+    to_32_bytes(OP, value)
 }
 
 /// A non-extractable AES-256-GCM key (128-bit tags).
@@ -313,13 +318,7 @@ impl RsaSigningKey {
     pub async fn import_pkcs8(der: &[u8]) -> Result<Self, CryptoError> {
         const OP: &str = "importKey";
         let subtle = subtle()?;
-        let algorithm = object(&[
-            ("name", JsValue::from_str("RSASSA-PKCS1-v1_5")),
-            (
-                "hash",
-                object(&[("name", JsValue::from_str("SHA-256"))]).into(),
-            ),
-        ]);
+        let algorithm = with_sha256("RSASSA-PKCS1-v1_5");
         let key_data = Uint8Array::from(der);
         let call = subtle.import_key_with_object(
             "pkcs8",
@@ -372,13 +371,7 @@ impl RsaVerifyingKey {
                 reason: "the JWK is not an object".to_string(),
             });
         }
-        let algorithm = object(&[
-            ("name", JsValue::from_str("RSASSA-PKCS1-v1_5")),
-            (
-                "hash",
-                object(&[("name", JsValue::from_str("SHA-256"))]).into(),
-            ),
-        ]);
+        let algorithm = with_sha256("RSASSA-PKCS1-v1_5");
         let call = subtle.import_key_with_object(
             "jwk",
             jwk.unchecked_ref(),
