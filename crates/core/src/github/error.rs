@@ -29,7 +29,8 @@ pub enum GithubError {
         message: String,
         errors: Vec<FieldError>,
     },
-    /// Primary (429, or 403 with `x-ratelimit-remaining: 0`) or secondary rate limit.
+    /// Primary (429, or 403 with `x-ratelimit-remaining: 0`) or secondary rate limit, with
+    /// the wait GitHub's rule gives ([`rate_limit_wait_secs`]; always `Some` when classified).
     #[error("GitHub rate limit hit; retry after {retry_after_secs:?} s")]
     RateLimited { retry_after_secs: Option<u64> },
     #[error("GitHub failed ({status})")]
@@ -50,6 +51,27 @@ struct ErrorBody {
     errors: Vec<FieldError>,
 }
 
+/// GitHub's wait when it names none: "wait at least one minute before retrying".
+pub const DEFAULT_RATE_LIMIT_WAIT_SECS: u64 = 60;
+
+/// How long to wait after a rate limit, by GitHub's documented rule: `Retry-After` when
+/// sent; else, when `x-ratelimit-remaining` is `0`, until `x-ratelimit-reset` (at least a
+/// second); else at least [`DEFAULT_RATE_LIMIT_WAIT_SECS`].
+pub fn rate_limit_wait_secs(
+    retry_after: Option<u64>,
+    exhausted: bool,
+    reset_unix: Option<i64>,
+    now_unix: i64,
+) -> u64 {
+    if let Some(secs) = retry_after {
+        return secs;
+    }
+    match (exhausted, reset_unix) {
+        (true, Some(reset)) => reset.saturating_sub(now_unix).max(1) as u64,
+        _ => DEFAULT_RATE_LIMIT_WAIT_SECS,
+    }
+}
+
 impl GithubError {
     /// Classifies a non-2xx answer. `header` looks a response header up by lowercase name;
     /// `now_unix` turns `x-ratelimit-reset` into a delay.
@@ -65,21 +87,15 @@ impl GithubError {
             .map(|b| b.message.clone())
             .unwrap_or_default();
         let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
-        let reset_in = header("x-ratelimit-reset")
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .map(|reset| reset.saturating_sub(now_unix).max(0) as u64);
+        let reset = header("x-ratelimit-reset").and_then(|v| v.trim().parse::<i64>().ok());
         let exhausted = header("x-ratelimit-remaining").is_some_and(|v| v.trim() == "0");
         let secondary = message.to_ascii_lowercase().contains("rate limit");
+        let limited = GithubError::RateLimited {
+            retry_after_secs: Some(rate_limit_wait_secs(retry_after, exhausted, reset, now_unix)),
+        };
         match status {
-            429 => GithubError::RateLimited {
-                retry_after_secs: retry_after.or(reset_in),
-            },
-            403 if retry_after.is_some() || exhausted || secondary => GithubError::RateLimited {
-                // GitHub's guidance for a secondary limit without headers: wait at least a minute.
-                retry_after_secs: retry_after
-                    .or(if exhausted { reset_in } else { None })
-                    .or(Some(60)),
-            },
+            429 => limited,
+            403 if retry_after.is_some() || exhausted || secondary => limited,
             401 => GithubError::Unauthorized { message },
             403 => GithubError::Forbidden { message },
             404 => GithubError::NotFound,
@@ -186,6 +202,53 @@ mod tests {
             }
         );
         assert!(r.is_transient());
+    }
+
+    #[test]
+    fn rate_limits_without_retry_after_follow_githubs_rule() {
+        let wait = |status, h: &[(&str, &str)]| match GithubError::classify(
+            status,
+            headers(h),
+            b"{}",
+            1000,
+        ) {
+            GithubError::RateLimited { retry_after_secs } => retry_after_secs,
+            other => panic!("{status} {h:?}: {other:?}"),
+        };
+        assert_eq!(wait(429, &[]), Some(60), "no headers: at least a minute");
+        assert_eq!(
+            wait(429, &[("x-ratelimit-reset", "1100")]),
+            Some(60),
+            "a reset without an exhausted budget is not the reason"
+        );
+        assert_eq!(
+            wait(
+                429,
+                &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1300")]
+            ),
+            Some(300)
+        );
+        assert_eq!(
+            wait(
+                403,
+                &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "900")]
+            ),
+            Some(1),
+            "a reset already past: retry, but not in a tight loop"
+        );
+        assert_eq!(
+            wait(403, &[("x-ratelimit-remaining", "0")]),
+            Some(60),
+            "exhausted, no reset"
+        );
+        assert_eq!(
+            wait(429, &[("retry-after", "7"), ("x-ratelimit-remaining", "0")]),
+            Some(7),
+            "Retry-After wins"
+        );
+        assert_eq!(rate_limit_wait_secs(None, false, None, 0), 60);
+        assert_eq!(rate_limit_wait_secs(Some(0), true, Some(50), 0), 0);
+        assert_eq!(rate_limit_wait_secs(None, true, Some(i64::MAX), i64::MIN), i64::MAX as u64);
     }
 
     #[test]

@@ -1,3 +1,4 @@
 //! What ghplane understands of GitHub's REST API, without making any call.
 
 pub mod error;
+pub mod pages;

@@ -7,11 +7,13 @@
 //! [`check_installation_app`] (403), then dedupe on the delivery id and carry out
 //! [`classify`]'s [`Action`]. Nothing here does I/O or reads a clock.
 
+pub mod claim;
 pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod headers;
 pub mod quota;
+pub mod redelivery;
 pub mod retention;
 pub mod signature;
 
@@ -20,7 +22,8 @@ pub use error::WebhookError;
 pub use event::{parse_event, CommitSha, Event, EventKind};
 pub use headers::{check_body_len, check_headers, DeliveryHeaders, DeliveryId, MAX_PAYLOAD_BYTES};
 pub use quota::{admit, prune, Admission};
-pub use retention::{expired, DeliveryOutcome, MAX_DELIVERY_RECORDS, RETENTION_MS};
+pub use claim::{decide, ClaimDecision, Seen};
+pub use retention::{expired, log_cap, DeliveryOutcome, MAX_DELIVERY_RECORDS, RETENTION_MS};
 pub use signature::{sign, verify, Claim, SignatureError};
 
 use crate::ids::AppId;

@@ -1,8 +1,10 @@
-//! How long delivery records (the dedupe keys) are kept, how many, and what they say.
+//! How long delivery records are kept, how many, and what they say.
 //!
-//! **Invariant:** a record lives at least [`RETENTION_MS`], so a redelivery within GitHub's
-//! window is recognised as a duplicate, unless its object holds more than
-//! [`MAX_DELIVERY_RECORDS`]: then the oldest go first, so storage stays bounded.
+//! **Invariant:** a delivery's dedupe key (its id and outcome, a compact row apart from the
+//! verbose log) lives [`RETENTION_MS`] whatever the volume, so a redelivery within GitHub's
+//! window is always recognised as a duplicate. The verbose delivery log lives as long but
+//! at most [`MAX_DELIVERY_RECORDS`] rows per object (the `DELIVERY_LOG_MAX_ROWS` setting):
+//! its oldest rows go first, so it stays bounded for the admin's listing.
 
 use std::fmt;
 
@@ -11,9 +13,26 @@ use serde::{Deserialize, Serialize};
 /// Seven days: longer than GitHub keeps deliveries available for manual redelivery (3 days).
 pub const RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 
-/// Records one object keeps, whatever their age. An installation outgrows it within a week
-/// only by receiving about a delivery a minute all week long.
+/// Rows of the verbose delivery log one object keeps by default, whatever their age. The
+/// dedupe keys are not capped: a busy installation loses old log rows, never dedupe.
 pub const MAX_DELIVERY_RECORDS: usize = 10_000;
+/// Bounds of `DELIVERY_LOG_MAX_ROWS`.
+pub const MIN_LOG_ROWS: usize = 100;
+pub const MAX_LOG_ROWS: usize = 1_000_000;
+
+/// The log's cap from the `DELIVERY_LOG_MAX_ROWS` setting: unset → the default; a whole
+/// number within [`MIN_LOG_ROWS`]..=[`MAX_LOG_ROWS`]; anything else is a misconfiguration
+/// (`None`).
+pub fn log_cap(setting: Option<&str>) -> Option<usize> {
+    match setting {
+        None => Some(MAX_DELIVERY_RECORDS),
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (MIN_LOG_ROWS..=MAX_LOG_ROWS).contains(n)),
+    }
+}
 
 /// True once a record received at `received_ms` has been kept its full retention. A
 /// record stamped in the future is kept.
@@ -21,9 +40,9 @@ pub fn expired(received_ms: i64, now_ms: i64) -> bool {
     now_ms.saturating_sub(received_ms) >= RETENTION_MS
 }
 
-/// How many of the oldest records to delete so `count` fits under the cap.
-pub fn over_cap(count: usize) -> usize {
-    count.saturating_sub(MAX_DELIVERY_RECORDS)
+/// How many of the oldest log rows to delete so `count` fits under `cap`.
+pub fn over_cap(count: usize, cap: usize) -> usize {
+    count.saturating_sub(cap)
 }
 
 /// What became of a delivery; stored with its record and returned to GitHub's log.
@@ -96,9 +115,21 @@ mod tests {
 
     #[test]
     fn cap_bounds_storage() {
-        assert_eq!(over_cap(0), 0);
-        assert_eq!(over_cap(MAX_DELIVERY_RECORDS), 0);
-        assert_eq!(over_cap(MAX_DELIVERY_RECORDS + 3), 3);
+        assert_eq!(over_cap(0, MAX_DELIVERY_RECORDS), 0);
+        assert_eq!(over_cap(MAX_DELIVERY_RECORDS, MAX_DELIVERY_RECORDS), 0);
+        assert_eq!(over_cap(MAX_DELIVERY_RECORDS + 3, MAX_DELIVERY_RECORDS), 3);
+        assert_eq!(over_cap(300, 100), 200);
+    }
+
+    #[test]
+    fn the_log_cap_is_a_bounded_setting() {
+        assert_eq!(log_cap(None), Some(10_000));
+        assert_eq!(log_cap(Some("100")), Some(100));
+        assert_eq!(log_cap(Some(" 250000 ")), Some(250_000));
+        assert_eq!(log_cap(Some("99")), None);
+        assert_eq!(log_cap(Some("1000001")), None);
+        assert_eq!(log_cap(Some("-1")), None);
+        assert_eq!(log_cap(Some("lots")), None);
     }
 
     #[test]
