@@ -10,6 +10,12 @@ pub const ENCRYPTION_KEY: &str = "ENCRYPTION_KEY";
 pub const ENCRYPTION_KEY_PREVIOUS: &str = "ENCRYPTION_KEY_PREVIOUS";
 
 pub const WEBHOOK_SECRET_GRACE_SECONDS: &str = "WEBHOOK_SECRET_GRACE_SECONDS";
+/// How long a delivery claim left `processing` (its handler died) blocks a redelivery
+/// (seconds, default 120, at least 5); see `docs/deliveries.md`.
+pub const DELIVERY_LEASE_SECONDS: &str = "DELIVERY_LEASE_SECONDS";
+/// Rows of the verbose delivery log kept per object (default 10000, 100 to 1000000); the
+/// dedupe keys are kept for the retention period whatever this says.
+pub const DELIVERY_LOG_MAX_ROWS: &str = "DELIVERY_LOG_MAX_ROWS";
 /// Test seam, see `objects/installation_events.rs`; unset in every deployed environment.
 pub const E2E_FAIL_FIRST_ATTEMPT: &str = "E2E_FAIL_FIRST_ATTEMPT";
 

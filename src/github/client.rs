@@ -35,6 +35,8 @@ pub struct GithubResponse {
     pub status: u16,
     pub body: Vec<u8>,
     pub etag: Option<String>,
+    /// The `Link` header: where the next page of a listing is (see `ghplane_core::github::pages`).
+    pub link: Option<String>,
     /// A `304` to a conditional GET: the cached copy is current (and cost no rate limit).
     pub not_modified: bool,
 }
@@ -63,6 +65,11 @@ impl GithubClient {
             base: base.trim_end_matches('/').to_owned(),
             server_time: Cell::new(None),
         })
+    }
+
+    /// The API base requests go to, without a trailing slash (what `Link`s are relative to).
+    pub fn api_base(&self) -> &str {
+        &self.base
     }
 
     pub fn server_time(&self) -> Option<i64> {
@@ -125,8 +132,11 @@ impl GithubClient {
                 .send_once(method.clone(), path, authorization, body, if_none_match)
                 .await;
             let wait = match &result {
+                // GitHub's wait (at least a minute when it names none) is slept only when
+                // short; otherwise the caller gets `github_rate_limited` with `retry_after`.
                 Err(GithubError::RateLimited { retry_after_secs }) => {
-                    let secs = retry_after_secs.unwrap_or(1);
+                    let secs = retry_after_secs
+                        .unwrap_or(ghplane_core::github::error::DEFAULT_RATE_LIMIT_WAIT_SECS);
                     (secs <= MAX_RATE_LIMIT_WAIT_SECS).then(|| Duration::from_secs(secs))
                 }
                 Err(e) if e.is_transient() && idempotent == Idempotent::Yes => {
@@ -197,11 +207,13 @@ impl GithubClient {
             self.server_time.set(Some(t));
         }
         let etag = lookup("etag");
+        let link = lookup("link");
         if (200..300).contains(&status) || (status == 304 && if_none_match.is_some()) {
             return Ok(GithubResponse {
                 status,
                 body,
                 etag,
+                link,
                 not_modified: status == 304,
             });
         }

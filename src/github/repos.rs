@@ -4,7 +4,7 @@
 
 use ghplane_core::github::error::GithubError;
 use ghplane_core::ids::RepoFullName;
-use ghplane_core::projects::org::LIST_PAGE_SIZE;
+use ghplane_core::github::pages::Pager;
 use ghplane_core::projects::{
     create_repo_body, next_after_failure, retry_name, CreateRepoNext, CreateRepoPlan, GhRepository,
     GithubRepo, OrgSetting, ProjectSlug, RepoFailure, RepoListing,
@@ -66,24 +66,16 @@ pub async fn list(
     token: &str,
 ) -> Result<(Vec<RepoListing>, bool), GithubError> {
     let mut rows = Vec::new();
-    for page in 1..=MAX_LIST_PAGES {
+    let mut pager = Pager::new(org.list_path(1), MAX_LIST_PAGES);
+    while let Some(path) = pager.next_path().map(str::to_owned) {
         let resp = github
-            .send(
-                Method::Get,
-                &org.list_path(page),
-                token,
-                None,
-                Idempotent::Yes,
-            )
+            .send(Method::Get, &path, token, None, Idempotent::Yes)
             .await?;
         let repos = GhRepository::parse_list(&resp.body)?;
-        let full = repos.len() as u32 >= LIST_PAGE_SIZE;
         rows.extend(repos.iter().map(GhRepository::to_listing));
-        if !full {
-            return Ok((rows, false));
-        }
+        pager.advance(resp.link.as_deref(), github.api_base());
     }
-    Ok((rows, true))
+    Ok((rows, pager.capped()))
 }
 
 /// One creation run for the project `slug` in the org: the slug first, a suffixed name when

@@ -126,7 +126,7 @@ impl worker::DurableObject for AppStore {
                         .map(|(_, v)| v.into_owned())
                 };
                 let limit = q("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
-                DeliveryLog::new(self.state.storage().sql())
+                DeliveryLog::new(self.state.storage().sql(), &self.env)
                     .and_then(|log| log.list(limit, q("cursor").as_deref()))
                     .map(|v| json_response(200, &v))
             }
@@ -177,7 +177,7 @@ impl AppStore {
 
     async fn maintain(&self) -> Result<(), ApiError> {
         let now = now_ms();
-        DeliveryLog::new(self.state.storage().sql())?.trim(now)?;
+        DeliveryLog::new(self.state.storage().sql(), &self.env)?.trim(now)?;
         let mut next = now + TRIM_EVERY_MS;
         if let Some(mut record) = self.load().await? {
             if record.expire_previous(now) {
@@ -202,7 +202,7 @@ impl AppStore {
     /// Deliveries without an installation (a `ping` of the app's own hook, for one) are
     /// deduped and logged here.
     async fn deliver(&self, req: DeliveryRequest) -> Result<Response, ApiError> {
-        let log = DeliveryLog::new(self.state.storage().sql())?;
+        let log = DeliveryLog::new(self.state.storage().sql(), &self.env)?;
         if self
             .state
             .storage()

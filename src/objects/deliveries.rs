@@ -1,27 +1,38 @@
-//! The delivery log kept inside each installation's (and each app's) Durable Object: the
-//! dedupe claim and the audit trail in one SQLite table.
+//! The delivery records kept inside each installation's (and each app's) Durable Object,
+//! in two SQLite tables:
 //!
-//! A delivery id is claimed with one statement before any side effect, so the same delivery
-//! posted twice, or twenty times at once, has one effect. A claim whose handling failed can be
-//! claimed again, which is what GitHub's manual "redeliver" needs. Rows older than the
-//! retention period, and rows over the cap, are trimmed by the object's alarm.
+//! - `delivery_keys`, the dedupe keys: one compact row per delivery id (outcome, when it was
+//!   claimed, attempts), kept for the whole retention period whatever the volume, so a
+//!   redelivery inside GitHub's window is always recognised;
+//! - `deliveries`, the verbose log the admin reads: capped at `DELIVERY_LOG_MAX_ROWS` rows,
+//!   the oldest dropped first.
+//!
+//! A delivery id is claimed before any side effect, in one synchronous step (read the key,
+//! let the core decide, write), so the same delivery posted twice, or twenty times at once,
+//! has one effect. A claim whose handling failed can be claimed again, and so can one left
+//! `processing` past its lease (`DELIVERY_LEASE_SECONDS`: the handler's isolate died), which
+//! is what GitHub's redelivery needs.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ghplane_core::time::rfc3339_from_millis;
-use ghplane_core::webhook::{DeliveryOutcome, MAX_DELIVERY_RECORDS, RETENTION_MS};
+use ghplane_core::webhook::claim::{self, ClaimDecision, PROCESSING};
+use ghplane_core::webhook::{log_cap, DeliveryOutcome, RETENTION_MS};
 use ghplane_core::ApiError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use worker::{SqlStorage, SqlStorageValue};
+use worker::{Env, SqlStorage, SqlStorageValue};
 
 use crate::objects::internal::storage_error;
+use crate::settings;
 
 /// Listing pages hold at most this many deliveries.
 pub const MAX_PAGE: u32 = 100;
 
 pub struct DeliveryLog {
     sql: SqlStorage,
+    lease_ms: i64,
+    log_cap: usize,
 }
 
 /// What the log records of one delivery when it is claimed.
@@ -64,8 +75,26 @@ struct Row {
     attempts: f64,
 }
 
+#[derive(Deserialize)]
+struct KeyRow {
+    outcome: String,
+    claimed_at: f64,
+    attempts: f64,
+}
+
+/// The lease and the log's cap, from the worker's settings (a malformed value is a
+/// misconfiguration, never silently the default).
+fn limits(env: &Env) -> Result<(i64, usize), ApiError> {
+    let lease = claim::lease_ms(settings::get(env, settings::DELIVERY_LEASE_SECONDS).as_deref())
+        .ok_or(ApiError::Misconfigured(settings::DELIVERY_LEASE_SECONDS))?;
+    let cap = log_cap(settings::get(env, settings::DELIVERY_LOG_MAX_ROWS).as_deref())
+        .ok_or(ApiError::Misconfigured(settings::DELIVERY_LOG_MAX_ROWS))?;
+    Ok((lease, cap))
+}
+
 impl DeliveryLog {
-    pub fn new(sql: SqlStorage) -> Result<Self, ApiError> {
+    pub fn new(sql: SqlStorage, env: &Env) -> Result<Self, ApiError> {
+        let (lease_ms, log_cap) = limits(env)?;
         sql.exec(
             "CREATE TABLE IF NOT EXISTS deliveries (
                 id TEXT PRIMARY KEY, received_at INTEGER NOT NULL, event TEXT NOT NULL, action TEXT,
@@ -79,41 +108,99 @@ impl DeliveryLog {
             None,
         )
         .map_err(storage_error)?;
-        Ok(DeliveryLog { sql })
+        migrate_keys(&sql)?;
+        Ok(DeliveryLog {
+            sql,
+            lease_ms,
+            log_cap,
+        })
+    }
+
+    fn key(&self, id: &str) -> Result<Option<KeyRow>, ApiError> {
+        let rows: Vec<KeyRow> = self
+            .sql
+            .exec(
+                "SELECT outcome, claimed_at, attempts FROM delivery_keys WHERE id = ?",
+                vec![id.into()],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(storage_error)?;
+        Ok(rows.into_iter().next())
     }
 
     /// Claims the delivery: `Some(attempt)` (1 for the first) when this call owns it, `None`
-    /// when it was claimed before and did not fail.
+    /// when it is a duplicate (finished, or in flight inside its lease). Read, decision and
+    /// writes run without an `await` in between, so no other request interleaves.
     pub fn claim(&self, d: &Received) -> Result<Option<u32>, ApiError> {
-        #[derive(Deserialize)]
-        struct Claimed {
-            attempts: f64,
+        let existing = self.key(&d.id)?;
+        let seen = existing
+            .as_ref()
+            .and_then(|k| claim::seen_from_stored(&k.outcome, k.claimed_at as i64));
+        let decision = match (&existing, seen) {
+            // A value no version wrote: never act twice on it.
+            (Some(_), None) => ClaimDecision::Duplicate,
+            (_, seen) => claim::decide(seen, d.received_at_ms, self.lease_ms),
+        };
+        if !decision.owns() {
+            return Ok(None);
         }
-        let rows: Vec<Claimed> = self
-            .sql
+        let attempt = existing.map_or(1, |k| k.attempts as i64 + 1);
+        self.sql
             .exec(
-                "INSERT INTO deliveries (id, received_at, event, action, repository, outcome)
-                 VALUES (?, ?, ?, ?, ?, 'processing')
-                 ON CONFLICT (id) DO UPDATE SET outcome = 'processing', attempts = attempts + 1,
-                     received_at = excluded.received_at
-                 WHERE deliveries.outcome = 'failed'
-                 RETURNING attempts",
+                "INSERT INTO delivery_keys (id, outcome, claimed_at, attempts) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome,
+                     claimed_at = excluded.claimed_at, attempts = excluded.attempts",
+                vec![
+                    d.id.as_str().into(),
+                    PROCESSING.into(),
+                    d.received_at_ms.into(),
+                    attempt.into(),
+                ],
+            )
+            .map_err(storage_error)?;
+        self.sql
+            .exec(
+                "INSERT INTO deliveries (id, received_at, event, action, repository, outcome, attempts)
+                 VALUES (?, ?, ?, ?, ?, 'processing', ?)
+                 ON CONFLICT (id) DO UPDATE SET outcome = 'processing', attempts = excluded.attempts,
+                     received_at = excluded.received_at, status = 0, error_code = NULL, reason = NULL,
+                     duration_ms = NULL",
                 vec![
                     d.id.as_str().into(),
                     d.received_at_ms.into(),
                     d.event.as_str().into(),
                     text(d.action.as_deref()),
                     text(d.repository.as_deref()),
+                    attempt.into(),
                 ],
             )
-            .and_then(|c| c.to_array())
             .map_err(storage_error)?;
-        Ok(rows.first().map(|r| r.attempts as u32))
+        if decision == ClaimDecision::Fresh {
+            self.trim_log_overflow()?;
+        }
+        Ok(Some(attempt as u32))
     }
 
-    /// Records a delivery that was refused before it could be claimed (e.g. 403), so the
-    /// admin still sees it; it stays claimable.
+    /// Keeps the verbose log within its cap as rows arrive (by insertion order, cheap on
+    /// the rowid index); the dedupe keys are not touched.
+    fn trim_log_overflow(&self) -> Result<(), ApiError> {
+        self.sql
+            .exec(
+                "DELETE FROM deliveries WHERE rowid <= (SELECT max(rowid) FROM deliveries) - ?",
+                vec![(self.log_cap as i64).into()],
+            )
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    /// Records how a claimed delivery's handling ended.
     pub fn finish(&self, id: &str, f: &Finished) -> Result<(), ApiError> {
+        self.sql
+            .exec(
+                "UPDATE delivery_keys SET outcome = ? WHERE id = ?",
+                vec![f.outcome.as_str().into(), id.into()],
+            )
+            .map_err(storage_error)?;
         self.sql
             .exec(
                 "UPDATE deliveries SET outcome = ?, status = ?, error_code = ?, reason = ?, duration_ms = ?
@@ -129,6 +216,25 @@ impl DeliveryLog {
             )
             .map_err(storage_error)?;
         Ok(())
+    }
+
+    /// Of `ids`, those a redelivery would get processed (never seen, failed, or abandoned
+    /// past the lease): what the redelivery sweep may ask GitHub for.
+    pub fn unprocessed(&self, ids: &[String], now_ms: i64) -> Result<Vec<String>, ApiError> {
+        let mut out = Vec::new();
+        for id in ids {
+            let seen = match self.key(id)? {
+                None => None,
+                Some(k) => match claim::seen_from_stored(&k.outcome, k.claimed_at as i64) {
+                    Some(seen) => Some(seen),
+                    None => continue,
+                },
+            };
+            if claim::needs_redelivery(seen, now_ms, self.lease_ms) {
+                out.push(id.clone());
+            }
+        }
+        Ok(out)
     }
 
     /// Newest first; `cursor` is the opaque value a previous page returned.
@@ -172,23 +278,71 @@ impl DeliveryLog {
         Ok(json!({"deliveries": items, "nextCursor": next}))
     }
 
-    /// Drops deliveries past retention and the oldest over the cap; storage stays bounded.
+    /// Drops keys and log rows past retention, and the oldest log rows over the cap.
     pub fn trim(&self, now_ms: i64) -> Result<(), ApiError> {
+        let cutoff = now_ms - RETENTION_MS;
+        self.sql
+            .exec(
+                "DELETE FROM delivery_keys WHERE claimed_at < ?",
+                vec![cutoff.into()],
+            )
+            .map_err(storage_error)?;
         self.sql
             .exec(
                 "DELETE FROM deliveries WHERE received_at < ?",
-                vec![(now_ms - RETENTION_MS).into()],
+                vec![cutoff.into()],
             )
             .map_err(storage_error)?;
         self.sql
             .exec(
                 "DELETE FROM deliveries WHERE id IN
                    (SELECT id FROM deliveries ORDER BY received_at DESC, id DESC LIMIT -1 OFFSET ?)",
-                vec![(MAX_DELIVERY_RECORDS as i64).into()],
+                vec![(self.log_cap as i64).into()],
             )
             .map_err(storage_error)?;
         Ok(())
     }
+}
+
+/// Creates the key table on first use. An object written by an older version has only the
+/// log (which was also the dedupe table): its rows seed the keys once, so nothing it
+/// deduped is forgotten by the upgrade (a claim it left `processing` becomes reclaimable
+/// after the lease, like any other).
+fn migrate_keys(sql: &SqlStorage) -> Result<(), ApiError> {
+    #[derive(Deserialize)]
+    struct Name {
+        #[allow(dead_code)]
+        name: String,
+    }
+    let present: Vec<Name> = sql
+        .exec(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'delivery_keys'",
+            None,
+        )
+        .and_then(|c| c.to_array())
+        .map_err(storage_error)?;
+    if !present.is_empty() {
+        return Ok(());
+    }
+    sql.exec(
+        "CREATE TABLE IF NOT EXISTS delivery_keys (
+            id TEXT PRIMARY KEY, outcome TEXT NOT NULL, claimed_at INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 1) WITHOUT ROWID",
+        None,
+    )
+    .map_err(storage_error)?;
+    sql.exec(
+        "CREATE INDEX IF NOT EXISTS delivery_keys_by_time ON delivery_keys (claimed_at)",
+        None,
+    )
+    .map_err(storage_error)?;
+    sql.exec(
+        "INSERT OR IGNORE INTO delivery_keys (id, outcome, claimed_at, attempts)
+         SELECT id, outcome, received_at, attempts FROM deliveries",
+        None,
+    )
+    .map_err(storage_error)?;
+    Ok(())
 }
 
 fn encode_cursor(at: i64, id: &str) -> String {

@@ -12,6 +12,7 @@ use ghplane_core::admin_access::repos::{self, assemble, CacheMeta, CachedPage, R
 use ghplane_core::admin_access::session::{admit, StoredSession};
 use ghplane_core::ids::{GithubUserId, InstallationId};
 use ghplane_core::sealed::Sealed;
+use ghplane_core::github::pages::Pager;
 use ghplane_core::ApiError;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, Env, Method, Request, Response, State};
@@ -273,14 +274,12 @@ impl GithubUserStore {
         let github = GithubClient::from_env(&self.env)?;
         let mut pages: Vec<CachedPage> = Vec::new();
         let mut changed_pages = Vec::new();
-        for n in 1..=repos::PAGE_CAP {
+        let mut pager = Pager::new(repos::page_path(installation, 1), repos::PAGE_CAP as u32);
+        while let Some(path) = pager.next_path().map(str::to_owned) {
+            let n = pager.pages_read() as usize + 1;
             let old = cached.get(n - 1);
             let resp = github
-                .get_conditional(
-                    &repos::page_path(installation, n),
-                    token,
-                    old.and_then(|p| p.etag.as_deref()),
-                )
+                .get_conditional(&path, token, old.and_then(|p| p.etag.as_deref()))
                 .await
                 .map_err(|e| classify(&e))?;
             let page = match (resp.not_modified, old) {
@@ -293,14 +292,13 @@ impl GithubUserStore {
                 (false, _) => {
                     let parsed = resp.json().map_err(|e| classify(&e))?;
                     changed_pages.push(n);
-                    CachedPage::from_github(parsed, resp.etag.clone())
+                    CachedPage::from_github(parsed, resp.etag.clone(), resp.link.clone())
                 }
             };
-            let more = page.has_next(n);
+            // A 304 carries no `Link`: the cached page's own says whether more follow.
+            let link = page.link(installation, n, github.api_base());
             pages.push(page);
-            if !more {
-                break;
-            }
+            pager.advance(link.as_deref(), github.api_base());
         }
         let changed = !changed_pages.is_empty() || pages.len() != cached.len();
         let storage = self.state.storage();

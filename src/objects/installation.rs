@@ -18,6 +18,7 @@ use ghplane_core::tenancy::token::{
     check_allowed, hash_secret, parse_token_request, AccessTokenResponse, CachedToken, ServiceKey,
     StoredServiceKey, TokenScope,
 };
+use ghplane_core::github::pages::Pager;
 use ghplane_core::ApiError;
 use ghplane_webcrypto::random_bytes;
 use serde::Deserialize;
@@ -493,20 +494,20 @@ impl InstallationStore {
         let github = GithubClient::from_env(&self.env)?;
         let mut rows = Vec::new();
         let mut total = 0;
-        for page in 1..=MAX_REPOSITORY_PAGES {
-            let path = format!("/installation/repositories?per_page=100&page={page}");
+        let mut pager = Pager::new(
+            "/installation/repositories?per_page=100",
+            MAX_REPOSITORY_PAGES,
+        );
+        while let Some(path) = pager.next_path().map(str::to_owned) {
             let resp = self.get_as_installation(id, &scope, &github, &path).await?;
             let page: Page = resp.json()?;
             total = page.total_count;
-            let got = page.repositories.len();
             rows.extend(
                 page.repositories
                     .into_iter()
                     .map(|r| json!({"id": r.id, "fullName": r.full_name, "private": r.private})),
             );
-            if got < 100 || rows.len() as u64 >= total {
-                break;
-            }
+            pager.advance(resp.link.as_deref(), github.api_base());
         }
         let incomplete = (rows.len() as u64) < total;
         Ok(json_response(

@@ -12,6 +12,7 @@ use ghplane_core::deploy::{combine, next_push_seq, route_push, route_rename, Dep
 use ghplane_core::ids::{InstallationId, RepoId};
 use ghplane_core::tenancy::token::TokenScope;
 use ghplane_core::webhook::Action;
+use ghplane_core::github::pages::Pager;
 use ghplane_core::ApiError;
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +47,6 @@ impl InstallationStore {
     ) -> Result<FoundRepository, ApiError> {
         #[derive(Deserialize)]
         struct Page {
-            total_count: u64,
             repositories: Vec<Repo>,
         }
         #[derive(Deserialize)]
@@ -63,13 +63,13 @@ impl InstallationStore {
             permissions: [("metadata".to_owned(), "read".to_owned())].into(),
         };
         let github = GithubClient::from_env(&self.env)?;
-        let mut seen = 0u64;
-        for page in 1..=MAX_REPOSITORY_PAGES {
-            let path = format!("/installation/repositories?per_page=100&page={page}");
+        let mut pager = Pager::new(
+            "/installation/repositories?per_page=100",
+            MAX_REPOSITORY_PAGES,
+        );
+        while let Some(path) = pager.next_path().map(str::to_owned) {
             let resp = self.get_as_installation(id, &scope, &github, &path).await?;
             let page: Page = resp.json()?;
-            let got = page.repositories.len() as u64;
-            seen += got;
             if let Some(r) = page.repositories.into_iter().find(|r| r.id == repo.get()) {
                 return Ok(FoundRepository {
                     id: r.id,
@@ -77,9 +77,7 @@ impl InstallationStore {
                     full_name: r.full_name,
                 });
             }
-            if got < 100 || seen >= page.total_count {
-                break;
-            }
+            pager.advance(resp.link.as_deref(), github.api_base());
         }
         Err(DeployError::RepoUnreachable {
             repo_id: repo.get(),

@@ -26,7 +26,7 @@ const TRIM_EVERY_MS: i64 = 24 * 60 * 60 * 1000;
 
 impl InstallationStore {
     pub(crate) fn deliveries(&self) -> Result<DeliveryLog, ApiError> {
-        DeliveryLog::new(self.state.storage().sql())
+        DeliveryLog::new(self.state.storage().sql(), &self.env)
     }
 
     /// Test seam: `E2E_FAIL_FIRST_ATTEMPT` (never set outside the end-to-end tests) makes the

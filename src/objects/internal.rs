@@ -12,6 +12,9 @@ use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Date, Env, Headers, Method, Request, Response, Stub};
 
+/// What a caller is told to wait when one of ghplane's objects is overloaded or resetting.
+const OBJECT_RETRY_AFTER_SECS: u64 = 1;
+
 #[wasm_bindgen]
 extern "C" {
     /// A Durable Object stub, called over RPC.
@@ -38,6 +41,12 @@ pub fn stub(env: &Env, binding: &'static str, name: &str) -> Result<ObjectStub, 
 }
 
 /// Sends `body` (JSON) to `url` on the object behind `stub`.
+///
+/// A call the runtime rejects as `retryable` (the object was reset, e.g. by a deploy) is
+/// sent once more after a short random pause when its method is idempotent (GET, PUT,
+/// DELETE): a POST may have taken effect before the reset. An `overloaded` object is not
+/// retried (that would add load): the caller gets 503 `service_unavailable` with
+/// `Retry-After`, as for a retryable failure that failed again.
 pub async fn call<B: Serialize>(
     stub: &ObjectStub,
     method: Method,
@@ -45,20 +54,56 @@ pub async fn call<B: Serialize>(
     body: Option<&B>,
     headers: &[(&str, &str)],
 ) -> Result<Response, ApiError> {
-    let pairs = Array::new();
-    for (k, v) in headers {
-        pairs.push(&Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)));
-    }
     let body = match body {
         Some(b) => Some(serde_json::to_string(b).map_err(|_| ApiError::Internal)?),
         None => None,
     };
-    let promise = stub
-        .ghplane_call(method.as_ref(), url, pairs, body)
-        .map_err(|_| ApiError::Internal)?;
-    let answer = JsFuture::from(promise)
-        .await
-        .map_err(|_| ApiError::Internal)?;
+    let idempotent = matches!(
+        method,
+        Method::Get | Method::Head | Method::Put | Method::Delete
+    );
+    let mut attempt = 0;
+    let answer = loop {
+        let pairs = Array::new();
+        for (k, v) in headers {
+            pairs.push(&Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)));
+        }
+        let result = match stub.ghplane_call(method.as_ref(), url, pairs, body.clone()) {
+            Ok(promise) => JsFuture::from(promise).await,
+            Err(e) => Err(e),
+        };
+        let error = match result {
+            Ok(answer) => break answer,
+            Err(e) => e,
+        };
+        let flag = |k: &str| {
+            worker::js_sys::Reflect::get(&error, &JsValue::from_str(k))
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false)
+        };
+        let (retryable, overloaded) = (flag("retryable"), flag("overloaded"));
+        if retryable && !overloaded && idempotent && attempt == 0 {
+            attempt += 1;
+            // 25–125 ms, so callers that failed together do not retry together.
+            let pause = 25 + (worker::js_sys::Math::random() * 100.0) as u64;
+            worker::Delay::from(std::time::Duration::from_millis(pause)).await;
+            continue;
+        }
+        crate::log::event(
+            "warn",
+            "object call failed",
+            serde_json::json!({"method": method.as_ref(), "retryable": retryable, "overloaded": overloaded,
+                "attempts": attempt + 1}),
+        );
+        return Err(if retryable || overloaded {
+            ApiError::Unavailable {
+                retry_after_secs: OBJECT_RETRY_AFTER_SECS,
+            }
+        } else {
+            ApiError::Internal
+        });
+    };
     let get = |k: &str| worker::js_sys::Reflect::get(&answer, &JsValue::from_str(k));
     let status = get("status")
         .ok()

@@ -18,6 +18,7 @@ use ghplane_core::ids::{AppId, GithubUserId};
 use ghplane_core::routes::Matched;
 use ghplane_core::sealed::{parse_key, Secret};
 use ghplane_core::time::rfc3339_from_millis;
+use ghplane_core::github::pages::Pager;
 use ghplane_core::ApiError;
 use ghplane_webcrypto::random_bytes;
 use serde::Deserialize;
@@ -240,20 +241,14 @@ async fn list_installations(env: &Env, token: &str) -> Result<Listing, ApiError>
             .ok_or(ApiError::Misconfigured(settings::INSTALLATIONS_PAGE_CAP))?;
     let github = GithubClient::from_env(env)?;
     let mut listing = Listing::default();
-    for page in 1..=cap {
+    let mut pager = Pager::new(installations::page_path(1), cap);
+    while let Some(path) = pager.next_path().map(str::to_owned) {
         let resp = github
-            .send(
-                Method::Get,
-                &installations::page_path(page),
-                token,
-                None,
-                Idempotent::Yes,
-            )
+            .send(Method::Get, &path, token, None, Idempotent::Yes)
             .await
             .map_err(|e| classify(&e))?;
-        if !listing.add(resp.json().map_err(|e| classify(&e))?) {
-            break;
-        }
+        listing.add(resp.json().map_err(|e| classify(&e))?);
+        pager.advance(resp.link.as_deref(), github.api_base());
     }
     Ok(listing)
 }

@@ -16,7 +16,9 @@ use ghplane_core::sealed::parse_key;
 use serde_json::{json, Value};
 
 use crate::api::{Api, Resp};
-use crate::fake_github::{example, FakeGithub, RecordedRequest, Reply, WEB_ACCESS_TOKEN};
+use crate::fake_github::{
+    example, next_page, FakeGithub, RecordedRequest, Reply, WEB_ACCESS_TOKEN,
+};
 use crate::github_handlers::now_unix;
 use crate::identity::{register_app, CLIENT_SECRET};
 use crate::worker::ENCRYPTION_KEY;
@@ -137,14 +139,6 @@ fn github_error(status: u16, message: &str) -> Reply {
 /// scenario.
 fn installations_handler(req: &RecordedRequest) -> Option<Reply> {
     let token = bearer(req)?;
-    let page: usize = req
-        .query_param("page")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(1);
-    let per_page: usize = req
-        .query_param("per_page")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(30);
     let all: Vec<Value> = if let Some(n) = token.strip_prefix("ghu_fake_") {
         vec![
             installation(1, &format!("org-a-{n}"), "Organization", APP_SLUG),
@@ -176,15 +170,15 @@ fn installations_handler(req: &RecordedRequest) -> Option<Reply> {
         }
     };
     let total = all.len();
-    let items: Vec<Value> = all
-        .into_iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .collect();
-    Some(Reply::json(
-        200,
-        json!({"total_count": total, "installations": items}),
-    ))
+    let (range, next) = next_page(req, total, 30);
+    let items = &all[range];
+    Some(
+        Reply::json(
+            200,
+            json!({"total_count": total, "installations": items}),
+        )
+        .link_next(next),
+    )
 }
 
 /// Repositories per installation, changeable by tests; installations in `HIDDEN` are not
@@ -229,24 +223,15 @@ fn repos_handler(req: &RecordedRequest) -> Option<Reply> {
         .unwrap()
         .as_ref()
         .and_then(|m| m.get(&installation).cloned())?;
-    let page: usize = req
-        .query_param("page")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(1);
-    let per_page: usize = req
-        .query_param("per_page")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(30);
-    let items: Vec<Value> = all
-        .iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .cloned()
-        .collect();
-    Some(Reply::json(
-        200,
-        json!({"total_count": all.len(), "repositories": items}),
-    ))
+    let (range, next) = next_page(req, all.len(), 30);
+    let items = &all[range];
+    Some(
+        Reply::json(
+            200,
+            json!({"total_count": all.len(), "repositories": items}),
+        )
+        .link_next(next),
+    )
 }
 
 /// A browser: GETs a URL without following redirects; status and `Location`.

@@ -136,6 +136,14 @@ impl Reply {
         self
     }
 
+    /// GitHub's `Link: <…>; rel="next"` when `next` names the next page (see [`next_page`]).
+    pub fn link_next(self, next: Option<String>) -> Reply {
+        match next {
+            Some(url) => self.header("link", format!("<{url}>; rel=\"next\"")),
+            None => self,
+        }
+    }
+
     pub fn dropped() -> Reply {
         Reply {
             drop_connection: true,
@@ -2258,4 +2266,40 @@ fn wait_until(condition: impl Fn() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting");
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// GitHub's page-number pagination for a listing of `total` entries: the 0-based range of
+/// entries on the requested page (`page`, `per_page` with `default_per_page`), and the
+/// absolute URL of the next page when there is one, for [`Reply::link_next`]. GitHub names
+/// the next page in `Link` and clients must follow it rather than guess from page lengths.
+pub fn next_page(
+    req: &RecordedRequest,
+    total: usize,
+    default_per_page: usize,
+) -> (std::ops::Range<usize>, Option<String>) {
+    let page: usize = req
+        .query_param("page")
+        .and_then(|p| p.parse().ok())
+        .filter(|p| *p >= 1)
+        .unwrap_or(1);
+    let per_page: usize = req
+        .query_param("per_page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(default_per_page);
+    let start = ((page - 1) * per_page).min(total);
+    let end = (start + per_page).min(total);
+    let next = (end < total).then(|| {
+        let others: Vec<&str> = req
+            .query
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("page="))
+            .collect();
+        let host = req.header("host").unwrap_or("127.0.0.1");
+        let mut query = others.join("&");
+        if !query.is_empty() {
+            query.push('&');
+        }
+        format!("http://{host}{}?{query}page={}", req.path, page + 1)
+    });
+    (start..end, next)
 }

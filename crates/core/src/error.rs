@@ -86,6 +86,10 @@ pub enum ApiError {
         code: String,
         message: String,
     },
+    /// One of ghplane's own parts (a Durable Object) is overloaded or restarting, and a
+    /// retry did not help: try again after `retry_after_secs`.
+    #[error("the service is busy; try again shortly")]
+    Unavailable { retry_after_secs: u64 },
     /// The real cause is logged by the adapter, never sent.
     #[error("something went wrong")]
     Internal,
@@ -117,6 +121,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Misconfigured(_) => "server_misconfigured",
+            ApiError::Unavailable { .. } => "service_unavailable",
             ApiError::Internal => "internal_error",
         }
     }
@@ -159,6 +164,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType => 415,
             ApiError::Misconfigured(_) | ApiError::Internal => 500,
+            ApiError::Unavailable { .. } => 503,
             ApiError::Relayed { status, .. } | ApiError::Coded { status, .. } => *status,
         }
     }
@@ -180,6 +186,7 @@ impl ApiError {
             | ApiError::UserAccess {
                 retry_after_secs, ..
             } => *retry_after_secs,
+            ApiError::Unavailable { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }
     }
@@ -235,6 +242,7 @@ impl ApiError {
         "payload_too_large",
         "unsupported_media_type",
         "server_misconfigured",
+        "service_unavailable",
         "internal_error",
     ];
 }

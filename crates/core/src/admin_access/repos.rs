@@ -73,19 +73,43 @@ pub struct CachedPage {
     pub etag: Option<String>,
     pub total_count: u64,
     pub rows: Vec<RepoRow>,
+    /// The `Link` header the page came with (a `304` revalidation carries none).
+    #[serde(default)]
+    pub link: Option<String>,
+    /// False for a page cached before ghplane kept `Link`s.
+    #[serde(default)]
+    pub link_known: bool,
 }
 
 impl CachedPage {
-    pub fn from_github(page: Page, etag: Option<String>) -> CachedPage {
+    pub fn from_github(page: Page, etag: Option<String>, link: Option<String>) -> CachedPage {
         CachedPage {
             etag,
             total_count: page.total_count,
             rows: page.repositories.into_iter().map(RepoRow::from).collect(),
+            link,
+            link_known: true,
         }
     }
 
-    /// True when GitHub has another page after this one (page `number`, 1-based).
-    pub fn has_next(&self, number: usize) -> bool {
+    /// The `Link` to follow from this page (page `number`, 1-based, of `installation`'s
+    /// listing on `api_base`). A page cached before ghplane kept `Link`s gets one from the
+    /// page-length rule it was read with.
+    pub fn link(&self, installation: InstallationId, number: usize, api_base: &str) -> Option<String> {
+        if self.link_known {
+            return self.link.clone();
+        }
+        self.has_next(number).then(|| {
+            format!(
+                "<{}{}>; rel=\"next\"",
+                api_base.trim_end_matches('/'),
+                page_path(installation, number + 1)
+            )
+        })
+    }
+
+    /// The page-length rule of caches written before `Link`s were kept.
+    fn has_next(&self, number: usize) -> bool {
         self.rows.len() == PER_PAGE && ((number * PER_PAGE) as u64) < self.total_count
     }
 }
@@ -275,15 +299,33 @@ mod tests {
             etag: None,
             total_count: 150,
             rows: (0..100).map(|i| row(i, "o/r")).collect(),
+            ..Default::default()
         };
-        assert!(full.has_next(1));
         let last = CachedPage {
             etag: None,
             total_count: 150,
             rows: (0..50).map(|i| row(i, "o/r")).collect(),
+            ..Default::default()
         };
-        assert!(!last.has_next(2));
-        let (rows, incomplete) = assemble(&[full.clone(), last]);
+        let inst = InstallationId::parse("7").unwrap();
+        assert_eq!(
+            full.link(inst, 1, "https://api.github.com/"),
+            Some(r#"<https://api.github.com/user/installations/7/repositories?per_page=100&page=2>; rel="next""#.into()),
+            "a legacy cache follows the page-length rule"
+        );
+        assert_eq!(last.link(inst, 2, "https://api.github.com"), None);
+        let linked = CachedPage {
+            link: Some("<x>; rel=\"next\"".into()),
+            link_known: true,
+            ..last.clone()
+        };
+        assert_eq!(linked.link(inst, 2, "b"), linked.link, "a kept Link wins, even on a short page");
+        let known_last = CachedPage {
+            link_known: true,
+            ..full.clone()
+        };
+        assert_eq!(known_last.link(inst, 1, "b"), None, "a full page without Link is the last");
+        let (rows, incomplete) = assemble(&[full.clone(), last.clone()]);
         assert!(assemble(&[full]).1, "capped after the first page");
         assert_eq!((rows.len(), incomplete), (150, false));
         assert!(CacheMeta {
