@@ -64,6 +64,13 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     Ok(response)
 }
 
+/// The cron trigger (`triggers.crons` in `wrangler.jsonc`): the redelivery sweep of every
+/// registered app.
+#[event(scheduled)]
+async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    routes::redeliveries::sweep_all(&env).await;
+}
+
 fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
     match m.spec.auth {
         // Checked by the handler, against the installation in the path or the user's object.
@@ -101,6 +108,7 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::DeleteApp => apps::delete_app(env, m).await,
         Route::RotateWebhookSecret => apps::rotate_webhook_secret(req, env, m).await,
         Route::ListAppDeliveries => webhooks::list_app_deliveries(req, env, m).await,
+        Route::SweepRedeliveries => routes::redeliveries::sweep(env, m).await,
         Route::GithubWebhook => webhooks::receive(req, env, m).await,
         Route::ListDeliveries => webhooks::list_deliveries(req, env, m).await,
         Route::ListWorkItems => webhooks::list_work(env, m).await,

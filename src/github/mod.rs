@@ -2,6 +2,7 @@
 //! `ghplane_core::github`.
 
 pub mod app_jwt;
+pub mod as_app;
 pub mod client;
 pub mod oauth;
 pub mod org;

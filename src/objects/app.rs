@@ -76,8 +76,8 @@ struct CachedJwt {
 
 #[durable_object]
 pub struct AppStore {
-    state: State,
-    env: Env,
+    pub(crate) state: State,
+    pub(crate) env: Env,
     jwt: RefCell<Option<CachedJwt>>,
 }
 
@@ -130,6 +130,10 @@ impl worker::DurableObject for AppStore {
                     .and_then(|log| log.list(limit, q("cursor").as_deref()))
                     .map(|v| json_response(200, &v))
             }
+            (Method::Post, "/redeliveries") => match self.load_existing(id).await {
+                Ok(_) => self.sweep(id).await.map(|r| json_response(200, &r)),
+                Err(e) => Err(e),
+            },
             (Method::Post, "/jwt") => match internal::body(&mut req).await {
                 Ok(r) => self.jwt(id, r).await.map(|j| json_response(200, &j)),
                 Err(e) => Err(e),
@@ -178,6 +182,7 @@ impl AppStore {
     async fn maintain(&self) -> Result<(), ApiError> {
         let now = now_ms();
         DeliveryLog::new(self.state.storage().sql(), &self.env)?.trim(now)?;
+        super::redeliveries::trim_requests(&self.state.storage().sql(), now)?;
         let mut next = now + TRIM_EVERY_MS;
         if let Some(mut record) = self.load().await? {
             if record.expire_previous(now) {
@@ -393,6 +398,19 @@ impl AppClient {
             404 => Ok(false),
             _ => Err(ApiError::Internal),
         }
+    }
+
+    /// Runs the redelivery sweep of this app (see `objects/redeliveries.rs`).
+    pub async fn sweep(&self) -> Result<ghplane_core::webhook::redelivery::SweepReport, ApiError> {
+        let resp = internal::call::<()>(
+            &self.stub,
+            Method::Post,
+            &self.url("redeliveries"),
+            None,
+            &[],
+        )
+        .await?;
+        internal::json(resp).await
     }
 
     pub async fn put(&self, input: &SealedAppInput) -> Result<Response, ApiError> {

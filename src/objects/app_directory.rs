@@ -65,6 +65,13 @@ impl worker::DurableObject for AppDirectory {
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let url = req.url()?;
+        if url.path() == "/apps" && req.method() == Method::Get {
+            return Ok(self
+                .app_ids()
+                .await
+                .map(|ids| json_response(200, &ids))
+                .unwrap_or_else(|e| error_response(&e)));
+        }
         let id = url
             .path()
             .strip_prefix("/apps/")
@@ -102,6 +109,28 @@ impl worker::DurableObject for AppDirectory {
     }
 }
 
+impl AppDirectory {
+    /// Every registered app, in key order.
+    async fn app_ids(&self) -> Result<Vec<u64>, ApiError> {
+        let map = self
+            .state
+            .storage()
+            .list_with_options(worker::ListOptions::new().prefix("app:"))
+            .await
+            .map_err(storage_error)?;
+        let mut ids = Vec::new();
+        map.for_each(&mut |_value, key| {
+            if let Some(id) = key
+                .as_string()
+                .and_then(|k| k.strip_prefix("app:").and_then(|n| n.parse().ok()))
+            {
+                ids.push(id);
+            }
+        });
+        Ok(ids)
+    }
+}
+
 pub struct DirectoryClient {
     stub: crate::objects::internal::ObjectStub,
 }
@@ -124,6 +153,14 @@ impl DirectoryClient {
             404 => Ok(None),
             _ => Err(internal::relayed(resp).await),
         }
+    }
+
+    /// Every registered app.
+    pub async fn list(&self) -> Result<Vec<AppId>, ApiError> {
+        let resp = internal::call::<()>(&self.stub, Method::Get, "https://directory/apps", None, &[])
+            .await?;
+        let ids: Vec<u64> = internal::json(resp).await?;
+        Ok(ids.into_iter().filter_map(|n| AppId::from_u64(n).ok()).collect())
     }
 
     pub async fn publish(&self, record: &AppRecord) -> Result<(), ApiError> {

@@ -140,6 +140,15 @@ impl worker::DurableObject for InstallationStore {
                     .and_then(|log| log.list(limit, q("cursor").as_deref()))
                     .map(|v| json_response(200, &v))
             }
+            (Method::Post, "/deliveries/unprocessed") => {
+                match internal::body::<Vec<String>>(&mut req).await {
+                    Ok(ids) => self
+                        .deliveries()
+                        .and_then(|log| log.unprocessed(&ids, internal::now_ms()))
+                        .map(|v| json_response(200, &v)),
+                    Err(e) => Err(e),
+                }
+            }
             (Method::Get, "/work") => self.list_work(),
             (Method::Post, "/withheld") => match internal::body(&mut req).await {
                 Ok(w) => self.set_withheld(w).await.map(|_| no_content()),
@@ -538,6 +547,19 @@ impl InstallationClient {
     pub async fn deliveries(&self, query: &str) -> Result<Response, ApiError> {
         let url = format!("https://installation/deliveries?id={}&{query}", self.id);
         internal::call::<()>(&self.stub, Method::Get, &url, None, &[]).await
+    }
+
+    /// Of these delivery ids, those a redelivery would get processed here.
+    pub async fn unprocessed(&self, ids: &[String]) -> Result<Vec<String>, ApiError> {
+        let resp = internal::call(
+            &self.stub,
+            Method::Post,
+            &self.url("deliveries/unprocessed"),
+            Some(&ids),
+            &[],
+        )
+        .await?;
+        internal::json(resp).await
     }
 
     pub async fn work(&self) -> Result<Response, ApiError> {

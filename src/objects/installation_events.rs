@@ -21,6 +21,9 @@ use crate::objects::internal::{now_ms, now_text, storage_error};
 use crate::objects::mint_app::MintAppClient;
 
 const QUOTA_KEY: &str = "quota";
+/// The delivery log's reason for an `installation.created` GitHub does not confirm as the
+/// signing app's: nothing was created.
+const NOT_CONFIRMED: &str = "installation_not_confirmed";
 /// How often the alarm trims the delivery log.
 const TRIM_EVERY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -86,6 +89,19 @@ impl InstallationStore {
     ) -> Result<Handled, ApiError> {
         // A repository a dedicated app owns is not this installation's to act on.
         let guarded = self.guard_ignores(&req.action).await?;
+        // A tenant is created only for an installation GitHub confirms belongs to the app
+        // that signed: any registered app's secret can sign a delivery naming any id.
+        if record.is_none() && matches!(req.action, Action::UpsertTenant { .. }) {
+            if !crate::github::as_app::owns_installation(&self.env, req.app_id, id.get()).await? {
+                crate::log::event(
+                    "warn",
+                    "webhook",
+                    json!({"delivery": req.received.id, "installation": id.get(), "app": req.app_id.get(),
+                        "outcome": "ignored", "reason": NOT_CONFIRMED}),
+                );
+                return Ok(Handled::ignored(NOT_CONFIRMED));
+            }
+        }
         match &req.action {
             Action::UpsertTenant { .. }
             | Action::PurgeTenant { .. }

@@ -15,6 +15,7 @@ pub mod installer;
 pub mod internal;
 pub mod oauth_state;
 pub mod project;
+mod redeliveries;
 pub mod repo_index;
 
 /// Tells org installations what they must now withhold (after a dedicated app went away).

@@ -26,6 +26,7 @@ pub enum Route {
     ListDeliveries,
     ListWorkItems,
     ListAppDeliveries,
+    SweepRedeliveries,
     CreateProject,
     ListProjects,
     GetProject,
@@ -111,6 +112,7 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("DELETE", "/api/apps/{app_id}", Route::DeleteApp, Auth::Admin),
     spec("POST", "/api/apps/{app_id}/webhook-secret", Route::RotateWebhookSecret, Auth::Admin),
     spec("GET", "/api/apps/{app_id}/deliveries", Route::ListAppDeliveries, Auth::Admin),
+    spec("POST", "/api/apps/{app_id}/redeliveries", Route::SweepRedeliveries, Auth::Admin),
     // Authenticated by the delivery's signature.
     spec("POST", "/webhooks/github", Route::GithubWebhook, Auth::Public),
     spec("GET", "/api/installations/{installation_id}/deliveries", Route::ListDeliveries, Auth::Admin),

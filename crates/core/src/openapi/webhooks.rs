@@ -47,6 +47,26 @@ pub(crate) fn schemas() -> Vec<(&'static str, Value)> {
             }),
         ),
         (
+            "SweepReport",
+            json!({
+                "type": "object", "additionalProperties": false,
+                "required": ["appId", "pages", "listed", "failed", "processed", "alreadyRequested", "requested",
+                    "requestErrors", "truncated"],
+                "properties": {
+                    "appId": {"type": "integer", "minimum": 1},
+                    "pages": {"type": "integer", "minimum": 0, "description": "Pages of GitHub's delivery list read."},
+                    "listed": {"type": "integer", "minimum": 0, "description": "Deliveries listed."},
+                    "failed": {"type": "integer", "minimum": 0, "description": "Distinct deliveries GitHub marks failed, inside its redelivery window."},
+                    "processed": {"type": "integer", "minimum": 0, "description": "Of those, already processed by ghplane."},
+                    "alreadyRequested": {"type": "integer", "minimum": 0, "description": "Of those, asked for by an earlier sweep."},
+                    "requested": {"type": "integer", "minimum": 0, "description": "Redeliveries asked for now."},
+                    "requestErrors": {"type": "integer", "minimum": 0, "description": "Asks that failed (retried by the next sweep)."},
+                    "truncated": {"type": "boolean", "description": "A bound (pages, time, requests) stopped the sweep early."},
+                    "error": {"type": "string", "description": "Why the listing stopped early (a `github_*` code)."}
+                }
+            }),
+        ),
+        (
             "WorkItemList",
             json!({
                 "type": "object", "additionalProperties": false, "required": ["workItems"],
@@ -122,6 +142,20 @@ pub(crate) fn paths() -> Vec<(&'static str, Value)> {
                         "200": json_response("Deliveries", "DeliveryList"),
                         "400": error_response("Invalid id or query")}))["responses"]
                 }
+            }),
+        ),
+        (
+            "/api/apps/{app_id}/redeliveries",
+            json!({
+                "parameters": [app_id_param()],
+                "post": admin_op("sweepRedeliveries",
+                    "Runs the redelivery sweep of this app now: GitHub's failed deliveries that ghplane never processed are redelivered, once each",
+                    None,
+                    super::github_errors(json!({
+                        "200": json_response("What the sweep did", "SweepReport"),
+                        "400": error_response("Invalid id"),
+                        "404": error_response("The app is not registered (`app_not_found`)"),
+                        "503": error_response("GitHub rate limit (`github_rate_limited`) or a busy object (`service_unavailable`)")})))
             }),
         ),
         (
