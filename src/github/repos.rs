@@ -3,8 +3,8 @@
 //! decisions, so a lost answer never leads to a second repository.
 
 use ghplane_core::github::error::GithubError;
-use ghplane_core::ids::RepoFullName;
 use ghplane_core::github::pages::Pager;
+use ghplane_core::ids::RepoFullName;
 use ghplane_core::projects::{
     create_repo_body, next_after_failure, retry_name, CreateRepoNext, CreateRepoPlan, GhRepository,
     GithubRepo, OrgSetting, ProjectSlug, RepoFailure, RepoListing,

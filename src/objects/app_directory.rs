@@ -157,10 +157,14 @@ impl DirectoryClient {
 
     /// Every registered app.
     pub async fn list(&self) -> Result<Vec<AppId>, ApiError> {
-        let resp = internal::call::<()>(&self.stub, Method::Get, "https://directory/apps", None, &[])
-            .await?;
+        let resp =
+            internal::call::<()>(&self.stub, Method::Get, "https://directory/apps", None, &[])
+                .await?;
         let ids: Vec<u64> = internal::json(resp).await?;
-        Ok(ids.into_iter().filter_map(|n| AppId::from_u64(n).ok()).collect())
+        Ok(ids
+            .into_iter()
+            .filter_map(|n| AppId::from_u64(n).ok())
+            .collect())
     }
 
     pub async fn publish(&self, record: &AppRecord) -> Result<(), ApiError> {

@@ -10,9 +10,9 @@
 use ghplane_core::admin_access::installations::classify;
 use ghplane_core::admin_access::repos::{self, assemble, CacheMeta, CachedPage, RepoRow};
 use ghplane_core::admin_access::session::{admit, StoredSession};
+use ghplane_core::github::pages::Pager;
 use ghplane_core::ids::{GithubUserId, InstallationId};
 use ghplane_core::sealed::Sealed;
-use ghplane_core::github::pages::Pager;
 use ghplane_core::ApiError;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, Env, Method, Request, Response, State};

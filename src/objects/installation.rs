@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use futures_util::lock::Mutex;
 use ghplane_core::github::error::GithubError;
+use ghplane_core::github::pages::Pager;
 use ghplane_core::ids::{InstallationId, RepoId};
 use ghplane_core::sealed::Sealed;
 use ghplane_core::tenancy::config::{InstallationRecord, SealedInput, SealedPatch};
@@ -18,7 +19,6 @@ use ghplane_core::tenancy::token::{
     check_allowed, hash_secret, parse_token_request, AccessTokenResponse, CachedToken, ServiceKey,
     StoredServiceKey, TokenScope,
 };
-use ghplane_core::github::pages::Pager;
 use ghplane_core::ApiError;
 use ghplane_webcrypto::random_bytes;
 use serde::Deserialize;

@@ -9,10 +9,10 @@
 
 use ghplane_core::deploy::routing::known_reason;
 use ghplane_core::deploy::{combine, next_push_seq, route_push, route_rename, DeployError};
+use ghplane_core::github::pages::Pager;
 use ghplane_core::ids::{InstallationId, RepoId};
 use ghplane_core::tenancy::token::TokenScope;
 use ghplane_core::webhook::Action;
-use ghplane_core::github::pages::Pager;
 use ghplane_core::ApiError;
 use serde::{Deserialize, Serialize};
 

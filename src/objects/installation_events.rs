@@ -91,16 +91,17 @@ impl InstallationStore {
         let guarded = self.guard_ignores(&req.action).await?;
         // A tenant is created only for an installation GitHub confirms belongs to the app
         // that signed: any registered app's secret can sign a delivery naming any id.
-        if record.is_none() && matches!(req.action, Action::UpsertTenant { .. }) {
-            if !crate::github::as_app::owns_installation(&self.env, req.app_id, id.get()).await? {
-                crate::log::event(
-                    "warn",
-                    "webhook",
-                    json!({"delivery": req.received.id, "installation": id.get(), "app": req.app_id.get(),
-                        "outcome": "ignored", "reason": NOT_CONFIRMED}),
-                );
-                return Ok(Handled::ignored(NOT_CONFIRMED));
-            }
+        let unconfirmed = record.is_none()
+            && matches!(req.action, Action::UpsertTenant { .. })
+            && !crate::github::as_app::owns_installation(&self.env, req.app_id, id.get()).await?;
+        if unconfirmed {
+            crate::log::event(
+                "warn",
+                "webhook",
+                json!({"delivery": req.received.id, "installation": id.get(), "app": req.app_id.get(),
+                    "outcome": "ignored", "reason": NOT_CONFIRMED}),
+            );
+            return Ok(Handled::ignored(NOT_CONFIRMED));
         }
         match &req.action {
             Action::UpsertTenant { .. }

@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 use ghplane_core::github::pages::Pager;
 use ghplane_core::ids::{AppId, InstallationId};
 use ghplane_core::webhook::redelivery::{
-    self, attempts_path, failed, first_page_path, past_window, Candidate, HookDelivery,
-    SweepReport,
+    self, attempts_path, failed, first_page_path, past_window, Candidate, HookDelivery, SweepReport,
 };
 use ghplane_core::ApiError;
 use serde::Deserialize;
@@ -49,11 +48,7 @@ fn mark(sql: &SqlStorage, c: &Candidate, now: i64) -> Result<bool, ApiError> {
         .exec(
             "INSERT INTO redelivery_requests (guid, github_id, requested_at) VALUES (?, ?, ?)
              ON CONFLICT (guid) DO NOTHING RETURNING guid",
-            vec![
-                c.guid.as_str().into(),
-                (c.id as f64).into(),
-                now.into(),
-            ],
+            vec![c.guid.as_str().into(), (c.id as f64).into(), now.into()],
         )
         .and_then(|cur| cur.to_array())
         .map_err(storage_error)?;
@@ -99,7 +94,11 @@ async fn unprocessed(
     for (owner, guids) in by_owner {
         let installation = owner.and_then(|id| InstallationId::from_u64(id).ok());
         match installation {
-            Some(id) => out.extend(InstallationClient::new(env, id)?.unprocessed(&guids).await?),
+            Some(id) => out.extend(
+                InstallationClient::new(env, id)?
+                    .unprocessed(&guids)
+                    .await?,
+            ),
             None => out.extend(own_log.unprocessed(&guids, now)?),
         }
     }

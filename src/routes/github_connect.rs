@@ -14,11 +14,11 @@ use ghplane_core::admin_access::session::{
 use ghplane_core::admin_access::state::{
     self, return_path_param, start_input, state_key, OAuthState,
 };
+use ghplane_core::github::pages::Pager;
 use ghplane_core::ids::{AppId, GithubUserId};
 use ghplane_core::routes::Matched;
 use ghplane_core::sealed::{parse_key, Secret};
 use ghplane_core::time::rfc3339_from_millis;
-use ghplane_core::github::pages::Pager;
 use ghplane_core::ApiError;
 use ghplane_webcrypto::random_bytes;
 use serde::Deserialize;

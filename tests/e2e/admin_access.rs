@@ -172,13 +172,7 @@ fn installations_handler(req: &RecordedRequest) -> Option<Reply> {
     let total = all.len();
     let (range, next) = next_page(req, total, 30);
     let items = &all[range];
-    Some(
-        Reply::json(
-            200,
-            json!({"total_count": total, "installations": items}),
-        )
-        .link_next(next),
-    )
+    Some(Reply::json(200, json!({"total_count": total, "installations": items})).link_next(next))
 }
 
 /// Repositories per installation, changeable by tests; installations in `HIDDEN` are not

@@ -19,6 +19,16 @@
 //! - The user tokens they issue answer `GET /user` as the user who signed in,
 //!   and `DELETE /applications/{client_id}/grant` checks its Basic credentials
 //!   against the registered apps and revokes the grant.
+//! - *Hold and release* ([`FakeGithub::hold`]): the reply to the first request a matcher
+//!   accepts waits until the test calls [`Hold::release`] (or drops the [`Hold`], or the
+//!   fake stops), so a test can act while the worker is inside that GitHub call (kill the
+//!   worker, race a second request). [`Hold::wait_arrived`] blocks until the request came:
+//!   ```ignore
+//!   let hold = fake.hold(|r| r.path == "/app/installations/42");
+//!   // … make the worker call it …
+//!   assert!(hold.wait_arrived(Duration::from_secs(30)));
+//!   hold.release();
+//!   ```
 //! - *Conditional requests*: a GET operation whose description documents a
 //!   `304` answers `200`s with an `ETag` (a hash of the body) and answers `304`
 //!   with no body when `If-None-Match` names it, as GitHub does.
@@ -314,6 +324,18 @@ impl FakeGithub {
         });
     }
 
+    /// Holds the reply to the first request (recorded and answered as usual) that `matcher`
+    /// accepts until [`Hold::release`]; see the module's documentation.
+    pub fn hold(&self, matcher: impl Fn(&RecordedRequest) -> bool + Send + Sync + 'static) -> Hold {
+        let state = Arc::new(HoldState {
+            matcher: Box::new(matcher),
+            flags: Mutex::new((false, false)),
+            changed: Condvar::new(),
+        });
+        self.shared.state().holds.push(Arc::clone(&state));
+        Hold { state }
+    }
+
     /// Removes every fault and handler; recorded requests and failures stay.
     pub fn clear_scripts(&self) {
         let mut state = self.shared.state();
@@ -370,6 +392,50 @@ struct State {
     extras: Vec<Extra>,
     web_routes: Vec<(String, String, WebHandler)>,
     web: WebOAuth,
+    holds: Vec<Arc<HoldState>>,
+}
+
+/// A held reply: see [`FakeGithub::hold`].
+pub struct Hold {
+    state: Arc<HoldState>,
+}
+
+struct HoldState {
+    matcher: Box<dyn Fn(&RecordedRequest) -> bool + Send + Sync>,
+    /// (arrived, released)
+    flags: Mutex<(bool, bool)>,
+    changed: Condvar,
+}
+
+impl HoldState {
+    fn flags(&self) -> MutexGuard<'_, (bool, bool)> {
+        self.flags.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Hold {
+    /// Blocks until the held request arrived; false after `timeout` without it.
+    pub fn wait_arrived(&self, timeout: Duration) -> bool {
+        let flags = self.state.flags();
+        let (flags, _) = self
+            .state
+            .changed
+            .wait_timeout_while(flags, timeout, |f| !f.0)
+            .unwrap_or_else(PoisonError::into_inner);
+        flags.0
+    }
+
+    /// Lets the held reply go (a no-op when it was released already).
+    pub fn release(&self) {
+        self.state.flags().1 = true;
+        self.state.changed.notify_all();
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// Pseudo operation ids of the web routes, for [`FakeGithub::requests_for`].
@@ -472,6 +538,36 @@ impl Shared {
             let _ = stream.shutdown(Shutdown::Both);
         }
         self.stopping.notify_all();
+    }
+
+    /// The first pending hold that matches `request`, marked arrived and no longer pending.
+    fn take_hold(&self, request: &RecordedRequest) -> Option<Arc<HoldState>> {
+        let mut state = self.state();
+        let index = state.holds.iter().position(|h| (h.matcher)(request))?;
+        let hold = state.holds.remove(index);
+        drop(state);
+        hold.flags().0 = true;
+        hold.changed.notify_all();
+        Some(hold)
+    }
+
+    /// Waits for the hold's release, checking for the fake's stop; false if it stopped.
+    fn wait_released(&self, hold: &HoldState) -> bool {
+        loop {
+            {
+                let flags = hold.flags();
+                let (flags, _) = hold
+                    .changed
+                    .wait_timeout_while(flags, Duration::from_millis(100), |f| !f.1)
+                    .unwrap_or_else(PoisonError::into_inner);
+                if flags.1 {
+                    return true;
+                }
+            }
+            if self.lifecycle().stopping {
+                return false;
+            }
+        }
     }
 
     /// Sleeps for `delay` unless the fake stops first; false if it stopped.
@@ -1341,7 +1437,13 @@ fn serve_connection(shared: &Shared, stream: TcpStream) {
             }
         };
         let head_only = request.method == "HEAD";
+        let hold = shared.take_hold(&request);
         let reply = shared.answer(request);
+        if let Some(hold) = hold {
+            if !shared.wait_released(&hold) {
+                return;
+            }
+        }
         if reply.drop_connection || !shared.pause(reply.delay) {
             return;
         }

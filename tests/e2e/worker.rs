@@ -40,6 +40,8 @@ pub struct WorkerOptions {
     pub github_api_base: String,
     pub vars: Vec<(String, String)>,
     pub secrets: Vec<(String, String)>,
+    /// `wrangler dev --test-scheduled`: `GET /__scheduled` runs the cron handler.
+    pub test_scheduled: bool,
 }
 
 impl WorkerOptions {
@@ -48,6 +50,7 @@ impl WorkerOptions {
             github_api_base: github_api_base.to_owned(),
             vars: Vec::new(),
             secrets: Vec::new(),
+            test_scheduled: false,
         }
     }
 }
@@ -114,6 +117,9 @@ impl Worker {
             .arg(format!("GITHUB_API_BASE:{}", self.options.github_api_base))
             .arg("--var")
             .arg("ENVIRONMENT:test");
+        if self.options.test_scheduled {
+            cmd.arg("--test-scheduled");
+        }
         for (k, v) in &self.options.vars {
             cmd.arg("--var").arg(format!("{k}:{v}"));
         }

@@ -95,7 +95,12 @@ impl CachedPage {
     /// The `Link` to follow from this page (page `number`, 1-based, of `installation`'s
     /// listing on `api_base`). A page cached before ghplane kept `Link`s gets one from the
     /// page-length rule it was read with.
-    pub fn link(&self, installation: InstallationId, number: usize, api_base: &str) -> Option<String> {
+    pub fn link(
+        &self,
+        installation: InstallationId,
+        number: usize,
+        api_base: &str,
+    ) -> Option<String> {
         if self.link_known {
             return self.link.clone();
         }
@@ -319,12 +324,20 @@ mod tests {
             link_known: true,
             ..last.clone()
         };
-        assert_eq!(linked.link(inst, 2, "b"), linked.link, "a kept Link wins, even on a short page");
+        assert_eq!(
+            linked.link(inst, 2, "b"),
+            linked.link,
+            "a kept Link wins, even on a short page"
+        );
         let known_last = CachedPage {
             link_known: true,
             ..full.clone()
         };
-        assert_eq!(known_last.link(inst, 1, "b"), None, "a full page without Link is the last");
+        assert_eq!(
+            known_last.link(inst, 1, "b"),
+            None,
+            "a full page without Link is the last"
+        );
         let (rows, incomplete) = assemble(&[full.clone(), last.clone()]);
         assert!(assemble(&[full]).1, "capped after the first page");
         assert_eq!((rows.len(), incomplete), (150, false));

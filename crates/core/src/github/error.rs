@@ -91,7 +91,12 @@ impl GithubError {
         let exhausted = header("x-ratelimit-remaining").is_some_and(|v| v.trim() == "0");
         let secondary = message.to_ascii_lowercase().contains("rate limit");
         let limited = GithubError::RateLimited {
-            retry_after_secs: Some(rate_limit_wait_secs(retry_after, exhausted, reset, now_unix)),
+            retry_after_secs: Some(rate_limit_wait_secs(
+                retry_after,
+                exhausted,
+                reset,
+                now_unix,
+            )),
         };
         match status {
             429 => limited,
@@ -224,7 +229,10 @@ mod tests {
         assert_eq!(
             wait(
                 429,
-                &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1300")]
+                &[
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", "1300")
+                ]
             ),
             Some(300)
         );
@@ -248,7 +256,10 @@ mod tests {
         );
         assert_eq!(rate_limit_wait_secs(None, false, None, 0), 60);
         assert_eq!(rate_limit_wait_secs(Some(0), true, Some(50), 0), 0);
-        assert_eq!(rate_limit_wait_secs(None, true, Some(i64::MAX), i64::MIN), i64::MAX as u64);
+        assert_eq!(
+            rate_limit_wait_secs(None, true, Some(i64::MAX), i64::MIN),
+            i64::MAX as u64
+        );
     }
 
     #[test]

@@ -115,7 +115,10 @@ mod tests {
             Some("/user/installations?page=2".into())
         );
         assert_eq!(
-            relative_to("https://ghe.example/api/v3/installation/repositories?page=3", "https://ghe.example/api/v3/"),
+            relative_to(
+                "https://ghe.example/api/v3/installation/repositories?page=3",
+                "https://ghe.example/api/v3/"
+            ),
             Some("/installation/repositories?page=3".into())
         );
         assert_eq!(relative_to("https://evil.example/user?page=2", BASE), None);
@@ -129,7 +132,9 @@ mod tests {
 
     #[test]
     fn walks_while_github_says_next_even_after_short_pages() {
-        let link = |n: u32| format!(r#"<{BASE}/installation/repositories?per_page=100&page={n}>; rel="next""#);
+        let link = |n: u32| {
+            format!(r#"<{BASE}/installation/repositories?per_page=100&page={n}>; rel="next""#)
+        };
         let mut p = Pager::new("/installation/repositories?per_page=100", 10);
         let mut fetched = Vec::new();
         while let Some(path) = p.next_path().map(str::to_owned) {

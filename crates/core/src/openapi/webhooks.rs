@@ -111,7 +111,8 @@ pub(crate) fn paths() -> Vec<(&'static str, Value)> {
                         "409": error_response("The installation was uninstalled by its installer (`installer_uninstalled`)"),
                         "413": error_response("Over 25 MB"),
                         "415": error_response("Not application/json"),
-                        "500": error_response("Handling failed; a redelivery is processed")
+                        "500": error_response("Handling failed; a redelivery is processed"),
+                        "503": error_response("Handling waits on GitHub's rate limit (`github_rate_limited`, with `Retry-After`) or a busy object (`service_unavailable`); a redelivery is processed")
                     }
                 }
             }),

@@ -17,12 +17,12 @@ pub mod redelivery;
 pub mod retention;
 pub mod signature;
 
+pub use claim::{decide, ClaimDecision, Seen};
 pub use dispatch::{classify, push_target, work_item_key, Action, IgnoreReason, PushSkip};
 pub use error::WebhookError;
 pub use event::{parse_event, CommitSha, Event, EventKind};
 pub use headers::{check_body_len, check_headers, DeliveryHeaders, DeliveryId, MAX_PAYLOAD_BYTES};
 pub use quota::{admit, prune, Admission};
-pub use claim::{decide, ClaimDecision, Seen};
 pub use retention::{expired, log_cap, DeliveryOutcome, MAX_DELIVERY_RECORDS, RETENTION_MS};
 pub use signature::{sign, verify, Claim, SignatureError};
 

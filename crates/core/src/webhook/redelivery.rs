@@ -206,7 +206,10 @@ mod tests {
         let listed: Vec<HookDelivery> = serde_json::from_str(body).unwrap();
         assert_eq!(listed[0].installation_id, Some(123));
         assert_eq!(listed[1].installation_id, None);
-        assert_eq!(attempts_path(12345678), "/app/hook/deliveries/12345678/attempts");
+        assert_eq!(
+            attempts_path(12345678),
+            "/app/hook/deliveries/12345678/attempts"
+        );
         assert_eq!(first_page_path(), "/app/hook/deliveries?per_page=100");
     }
 }
