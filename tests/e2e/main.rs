@@ -5,6 +5,7 @@
 mod admin_access;
 mod api;
 mod config;
+mod deliveries;
 mod deploy;
 mod fake_github;
 mod github_handlers;
@@ -53,6 +54,7 @@ fn main() {
         config::TESTS,
         identity::TESTS,
         webhooks::TESTS,
+        deliveries::TESTS,
         projects::TESTS,
         admin_access::TESTS,
         deploy::TESTS,
