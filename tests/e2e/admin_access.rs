@@ -157,27 +157,6 @@ fn installations_handler(req: &RecordedRequest) -> Option<Reply> {
                 installation(12, "octo-user", "User", RESPONSE_SLUG),
                 installation(13, "org-two", "Organization", RESPONSE_SLUG),
             ],
-            // Three short pages (2 of 100 asked each), chained by `Link`.
-            "short3" => {
-                let page: u64 = req
-                    .query_param("page")
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(1);
-                let items: Vec<Value> = (0..2)
-                    .map(|i| {
-                        let login = format!("short-{page}-{i}");
-                        installation(page * 10 + i, &login, "Organization", RESPONSE_SLUG)
-                    })
-                    .collect();
-                let next = (page < 3).then(|| {
-                    let host = req.header("host").unwrap_or("127.0.0.1");
-                    format!("http://{host}{}?per_page=100&page={}", req.path, page + 1)
-                });
-                return Some(
-                    Reply::json(200, json!({"total_count": 6, "installations": items}))
-                        .link_next(next),
-                );
-            }
             "e401" => return Some(github_error(401, "Bad credentials")),
             "e403" => return Some(github_error(403, "Resource not accessible by integration")),
             "e503" => return Some(github_error(503, "Service Unavailable")),
@@ -304,15 +283,15 @@ fn exchanges_of(s: &Shared, code: &str) -> Vec<RecordedRequest> {
         .collect()
 }
 
-struct SignedIn {
+pub(crate) struct SignedIn {
     /// `Cookie` header value.
-    cookie: String,
+    pub(crate) cookie: String,
     /// The session as a bearer token.
     token: String,
     login: String,
 }
 
-fn sign_in(s: &Shared) -> SignedIn {
+pub(crate) fn sign_in(s: &Shared) -> SignedIn {
     let login = format!("e2e-admin-{}", unique_id());
     let started = start(s, "/settings/github");
     let callback = approve(s, started["authorize_url"].as_str().unwrap(), &login);
@@ -919,7 +898,7 @@ fn listing_failures_are_classified_without_fallback(s: &Shared) {
     );
 }
 
-fn repos(s: &Shared, who: &SignedIn, query: &str) -> Resp {
+pub(crate) fn repos(s: &Shared, who: &SignedIn, query: &str) -> Resp {
     s.api.send(
         "GET",
         &format!("/api/integrations/github/repos?{query}"),

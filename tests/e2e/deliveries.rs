@@ -393,24 +393,39 @@ fn a_forged_installation_of_another_app_creates_nothing(s: &Shared) {
 }
 
 fn short_pages_are_followed_by_link(s: &Shared) {
-    let token = format!("ghu_e2e_short3_{}", unique_id());
-    let auth = format!("Bearer {token}");
-    let r = s.api.send(
-        "GET",
-        "/api/integrations/github/installations",
-        &[("authorization", &auth)],
-        None,
-    );
+    let who = crate::admin_access::sign_in(s);
+    let inst = unique_id();
+    let path = format!("/user/installations/{inst}/repositories");
+    // Three pages of two (100 were asked for), chained by `Link`, answered in order.
+    for page in 1..=3u64 {
+        let repos: Vec<Value> = (0..2)
+            .map(|i| {
+                let name = format!("short-{page}-{i}");
+                json!({"id": inst * 100 + page * 10 + i, "node_id": format!("R_{name}"), "name": name,
+                    "full_name": format!("org-{inst}/{name}"), "default_branch": "main",
+                    "private": false, "archived": false})
+            })
+            .collect();
+        let next = (page < 3)
+            .then(|| format!("{}{path}?per_page=100&page={}", s.fake.base_url(), page + 1));
+        s.fake.fault(
+            "apps/list-installation-repos-for-authenticated-user",
+            Some(&path),
+            Reply::json(200, json!({"total_count": 6, "repositories": repos})).link_next(next),
+            Some(1),
+        );
+    }
+    let r = crate::admin_access::repos(s, &who, &format!("installation_id={inst}"));
     assert_eq!(r.status, 200, "{}", r.text());
     let body = r.json();
-    let logins: Vec<&str> = body["installations"]
+    let names: Vec<&str> = body["repositories"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| i["account"]["login"].as_str().unwrap())
+        .map(|r| r["full_name"].as_str().unwrap().rsplit('/').next().unwrap())
         .collect();
     assert_eq!(
-        logins,
+        names,
         [
             "short-1-0",
             "short-1-1",
@@ -419,17 +434,17 @@ fn short_pages_are_followed_by_link(s: &Shared) {
             "short-3-0",
             "short-3-1"
         ],
-        "every short page read"
+        "every short page read: {body}"
     );
     assert_eq!(body["incomplete"], false);
-    let pages: Vec<Option<String>> = s
-        .fake
-        .requests()
+    let pages: Vec<Option<String>> = requests_to(s, &path)
         .iter()
-        .filter(|r| r.header("authorization") == Some(auth.as_str()))
         .map(|r| r.query_param("page"))
         .collect();
-    assert_eq!(pages, [None, Some("2".into()), Some("3".into())]);
+    assert_eq!(
+        pages,
+        [Some("1".into()), Some("2".into()), Some("3".into())]
+    );
 }
 
 fn dedupe_outlives_the_capped_log(s: &Shared) {
