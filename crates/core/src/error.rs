@@ -322,6 +322,28 @@ mod tests {
     }
 
     #[test]
+    fn a_busy_object_is_503_with_retry_after() {
+        let e = ApiError::Unavailable {
+            retry_after_secs: 1,
+        };
+        assert_eq!((e.status(), e.code()), (503, "service_unavailable"));
+        assert_eq!(e.retry_after_secs(), Some(1));
+        assert_eq!(e.body()["error"]["retry_after"], 1);
+    }
+
+    #[test]
+    fn a_rate_limit_without_headers_tells_the_caller_a_minute() {
+        let e = ApiError::from(crate::github::error::GithubError::classify(
+            429,
+            |_| None,
+            b"{}",
+            0,
+        ));
+        assert_eq!((e.status(), e.code()), (503, "github_rate_limited"));
+        assert_eq!(e.retry_after_secs(), Some(60));
+    }
+
+    #[test]
     fn every_variant_code_is_listed() {
         let samples = [
             ApiError::MalformedJson(String::new()),
@@ -340,6 +362,9 @@ mod tests {
             ApiError::InstallationSuspended(1),
             ApiError::ProjectNotFound("p-1".into()),
             ApiError::GithubRepoNotFound(String::new()),
+            ApiError::Unavailable {
+                retry_after_secs: 1,
+            },
             ApiError::from(crate::projects::ProjectError::IllegalStatusTransition {
                 from: crate::projects::SpecStatus::Draft,
                 to: crate::projects::SpecStatus::Review,
