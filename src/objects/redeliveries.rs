@@ -158,7 +158,7 @@ impl AppStore {
         let candidates = failed(&listed, now);
         report.failed = candidates.len() as u32;
         let wanted = unprocessed(&self.env, &own_log, &candidates, now).await?;
-        report.processed = report.failed - wanted.len() as u32;
+        report.processed = report.failed.saturating_sub(wanted.len() as u32);
         for c in candidates.iter().filter(|c| wanted.contains(&c.guid)) {
             if report.requested as usize >= redelivery::MAX_REQUESTS
                 || now_ms() - started > redelivery::TIME_BUDGET_MS
@@ -170,7 +170,7 @@ impl AppStore {
                 report.already_requested += 1;
                 continue;
             }
-            match as_app::send(
+            let failure = match as_app::send(
                 &self.env,
                 &github,
                 app,
@@ -181,19 +181,20 @@ impl AppStore {
             )
             .await
             {
-                Ok(Ok(_)) => report.requested += 1,
-                other => {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(ApiError::from(e)),
+                Err(e) => Some(e),
+            };
+            match failure {
+                None => report.requested += 1,
+                Some(e) => {
+                    // Forgotten again, so the next sweep asks once more.
                     unmark(&sql, &c.guid)?;
                     report.request_errors += 1;
-                    let code = match other {
-                        Ok(Err(e)) => ApiError::from(e).code().to_owned(),
-                        Err(e) => e.code().to_owned(),
-                        Ok(Ok(_)) => unreachable!("matched above"),
-                    };
                     crate::log::event(
                         "warn",
                         "redelivery request failed",
-                        json!({"app": app.get(), "delivery": c.guid, "errorCode": code}),
+                        json!({"app": app.get(), "delivery": c.guid, "errorCode": e.code()}),
                     );
                 }
             }
