@@ -52,7 +52,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     .unwrap_or_else(|e| http::error_response(&e));
     let response = cors::decorate(response, &env, origin.as_deref());
     // Workers observability records every invocation already; a line of our own per request
-    // costs measurable CPU (see README "Performance"), so only server errors get one.
+    // costs measurable CPU (see docs/performance.md), so only server errors get one.
     if response.status_code() >= 500 {
         log::event(
             "error",
