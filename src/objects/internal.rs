@@ -3,7 +3,7 @@
 //! handler, errors already rendered in the public shape so they can be relayed unchanged.
 //! RPC and not `stub.fetch`: the runtime's HTTP hop into an object costs ~3.5 ms of CPU.
 
-use ghplane_core::ApiError;
+use ghplane_core::{rpc, ApiError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::js_sys::{Array, Promise, Uint8Array};
@@ -11,9 +11,6 @@ use worker::wasm_bindgen::prelude::*;
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Date, Env, Headers, Method, Request, Response, Stub};
-
-/// What a caller is told to wait when one of ghplane's objects is overloaded or resetting.
-const OBJECT_RETRY_AFTER_SECS: u64 = 1;
 
 #[wasm_bindgen]
 extern "C" {
@@ -40,13 +37,9 @@ pub fn stub(env: &Env, binding: &'static str, name: &str) -> Result<ObjectStub, 
         .map_err(|_| ApiError::Misconfigured(binding))
 }
 
-/// Sends `body` (JSON) to `url` on the object behind `stub`.
-///
-/// A call the runtime rejects as `retryable` (the object was reset, e.g. by a deploy) is
-/// sent once more after a short random pause when its method is idempotent (GET, PUT,
-/// DELETE): a POST may have taken effect before the reset. An `overloaded` object is not
-/// retried (that would add load): the caller gets 503 `service_unavailable` with
-/// `Retry-After`, as for a retryable failure that failed again.
+/// Sends `body` (JSON) to `url` on the object behind `stub`. A rejected call is retried or
+/// turned into an error as `ghplane_core::rpc` decides (an idempotent call once more after a
+/// reset; 503 `service_unavailable` with `Retry-After` when the object is busy).
 pub async fn call<B: Serialize>(
     stub: &ObjectStub,
     method: Method,
@@ -58,12 +51,10 @@ pub async fn call<B: Serialize>(
         Some(b) => Some(serde_json::to_string(b).map_err(|_| ApiError::Internal)?),
         None => None,
     };
-    let idempotent = matches!(
-        method,
-        Method::Get | Method::Head | Method::Put | Method::Delete
-    );
-    let mut attempt = 0;
+    let idempotent = rpc::idempotent(method.as_ref());
+    let mut attempts = 0;
     let answer = loop {
+        attempts += 1;
         let pairs = Array::new();
         for (k, v) in headers {
             pairs.push(&Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)));
@@ -82,27 +73,29 @@ pub async fn call<B: Serialize>(
                 .and_then(|v| v.as_bool())
                 .unwrap_or(false)
         };
-        let (retryable, overloaded) = (flag("retryable"), flag("overloaded"));
-        if retryable && !overloaded && idempotent && attempt == 0 {
-            attempt += 1;
-            // 25–125 ms, so callers that failed together do not retry together.
-            let pause = 25 + (worker::js_sys::Math::random() * 100.0) as u64;
-            worker::Delay::from(std::time::Duration::from_millis(pause)).await;
-            continue;
-        }
-        crate::log::event(
-            "warn",
-            "object call failed",
-            serde_json::json!({"method": method.as_ref(), "retryable": retryable, "overloaded": overloaded,
-                "attempts": attempt + 1}),
-        );
-        return Err(if retryable || overloaded {
-            ApiError::Unavailable {
-                retry_after_secs: OBJECT_RETRY_AFTER_SECS,
+        let rejection = rpc::Rejection {
+            retryable: flag("retryable"),
+            overloaded: flag("overloaded"),
+        };
+        match rpc::after_rejection(
+            rejection,
+            idempotent,
+            attempts,
+            worker::js_sys::Math::random(),
+        ) {
+            rpc::Next::Retry { pause_ms } => {
+                worker::Delay::from(std::time::Duration::from_millis(pause_ms)).await;
             }
-        } else {
-            ApiError::Internal
-        });
+            rpc::Next::Fail(e) => {
+                crate::log::event(
+                    "warn",
+                    "object call failed",
+                    serde_json::json!({"method": method.as_ref(), "retryable": rejection.retryable,
+                        "overloaded": rejection.overloaded, "attempts": attempts, "errorCode": e.code()}),
+                );
+                return Err(e);
+            }
+        }
     };
     let get = |k: &str| worker::js_sys::Reflect::get(&answer, &JsValue::from_str(k));
     let status = get("status")

@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod pem;
 pub mod projects;
 pub mod routes;
+pub mod rpc;
 pub mod sealed;
 pub mod tenancy;
 pub mod time;
