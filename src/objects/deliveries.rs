@@ -403,8 +403,8 @@ impl Handled {
     }
 }
 
-/// Claims, runs `handle`, and records the outcome; a failed handling stays claimable so
-/// GitHub's manual redelivery runs it once more.
+/// Claims, runs `handle`, and records the outcome. A failed handling stays claimable, and so
+/// does one whose handler died (after the lease), so GitHub's redelivery runs it once more.
 pub async fn run<F, Fut>(
     log: &DeliveryLog,
     received: &Received,
