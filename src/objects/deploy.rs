@@ -98,7 +98,10 @@ pub struct PushRequest {
     pub installation_id: InstallationId,
     pub branch: String,
     pub delivery_id: String,
+    /// The push's `before` and `forced`: what the branch history learns from.
+    pub before: String,
     pub sha: String,
+    pub forced: bool,
     pub pusher: String,
     pub message: String,
     pub seq: u64,
@@ -510,7 +513,9 @@ impl ProjectDeploy {
         }
         let push = Push {
             delivery_id: p.delivery_id,
+            before: p.before,
             sha: p.sha,
+            forced: p.forced,
             pusher: p.pusher,
             message: p.message,
             seq: p.seq,

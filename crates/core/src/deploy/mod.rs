@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod hook;
+pub mod lineage;
 pub mod machine;
 pub mod record;
 pub mod routing;
