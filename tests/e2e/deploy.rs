@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ghplane_core::deploy::{signature, verify_signature};
+use ghplane_core::deploy::{report_signature, verify_signature, DeploymentRef};
+use ghplane_core::projects::ProjectSlug;
 use serde_json::{json, Value};
 
 use crate::api::Resp;
@@ -345,18 +346,46 @@ fn push(s: &Shared, t: &Tenant, branch: &str, after: &str) -> (String, Resp) {
     )
 }
 
-fn report(s: &Shared, slug: &str, number: u64, secret: &str, state: &str) -> Resp {
+/// A status report signed as `docs/deploy-signing.md` says, at the current time.
+pub fn report(s: &Shared, slug: &str, number: u64, secret: &str, state: &str) -> Resp {
     let body = json!({"state": state}).to_string();
-    let sig = signature(secret.as_bytes(), body.as_bytes());
+    let timestamp = unix_now().to_string();
+    let sig = report_signature(
+        secret.as_bytes(),
+        &timestamp,
+        &deployment_ref(slug, number),
+        body.as_bytes(),
+    );
+    send_report(s, &format!("{slug}.{number}"), &timestamp, &sig, &body)
+}
+
+/// Posts a report to `/api/deployments/{target}/status` exactly as given (a deployer's
+/// captured request can be replayed this way).
+pub fn send_report(s: &Shared, target: &str, timestamp: &str, sig: &str, body: &str) -> Resp {
     s.api.send(
         "POST",
-        &format!("/api/deployments/{slug}.{number}/status"),
+        &format!("/api/deployments/{target}/status"),
         &[
             ("content-type", "application/json"),
-            ("x-ghplane-signature-256", &sig),
+            ("x-ghplane-timestamp", timestamp),
+            ("x-ghplane-signature-256", sig),
         ],
         Some(body.as_bytes()),
     )
+}
+
+pub fn deployment_ref(slug: &str, number: u64) -> DeploymentRef {
+    DeploymentRef {
+        project: ProjectSlug::parse(slug).expect("a project slug"),
+        number,
+    }
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs() as i64
 }
 
 fn deployments(s: &Shared, slug: &str) -> Value {

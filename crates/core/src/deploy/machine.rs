@@ -387,17 +387,40 @@ impl DeployMachine {
     }
 
     /// The job could not be handed over (the hook failed after its retries, or GitHub refused
-    /// the deployment). Without this the project would wait for the timeout.
+    /// the deployment), for `reason` (shown with the deployment). Without this the project
+    /// would wait for the timeout.
     pub fn on_dispatch_failed(
         &mut self,
         deployment_id: u64,
+        reason: &str,
         cfg: &DeployConfig,
         now_ms: i64,
     ) -> Reaction {
         if !self.is_running(deployment_id) {
             return Reaction::ignored(Ignored::NotCurrent);
         }
+        self.set_error(deployment_id, reason);
         Reaction::done(self.finish(DeploymentState::Error, Outcome::DispatchFailed, cfg, now_ms))
+    }
+
+    /// The object's own alarm kept failing (storage, configuration) past its retry bound: the
+    /// running deployment, if any, ends as `error` with `reason` so the project is not locked
+    /// until its deadline by a fault that may outlast it.
+    pub fn on_alarm_failed(&mut self, reason: &str, cfg: &DeployConfig, now_ms: i64) -> Reaction {
+        let Some(id) = self.running.as_ref().map(|r| r.deployment_id) else {
+            return Reaction {
+                effects: vec![self.alarm_effect(cfg)],
+                ignored: Some(Ignored::Idle),
+            };
+        };
+        self.set_error(id, reason);
+        Reaction::done(self.finish(DeploymentState::Error, Outcome::AlarmFailed, cfg, now_ms))
+    }
+
+    fn set_error(&mut self, deployment_id: u64, reason: &str) {
+        if let Some(d) = self.deployment_mut(deployment_id) {
+            d.error = Some(truncate(reason, MAX_LABEL_LEN));
+        }
     }
 
     /// Records GitHub's id for a deployment. Statuses reached before it was known are
@@ -449,6 +472,7 @@ impl DeployMachine {
                 finished_at: None,
                 github_deployment_id: None,
                 outcome: None,
+                error: None,
             },
         );
         self.deployments.truncate(MAX_DEPLOYMENTS);
@@ -578,6 +602,7 @@ fn describe(d: &Deployment) -> String {
         Some(Outcome::Errored) => format!("deploy of {sha} errored"),
         Some(Outcome::TimedOut) => format!("deploy of {sha} timed out"),
         Some(Outcome::DispatchFailed) => format!("deploy of {sha} could not be started"),
+        Some(Outcome::AlarmFailed) => format!("deploy of {sha} stopped: ghplane failed"),
         None if d.state == DeploymentState::InProgress => format!("deploying {sha}"),
         None => format!("queued {sha}"),
     }
@@ -1018,14 +1043,46 @@ mod tests {
         let mut m = running();
         m.on_push(push(2), &CFG, T0 + 11_000);
         assert_eq!(
-            m.on_dispatch_failed(7, &CFG, T0 + 12_000).ignored,
+            m.on_dispatch_failed(7, "hook answered 410", &CFG, T0 + 12_000).ignored,
             Some(Ignored::NotCurrent)
         );
-        let r = m.on_dispatch_failed(1, &CFG, T0 + 30_000);
+        let r = m.on_dispatch_failed(1, "hook answered 410", &CFG, T0 + 30_000);
         assert_eq!(dispatches(&r), [(2, sha(2))]);
+        let d = m.deployment(1).unwrap();
+        assert_eq!(d.outcome, Some(Outcome::DispatchFailed));
+        assert_eq!(d.error.as_deref(), Some("hook answered 410"));
+        assert_eq!(m.deployment(2).unwrap().error, None);
+    }
+
+    #[test]
+    fn an_alarm_that_keeps_failing_ends_the_running_deployment() {
+        let mut m = running();
+        m.on_github_deployment(1, 99);
+        m.on_push(push(2), &CFG, T0 + 11_000);
+        let r = m.on_alarm_failed("alarm failed", &CFG, T0 + 60_000);
+        // The reason is shown, GitHub learns, and the follow-up deploys.
+        let d = m.deployment(1).unwrap();
         assert_eq!(
-            m.deployment(1).unwrap().outcome,
-            Some(Outcome::DispatchFailed)
+            (d.state, d.outcome, d.error.as_deref()),
+            (
+                DeploymentState::Error,
+                Some(Outcome::AlarmFailed),
+                Some("alarm failed")
+            )
+        );
+        assert!(r.effects.contains(&Effect::MirrorStatus {
+            deployment_id: 1,
+            github_deployment_id: 99,
+            state: DeploymentState::Error,
+            description: format!("deploy of {} stopped: ghplane failed", &sha(1)[..7]),
+        }));
+        assert_eq!(dispatches(&r), [(2, sha(2))]);
+        // Nothing running: nothing to end, the alarm is re-derived.
+        let mut idle = DeployMachine::new();
+        let r = idle.on_alarm_failed("alarm failed", &CFG, T0);
+        assert_eq!(
+            (r.ignored, r.effects),
+            (Some(Ignored::Idle), vec![Effect::ClearAlarm])
         );
     }
 

@@ -12,6 +12,8 @@ pub mod hook;
 pub mod lineage;
 pub mod machine;
 pub mod record;
+pub mod report;
+pub mod retry;
 pub mod routing;
 pub mod source;
 pub mod ticket;
@@ -27,6 +29,7 @@ pub use machine::{
     DEFAULT_DEBOUNCE_SECONDS, DEFAULT_TIMEOUT_SECONDS, MAX_DEPLOYMENTS, MAX_RECENT_DELIVERIES,
 };
 pub use record::{Deployment, DeploymentState, Outcome, ReportedState, Trigger};
+pub use report::{report_signature, verify_report, REPORT_WINDOW_SECS, TIMESTAMP_HEADER};
 pub use routing::{
     apply_rename, check_push, combine, ignored_reason, next_push_seq, remove_link, report_refusal,
     route_push, route_rename, upsert_link, DeploymentRef, RepoLink,

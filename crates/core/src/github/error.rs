@@ -72,7 +72,8 @@ impl GithubError {
         let secondary = message.to_ascii_lowercase().contains("rate limit");
         match status {
             429 => GithubError::RateLimited {
-                retry_after_secs: retry_after.or(reset_in),
+                // As for a secondary limit: without headers, GitHub asks for at least a minute.
+                retry_after_secs: retry_after.or(reset_in).or(Some(60)),
             },
             403 if retry_after.is_some() || exhausted || secondary => GithubError::RateLimited {
                 // GitHub's guidance for a secondary limit without headers: wait at least a minute.
