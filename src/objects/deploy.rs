@@ -27,7 +27,8 @@ use ghplane_core::deploy::{
     Phase, Push, Reaction, RepoLink, ReportedState, Source, Ticket, SIGNATURE_HEADER,
 };
 use ghplane_core::deploy::retry::{
-    job_retry_delay_ms, AlarmFailures, AlarmRecovery, JobFailure, ALARM_RETRY_CAP_MS,
+    effective_due_times, job_retry_delay_ms, AlarmFailures, AlarmRecovery, JobFailure,
+    ALARM_RETRY_CAP_MS,
 };
 use ghplane_core::ids::{truncate, InstallationId, RepoFullName, RepoId};
 use ghplane_core::projects::ProjectSlug;
@@ -198,6 +199,19 @@ impl Job {
 }
 
 impl Outbox {
+    /// When each job may run (in queue order): the statuses of one deployment go in order.
+    fn due_times(&self) -> Vec<(&Job, i64)> {
+        let keyed: Vec<(Option<u64>, i64)> = self
+            .jobs
+            .iter()
+            .map(|j| match &j.work {
+                Work::Mirror { deployment_id, .. } => (Some(*deployment_id), j.due_at_ms),
+                Work::Dispatch { .. } => (None, j.due_at_ms),
+            })
+            .collect();
+        self.jobs.iter().zip(effective_due_times(&keyed)).collect()
+    }
+
     /// Queues the effects that call out; the alarm effects are implied by `arm`.
     fn enqueue(&mut self, effects: &[Effect], now_ms: i64) -> bool {
         let mut queued = false;
@@ -412,7 +426,7 @@ impl ProjectDeploy {
         let next = machine
             .desired_alarm(cfg)
             .into_iter()
-            .chain(outbox.jobs.iter().map(|j| j.due_at_ms))
+            .chain(outbox.due_times().into_iter().map(|(_, due)| due))
             .min();
         let storage = self.state.storage();
         match next {
@@ -665,9 +679,10 @@ impl ProjectDeploy {
             let outbox: Outbox = self.load(OUTBOX_KEY).await?;
             let now = now_ms();
             let Some(job) = outbox
-                .jobs
-                .iter()
-                .filter(|j| j.due_at_ms <= now && !tried.contains(&j.id))
+                .due_times()
+                .into_iter()
+                .filter(|(j, due)| *due <= now && !tried.contains(&j.id))
+                .map(|(j, _)| j)
                 .min_by_key(|j| j.id)
                 .cloned()
             else {

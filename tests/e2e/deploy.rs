@@ -78,7 +78,7 @@ pub struct HookCall {
 }
 
 impl HookCall {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("the job is JSON")
     }
 
@@ -98,14 +98,14 @@ struct DeployerState {
     replies: VecDeque<(u16, Duration)>,
 }
 
-struct Deployer {
+pub(crate) struct Deployer {
     addr: SocketAddr,
     state: Arc<Mutex<DeployerState>>,
     stop: Arc<AtomicBool>,
 }
 
 impl Deployer {
-    fn start() -> Deployer {
+    pub(crate) fn start() -> Deployer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("deployer: bind");
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(DeployerState::default()));
@@ -124,22 +124,22 @@ impl Deployer {
         Deployer { addr, state, stop }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.addr.port())
     }
 
-    fn reply_with(&self, replies: &[(u16, u64)]) {
+    pub(crate) fn reply_with(&self, replies: &[(u16, u64)]) {
         self.state.lock().unwrap().replies = replies
             .iter()
             .map(|(s, ms)| (*s, Duration::from_millis(*ms)))
             .collect();
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.state.lock().unwrap().calls.len()
     }
 
-    fn call(&self, n: usize) -> HookCall {
+    pub(crate) fn call(&self, n: usize) -> HookCall {
         let st = self.state.lock().unwrap();
         let c = &st.calls[n];
         HookCall {
@@ -150,7 +150,7 @@ impl Deployer {
 
     /// Waits until `n` jobs arrived.
     #[track_caller]
-    fn wait_for(&self, n: usize, within: Duration) {
+    pub(crate) fn wait_for(&self, n: usize, within: Duration) {
         let deadline = Instant::now() + within;
         while self.count() < n {
             assert!(
@@ -164,7 +164,7 @@ impl Deployer {
 
     /// Stays at `n` jobs for `during`.
     #[track_caller]
-    fn stays_at(&self, n: usize, during: Duration) {
+    pub(crate) fn stays_at(&self, n: usize, during: Duration) {
         thread::sleep(during);
         assert_eq!(self.count(), n, "jobs delivered");
     }
@@ -224,11 +224,11 @@ fn serve(mut stream: TcpStream, state: &Mutex<DeployerState>) {
 // ---------------------------------------------------------------------------------------
 // Helpers.
 
-struct Tenant {
-    app: u64,
-    installation: u64,
-    repo_id: u64,
-    full_name: String,
+pub(crate) struct Tenant {
+    pub app: u64,
+    pub installation: u64,
+    pub repo_id: u64,
+    pub full_name: String,
 }
 
 impl Tenant {
@@ -238,7 +238,7 @@ impl Tenant {
 }
 
 /// A fresh app and installation (created by its webhook), reaching one fresh repository.
-fn tenant(s: &Shared) -> Tenant {
+pub(crate) fn tenant(s: &Shared) -> Tenant {
     let app = unique_id();
     register_app(&s.api, app);
     let installation = unique_id();
@@ -264,7 +264,7 @@ fn tenant(s: &Shared) -> Tenant {
 }
 
 /// A new project whose slug starts with `prefix` (a source links only to a project).
-fn slug(s: &Shared, prefix: &str) -> String {
+pub(crate) fn slug(s: &Shared, prefix: &str) -> String {
     let r = s.api.admin(
         "POST",
         "/projects",
@@ -276,7 +276,7 @@ fn slug(s: &Shared, prefix: &str) -> String {
     slug
 }
 
-fn new_sha() -> String {
+pub(crate) fn new_sha() -> String {
     format!("{:040x}", unique_id() * 7919)
 }
 
@@ -285,7 +285,7 @@ fn source_body(t: &Tenant, branch: &str, hook: Option<&str>) -> Value {
 }
 
 /// Links `slug` to `branch` of the tenant's repository; returns the hook secret.
-fn link(s: &Shared, t: &Tenant, slug: &str, branch: &str, hook: &str) -> String {
+pub(crate) fn link(s: &Shared, t: &Tenant, slug: &str, branch: &str, hook: &str) -> String {
     let r = s.api.admin(
         "PUT",
         &format!("/projects/{slug}/source"),
@@ -298,7 +298,7 @@ fn link(s: &Shared, t: &Tenant, slug: &str, branch: &str, hook: &str) -> String 
 }
 
 /// A signed push of `t`'s repository (named `full_name`) through `installation`.
-fn push_as(
+pub(crate) fn push_as(
     s: &Shared,
     t: &Tenant,
     installation: u64,
@@ -335,7 +335,7 @@ fn push_as(
     (delivery, r)
 }
 
-fn push(s: &Shared, t: &Tenant, branch: &str, after: &str) -> (String, Resp) {
+pub(crate) fn push(s: &Shared, t: &Tenant, branch: &str, after: &str) -> (String, Resp) {
     push_as(
         s,
         t,
@@ -388,7 +388,7 @@ pub fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
-fn deployments(s: &Shared, slug: &str) -> Value {
+pub(crate) fn deployments(s: &Shared, slug: &str) -> Value {
     let r = s
         .api
         .admin("GET", &format!("/projects/{slug}/deployments"), None);
@@ -396,7 +396,7 @@ fn deployments(s: &Shared, slug: &str) -> Value {
     r.json()
 }
 
-fn github_deployments(s: &Shared, full_name: &str) -> Vec<RecordedRequest> {
+pub(crate) fn github_deployments(s: &Shared, full_name: &str) -> Vec<RecordedRequest> {
     let path = format!("/repos/{full_name}/deployments");
     s.fake
         .requests_for("repos/create-deployment")
@@ -406,7 +406,7 @@ fn github_deployments(s: &Shared, full_name: &str) -> Vec<RecordedRequest> {
 }
 
 /// The states mirrored to GitHub for one GitHub deployment, in order.
-fn mirrored(s: &Shared, full_name: &str, github_id: u64) -> Vec<String> {
+pub(crate) fn mirrored(s: &Shared, full_name: &str, github_id: u64) -> Vec<String> {
     let path = format!("/repos/{full_name}/deployments/{github_id}/statuses");
     s.fake
         .requests_for("repos/create-deployment-status")
@@ -417,7 +417,7 @@ fn mirrored(s: &Shared, full_name: &str, github_id: u64) -> Vec<String> {
 }
 
 #[track_caller]
-fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while !check() {
         assert!(Instant::now() < deadline, "not within {within:?}: {what}");
@@ -426,7 +426,7 @@ fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
 }
 
 /// The delivery log's reason for each delivery id.
-fn reasons(s: &Shared, installation: u64) -> HashMap<String, (String, String)> {
+pub(crate) fn reasons(s: &Shared, installation: u64) -> HashMap<String, (String, String)> {
     let r = s.api.admin(
         "GET",
         &format!("/api/installations/{installation}/deliveries?limit=100"),
@@ -462,11 +462,11 @@ fn redeem(s: &Shared, path: &str, ticket: Option<&str>) -> Resp {
     s.api.send("POST", path, &headers, None)
 }
 
-fn window() -> Duration {
+pub(crate) fn window() -> Duration {
     Duration::from_secs(DEBOUNCE_SECONDS + 2)
 }
 
-fn soon() -> Duration {
+pub(crate) fn soon() -> Duration {
     Duration::from_secs(DEBOUNCE_SECONDS + 15)
 }
 
@@ -532,7 +532,7 @@ fn a_source_is_resolved_by_id_through_the_installation(s: &Shared) {
     let r = s
         .api
         .admin("GET", &format!("/projects/{missing}/source"), None);
-    assert_eq!((r.status, r.code().as_str()), (404, "source_not_linked"));
+    assert_eq!((r.status, r.code().as_str()), (404, "project_not_found"));
 
     // Linked: ids and the current name stored, the secret shown once.
     let r = put(&source_body(&t, "main", None));
@@ -569,7 +569,7 @@ fn a_source_is_resolved_by_id_through_the_installation(s: &Shared) {
     assert_eq!(r.json()["reason"], "no_linked_project", "{}", r.text());
     assert_eq!(
         deployments(s, &p),
-        json!({"deployments": [], "running": null, "pending": null})
+        json!({"deployments": [], "running": null, "pending": null, "jobs": []})
     );
 }
 

@@ -6,6 +6,7 @@ mod admin_access;
 mod api;
 mod config;
 mod deploy;
+mod deploy_order;
 mod fake_github;
 mod github_handlers;
 mod identity;
@@ -56,6 +57,7 @@ fn main() {
         projects::TESTS,
         admin_access::TESTS,
         deploy::TESTS,
+        deploy_order::TESTS,
         installer::TESTS,
         mint::TESTS,
     ]

@@ -40,6 +40,24 @@ pub fn job_retry_delay_ms(failed_tries: u32, failure: JobFailure) -> Option<u64>
     Some(scheduled.max(asked))
 }
 
+/// When each queued job may run, given in queue order as `(order key, due time)`: a job never
+/// runs before an earlier job with the same key (the statuses of one GitHub deployment are
+/// mirrored in the order they happened, so a status held back by a rate limit is not
+/// overtaken by a later one). Jobs without a key only wait for themselves.
+pub fn effective_due_times(jobs: &[(Option<u64>, i64)]) -> Vec<i64> {
+    let mut out: Vec<i64> = Vec::with_capacity(jobs.len());
+    for (i, (key, due)) in jobs.iter().enumerate() {
+        let behind = key.and_then(|k| {
+            (0..i)
+                .rev()
+                .find(|&j| jobs[j].0 == Some(k))
+                .map(|j| out[j])
+        });
+        out.push(behind.map_or(*due, |b| b.max(*due)));
+    }
+    out
+}
+
 /// The alarm handler's consecutive failures, stored beside the machine (reset on success).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -116,6 +134,22 @@ mod tests {
         assert_eq!(job_retry_delay_ms(2, unavailable), Some(120_000));
         // Still bounded.
         assert_eq!(job_retry_delay_ms(4, bare), None);
+    }
+
+    #[test]
+    fn a_job_waits_for_the_earlier_jobs_of_its_key() {
+        let jobs = [
+            (Some(1), T0 + 60_000), // a status held back by a rate limit
+            (None, T0),             // a dispatch: independent
+            (Some(2), T0),          // another deployment's status
+            (Some(1), T0),          // deployment 1's next status waits for the first
+            (Some(1), T0 + 90_000),
+        ];
+        assert_eq!(
+            effective_due_times(&jobs),
+            [T0 + 60_000, T0, T0, T0 + 60_000, T0 + 90_000]
+        );
+        assert!(effective_due_times(&[]).is_empty());
     }
 
     #[test]
