@@ -20,15 +20,15 @@ use base64::Engine;
 use futures_util::future::{select, Either};
 use futures_util::lock::Mutex;
 use futures_util::pin_mut;
+use ghplane_core::deploy::retry::{
+    effective_due_times, job_retry_delay_ms, AlarmFailures, AlarmRecovery, JobFailure,
+    ALARM_RETRY_CAP_MS,
+};
 use ghplane_core::deploy::{
     apply_rename, check_push, hook_body, hook_retry_delay_ms, ignored_reason, keep_stored,
     redeem_stored, release_stored, report_refusal, signature, token_scope, verify_report,
     DeployConfig, DeployError, DeployMachine, Deployment, DeploymentRef, DeploymentState, Effect,
     Phase, Push, Reaction, RepoLink, ReportedState, Source, Ticket, SIGNATURE_HEADER,
-};
-use ghplane_core::deploy::retry::{
-    effective_due_times, job_retry_delay_ms, AlarmFailures, AlarmRecovery, JobFailure,
-    ALARM_RETRY_CAP_MS,
 };
 use ghplane_core::ids::{truncate, InstallationId, RepoFullName, RepoId};
 use ghplane_core::projects::ProjectSlug;
@@ -324,7 +324,8 @@ impl worker::DurableObject for ProjectDeploy {
         match self.run_alarm().await {
             Ok(()) => {
                 // Best effort: a stale count only shortens the next backoff series.
-                let failures: AlarmFailures = self.load(ALARM_FAILURES_KEY).await.unwrap_or_default();
+                let failures: AlarmFailures =
+                    self.load(ALARM_FAILURES_KEY).await.unwrap_or_default();
                 if failures.count > 0 {
                     let _ = self.state.storage().delete(ALARM_FAILURES_KEY).await;
                 }

@@ -286,7 +286,11 @@ fn a_github_outage_during_dispatch_heals(s: &Shared) {
     let job = d.call(0).json();
     assert_eq!(job["deployment"]["sha"], first);
     assert!(job["deployment"]["githubDeploymentId"].as_u64().is_some());
-    assert_eq!(github_deployments(s, &t.full_name).len(), 2, "one refused, one created");
+    assert_eq!(
+        github_deployments(s, &t.full_name).len(),
+        2,
+        "one refused, one created"
+    );
     assert_eq!(report(s, &p, 1, &secret, "success").status, 200);
 
     // GitHub fails while creating the deployment (it may or may not have created it): the
@@ -340,10 +344,7 @@ fn a_rate_limited_status_mirror_waits_a_minute(s: &Shared) {
     let github_id = d.call(0).json()["deployment"]["githubDeploymentId"]
         .as_u64()
         .unwrap();
-    let statuses = format!(
-        "/repos/{}/deployments/{github_id}/statuses",
-        t.full_name
-    );
+    let statuses = format!("/repos/{}/deployments/{github_id}/statuses", t.full_name);
     let calls = || {
         s.fake
             .requests_for("repos/create-deployment-status")
@@ -356,7 +357,10 @@ fn a_rate_limited_status_mirror_waits_a_minute(s: &Shared) {
     s.fake.fault(
         "repos/create-deployment-status",
         Some(&statuses),
-        Reply::json(429, json!({"message": "You have exceeded a secondary rate limit."})),
+        Reply::json(
+            429,
+            json!({"message": "You have exceeded a secondary rate limit."}),
+        ),
         Some(1),
     );
     assert_eq!(report(s, &p, 1, &secret, "in_progress").status, 200);
@@ -368,7 +372,11 @@ fn a_rate_limited_status_mirror_waits_a_minute(s: &Shared) {
     let mut job = Value::Null;
     eventually(Duration::from_secs(10), "the mirror job waits", || {
         let list = deployments(s, &p);
-        let mirror = list["jobs"].as_array().unwrap().iter().find(|j| j["type"] == "mirror");
+        let mirror = list["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["type"] == "mirror");
         job = mirror.cloned().unwrap_or_default();
         job["tries"] == 1
     });
@@ -381,9 +389,11 @@ fn a_rate_limited_status_mirror_waits_a_minute(s: &Shared) {
     thread::sleep(Duration::from_secs(2));
     assert_eq!(calls(), ["in_progress"], "nothing more within the minute");
     // After the minute both go, in order.
-    eventually(Duration::from_secs(120), "the statuses are mirrored", || {
-        calls().len() == 3
-    });
+    eventually(
+        Duration::from_secs(120),
+        "the statuses are mirrored",
+        || calls().len() == 3,
+    );
     assert!(
         refused_at.elapsed() >= Duration::from_secs(59),
         "retried after {:?}",
@@ -401,7 +411,11 @@ fn unknown_projects_are_not_found_on_every_project_route(s: &Shared) {
     let source = json!({"installationId": t.installation, "repoId": t.repo_id, "branch": "main"});
     let cases: [(&str, String, Option<Value>); 7] = [
         ("GET", format!("/projects/{missing}"), None),
-        ("PATCH", format!("/projects/{missing}"), Some(json!({"description": "x"}))),
+        (
+            "PATCH",
+            format!("/projects/{missing}"),
+            Some(json!({"description": "x"})),
+        ),
         ("GET", format!("/projects/{missing}/deployments"), None),
         ("GET", format!("/projects/{missing}/source"), None),
         ("DELETE", format!("/projects/{missing}/source"), None),

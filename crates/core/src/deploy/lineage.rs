@@ -154,7 +154,10 @@ mod tests {
         assert_eq!(h.head(), Some(s(3).as_str()));
         assert!(h.moved_past(&s(1)) && h.moved_past(&s(2)));
         assert!(!h.moved_past(&s(3)));
-        assert!(!h.moved_past(ZERO), "a branch creation's zero sha is not a commit");
+        assert!(
+            !h.moved_past(ZERO),
+            "a branch creation's zero sha is not a commit"
+        );
     }
 
     #[test]
@@ -235,7 +238,8 @@ mod tests {
     #[test]
     fn round_trips_through_storage() {
         let h = pushed_to(4);
-        let back: BranchHistory = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
+        let back: BranchHistory =
+            serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
         assert_eq!(back, h);
         assert_eq!(
             serde_json::from_str::<BranchHistory>("{}").unwrap(),

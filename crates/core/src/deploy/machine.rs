@@ -1043,7 +1043,8 @@ mod tests {
         let mut m = running();
         m.on_push(push(2), &CFG, T0 + 11_000);
         assert_eq!(
-            m.on_dispatch_failed(7, "hook answered 410", &CFG, T0 + 12_000).ignored,
+            m.on_dispatch_failed(7, "hook answered 410", &CFG, T0 + 12_000)
+                .ignored,
             Some(Ignored::NotCurrent)
         );
         let r = m.on_dispatch_failed(1, "hook answered 410", &CFG, T0 + 30_000);

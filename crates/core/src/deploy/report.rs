@@ -135,14 +135,7 @@ mod tests {
             Err(DeployError::InvalidSignature)
         );
         assert_eq!(
-            verify_report(
-                b"other",
-                Some("1700000000"),
-                &dep(3),
-                BODY,
-                &sig,
-                NOW_MS
-            ),
+            verify_report(b"other", Some("1700000000"), &dep(3), BODY, &sig, NOW_MS),
             Err(DeployError::InvalidSignature)
         );
     }
@@ -176,7 +169,14 @@ mod tests {
             verify_report(SECRET, None, &dep(3), BODY, &sig, NOW_MS),
             Err(DeployError::InvalidSignature)
         );
-        for ts in ["", "-1700000000", "1700000000.5", "1e9", "17000000000000", "now"] {
+        for ts in [
+            "",
+            "-1700000000",
+            "1700000000.5",
+            "1e9",
+            "17000000000000",
+            "now",
+        ] {
             let sig = report_signature(SECRET, ts, &dep(3), BODY);
             assert_eq!(
                 check(ts, &dep(3), &sig),

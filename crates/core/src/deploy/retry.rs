@@ -47,12 +47,7 @@ pub fn job_retry_delay_ms(failed_tries: u32, failure: JobFailure) -> Option<u64>
 pub fn effective_due_times(jobs: &[(Option<u64>, i64)]) -> Vec<i64> {
     let mut out: Vec<i64> = Vec::with_capacity(jobs.len());
     for (i, (key, due)) in jobs.iter().enumerate() {
-        let behind = key.and_then(|k| {
-            (0..i)
-                .rev()
-                .find(|&j| jobs[j].0 == Some(k))
-                .map(|j| out[j])
-        });
+        let behind = key.and_then(|k| (0..i).rev().find(|&j| jobs[j].0 == Some(k)).map(|j| out[j]));
         out.push(behind.map_or(*due, |b| b.max(*due)));
     }
     out
@@ -175,25 +170,14 @@ mod tests {
     }
 
     #[test]
-    fn alarm_waits_are_capped() {
+    fn a_stored_count_past_the_bound_gives_up_at_once() {
+        // E.g. a count stored under an older, larger bound.
         let mut f = AlarmFailures {
             count: 40,
             last_error: None,
         };
-        // Beyond the bound (a stored count from an older rule): give up at once.
-        assert!(matches!(
-            f.record("x", T0),
-            AlarmRecovery::GiveUp { .. }
-        ));
-        let mut f = AlarmFailures {
-            count: 4,
-            last_error: None,
-        };
-        assert_eq!(
-            f.record("x", T0),
-            AlarmRecovery::RetryAt { at_ms: T0 + 32_000 }
-        );
-        assert!(ALARM_RETRY_BASE_MS << (MAX_ALARM_FAILURES - 2) <= ALARM_RETRY_CAP_MS);
+        assert!(matches!(f.record("x", T0), AlarmRecovery::GiveUp { .. }));
+        assert_eq!(f.count, 0);
     }
 
     #[test]
