@@ -9,6 +9,9 @@
 //!   of the machine's own deadline and the outbox's due jobs;
 //! - network calls (GitHub, the deploy hook) happen only in the alarm, from the outbox, so a
 //!   webhook delivery or a status report is answered without waiting for either;
+//! - the alarm never spins and never leaves the project locked: a failed job waits its
+//!   schedule (and any `Retry-After`), a failed alarm re-arms itself with backoff and, past
+//!   its bound, ends the running deployment with the reason (`ghplane_core::deploy::retry`);
 //! - the hook secret and tickets never sit in storage in a usable form, and no token, ticket
 //!   or secret is ever logged.
 

@@ -2,9 +2,11 @@
 //! burst of pushes, always the newest sha, with at most one follow-up queued behind a running
 //! deployment.
 //!
-//! [`machine`] decides, [`source`] says which pushes count, [`hook`] shapes and signs the job,
-//! [`ticket`] guards the one-time credentials exchange, [`routing`] says which projects a push
-//! reaches (and why none), [`error`] lists the refusals. All of it is pure: callers pass
+//! [`machine`] decides, [`lineage`] says which shas the branch already moved past (so no push
+//! rolls it back), [`source`] says which pushes count, [`hook`] shapes and signs the job,
+//! [`report`] checks a deployer's signed report, [`retry`] spaces and bounds the object's own
+//! retries, [`ticket`] guards the one-time credentials exchange, [`routing`] says which
+//! projects a push reaches (and why none), [`error`] lists the refusals. All of it is pure: callers pass
 //! `now_ms` and random bytes, and perform the returned effects.
 
 pub mod error;
