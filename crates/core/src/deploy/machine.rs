@@ -265,7 +265,6 @@ impl DeployMachine {
         if self.high_water_seq.is_some_and(|h| push.seq <= h) {
             return Reaction::ignored(Ignored::Stale);
         }
-        self.high_water_seq = Some(push.seq);
         if self.pending.is_none() && self.running.as_ref().is_some_and(|r| r.sha == push.sha) {
             return Reaction::ignored(Ignored::AlreadyDeploying);
         }
@@ -278,6 +277,9 @@ impl DeployMachine {
         if self.history.observe(step, already_deployed) == Verdict::Stale {
             return Reaction::ignored(Ignored::Stale);
         }
+        // Only a push taken raises the mark: a stale one that overtook a newer push on its
+        // way here must not make that newer push look old.
+        self.high_water_seq = Some(push.seq);
 
         let trigger = Trigger {
             delivery_id,
@@ -960,6 +962,22 @@ mod tests {
         assert_eq!(m.phase(&CFG), Phase::Idle);
         let shas: Vec<&str> = m.deployments().iter().map(|d| d.sha.as_str()).collect();
         assert_eq!(shas, [sha(3), sha(5), sha(4), sha(3)]);
+    }
+
+    #[test]
+    fn a_stale_push_that_overtook_a_newer_one_does_not_hide_it() {
+        let mut m = DeployMachine::new();
+        m.on_push(step(0, 1, 1, "a"), &CFG, T0);
+        m.on_push(step(1, 2, 2, "b"), &CFG, T0 + 1);
+        // The push to 3 is numbered first, but a late copy of the push to 2 (numbered after
+        // it) reaches the project first.
+        assert_eq!(
+            m.on_push(step(1, 2, 4, "b-again"), &CFG, T0 + 2).ignored,
+            Some(Ignored::Stale)
+        );
+        assert_eq!(m.on_push(step(2, 3, 3, "c"), &CFG, T0 + 3).ignored, None);
+        let r = m.on_alarm(&CFG, T0 + 3 + CFG.debounce_ms);
+        assert_eq!(dispatches(&r), [(1, sha(3))]);
     }
 
     #[test]
