@@ -9,6 +9,9 @@
 //!   of the machine's own deadline and the outbox's due jobs;
 //! - network calls (GitHub, the deploy hook) happen only in the alarm, from the outbox, so a
 //!   webhook delivery or a status report is answered without waiting for either;
+//! - the alarm never spins and never leaves the project locked: a failed job waits its
+//!   schedule (and any `Retry-After`), a failed alarm re-arms itself with backoff and, past
+//!   its bound, ends the running deployment with the reason (`ghplane_core::deploy::retry`);
 //! - the hook secret and tickets never sit in storage in a usable form, and no token, ticket
 //!   or secret is ever logged.
 
@@ -20,17 +23,21 @@ use base64::Engine;
 use futures_util::future::{select, Either};
 use futures_util::lock::Mutex;
 use futures_util::pin_mut;
+use ghplane_core::deploy::retry::{
+    effective_due_times, job_retry_delay_ms, AlarmFailures, AlarmRecovery, JobFailure,
+    ALARM_RETRY_CAP_MS,
+};
 use ghplane_core::deploy::{
     apply_rename, check_push, hook_body, hook_retry_delay_ms, ignored_reason, keep_stored,
-    redeem_stored, release_stored, report_refusal, signature, token_scope, verify_signature,
+    redeem_stored, release_stored, report_refusal, signature, token_scope, verify_report,
     DeployConfig, DeployError, DeployMachine, Deployment, DeploymentRef, DeploymentState, Effect,
-    Phase, Push, Reaction, RepoLink, ReportedState, Source, Ticket, HOOK_RETRY_DELAYS_MS,
-    SIGNATURE_HEADER,
+    Phase, Push, Reaction, RepoLink, ReportedState, Source, Ticket, SIGNATURE_HEADER,
 };
 use ghplane_core::ids::{truncate, InstallationId, RepoFullName, RepoId};
 use ghplane_core::projects::ProjectSlug;
 use ghplane_core::sealed::{Sealed, Secret};
 use ghplane_core::tenancy::token::TokenScope;
+use ghplane_core::time::rfc3339_from_millis;
 use ghplane_core::ApiError;
 use ghplane_webcrypto::random_bytes;
 use serde::de::DeserializeOwned;
@@ -57,6 +64,8 @@ const OUTBOX_KEY: &str = "outbox";
 /// Deployment number → the repository its GitHub deployment was created in, so a status is
 /// never mirrored into a repository the project has since moved away from.
 const TARGETS_KEY: &str = "github-targets";
+/// The alarm handler's consecutive failures ([`AlarmFailures`]), so its retries back off.
+const ALARM_FAILURES_KEY: &str = "alarm-failures";
 const SECRET_SLOT: &str = "hookSecret";
 const TICKET_SLOT: &str = "ticket";
 const HOOK_SECRET_PREFIX: &str = "ghpdh_";
@@ -98,7 +107,10 @@ pub struct PushRequest {
     pub installation_id: InstallationId,
     pub branch: String,
     pub delivery_id: String,
+    /// The push's `before` and `forced`: what the branch history learns from.
+    pub before: String,
     pub sha: String,
+    pub forced: bool,
     pub pusher: String,
     pub message: String,
     pub seq: u64,
@@ -128,6 +140,8 @@ pub struct CredentialsRequest {
 pub struct StatusRequest {
     pub number: u64,
     pub signature: String,
+    /// `X-Ghplane-Timestamp`, as sent (the signature covers it).
+    pub timestamp: Option<String>,
     /// The raw body, as signed.
     pub body: String,
 }
@@ -176,7 +190,31 @@ struct Outbox {
     jobs: Vec<Job>,
 }
 
+impl Job {
+    fn view(&self) -> Value {
+        let (kind, deployment) = match &self.work {
+            Work::Dispatch { deployment_id, .. } => ("dispatch", deployment_id),
+            Work::Mirror { deployment_id, .. } => ("mirror", deployment_id),
+        };
+        json!({"type": kind, "deployment": deployment, "tries": self.tries,
+            "nextAttemptAt": rfc3339_from_millis(self.due_at_ms)})
+    }
+}
+
 impl Outbox {
+    /// When each job may run (in queue order): the statuses of one deployment go in order.
+    fn due_times(&self) -> Vec<(&Job, i64)> {
+        let keyed: Vec<(Option<u64>, i64)> = self
+            .jobs
+            .iter()
+            .map(|j| match &j.work {
+                Work::Mirror { deployment_id, .. } => (Some(*deployment_id), j.due_at_ms),
+                Work::Dispatch { .. } => (None, j.due_at_ms),
+            })
+            .collect();
+        self.jobs.iter().zip(effective_due_times(&keyed)).collect()
+    }
+
     /// Queues the effects that call out; the alarm effects are implied by `arm`.
     fn enqueue(&mut self, effects: &[Effect], now_ms: i64) -> bool {
         let mut queued = false;
@@ -281,14 +319,21 @@ impl worker::DurableObject for ProjectDeploy {
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
 
+    /// Runs the machine and the due jobs. A failure re-arms the alarm with backoff and, past
+    /// the bound, ends the running deployment (see [`AlarmFailures`]); only when even the
+    /// re-arming fails is the error left to the platform's own alarm retries.
     async fn alarm(&self) -> worker::Result<Response> {
         let _one_at_a_time = self.alarm_lock.lock().await;
-        if let Err(e) = self.run_alarm().await {
-            crate::log::event(
-                "error",
-                "deploy alarm failed",
-                json!({"errorCode": e.code()}),
-            );
+        match self.run_alarm().await {
+            Ok(()) => {
+                // Best effort: a stale count only shortens the next backoff series.
+                let failures: AlarmFailures =
+                    self.load(ALARM_FAILURES_KEY).await.unwrap_or_default();
+                if failures.count > 0 {
+                    let _ = self.state.storage().delete(ALARM_FAILURES_KEY).await;
+                }
+            }
+            Err(e) => self.alarm_failed(&e).await?,
         }
         Response::ok("")
     }
@@ -354,6 +399,15 @@ impl ProjectDeploy {
         event: impl FnOnce(&mut DeployMachine, &DeployConfig, i64) -> Reaction,
     ) -> Result<(Reaction, DeployMachine), ApiError> {
         let cfg = self.config()?;
+        self.react_with(&cfg, event).await
+    }
+
+    async fn react_with(
+        &self,
+        cfg: &DeployConfig,
+        event: impl FnOnce(&mut DeployMachine, &DeployConfig, i64) -> Reaction,
+    ) -> Result<(Reaction, DeployMachine), ApiError> {
+        let cfg = *cfg;
         let mut machine: DeployMachine = self.load(MACHINE_KEY).await?;
         let mut outbox: Outbox = self.load(OUTBOX_KEY).await?;
         let now = now_ms();
@@ -376,7 +430,7 @@ impl ProjectDeploy {
         let next = machine
             .desired_alarm(cfg)
             .into_iter()
-            .chain(outbox.jobs.iter().map(|j| j.due_at_ms))
+            .chain(outbox.due_times().into_iter().map(|(_, due)| due))
             .min();
         let storage = self.state.storage();
         match next {
@@ -494,10 +548,15 @@ impl ProjectDeploy {
         Ok(no_content())
     }
 
+    /// The machine's view, plus the calls still to make (so a wait on GitHub, such as a rate
+    /// limit's, is visible).
     async fn list(&self) -> Result<Response, ApiError> {
         let cfg = self.config()?;
         let machine: DeployMachine = self.load(MACHINE_KEY).await?;
-        Ok(json_response(200, &machine.view(&cfg)))
+        let outbox: Outbox = self.load(OUTBOX_KEY).await?;
+        let mut view = machine.view(&cfg);
+        view["jobs"] = outbox.jobs.iter().map(Job::view).collect();
+        Ok(json_response(200, &view))
     }
 
     async fn push(&self, p: PushRequest) -> Result<Answer, ApiError> {
@@ -510,7 +569,9 @@ impl ProjectDeploy {
         }
         let push = Push {
             delivery_id: p.delivery_id,
+            before: p.before,
             sha: p.sha,
+            forced: p.forced,
             pusher: p.pusher,
             message: p.message,
             seq: p.seq,
@@ -577,7 +638,9 @@ impl ProjectDeploy {
         }
     }
 
-    /// A deployer's report: verified with the hook secret over the exact body, then applied.
+    /// A deployer's report: verified with the hook secret over its timestamp, this deployment's
+    /// id and the exact body, within the time window; then applied. A refused report changes
+    /// nothing.
     async fn status(&self, slug: &ProjectSlug, s: StatusRequest) -> Result<Response, ApiError> {
         let deployment = DeploymentRef {
             project: slug.clone(),
@@ -589,9 +652,14 @@ impl ProjectDeploy {
             .ok_or_else(|| DeployError::NotLinked(slug.as_str().to_owned()))?;
         let ring = Keyring::from_env(&self.env).await?;
         let secret = self.hook_secret(&ring, &linked.project).await?;
-        if !verify_signature(secret.expose().as_bytes(), s.body.as_bytes(), &s.signature) {
-            return Err(DeployError::InvalidSignature.into());
-        }
+        verify_report(
+            secret.expose().as_bytes(),
+            s.timestamp.as_deref(),
+            &deployment,
+            s.body.as_bytes(),
+            &s.signature,
+            now_ms(),
+        )?;
         let state = ReportedState::parse_body(s.body.as_bytes())?;
         let (reaction, machine) = self
             .react(|m, cfg, now| m.on_status_report(s.number, state, cfg, now))
@@ -615,9 +683,10 @@ impl ProjectDeploy {
             let outbox: Outbox = self.load(OUTBOX_KEY).await?;
             let now = now_ms();
             let Some(job) = outbox
-                .jobs
-                .iter()
-                .filter(|j| j.due_at_ms <= now && !tried.contains(&j.id))
+                .due_times()
+                .into_iter()
+                .filter(|(j, due)| *due <= now && !tried.contains(&j.id))
+                .map(|(j, _)| j)
                 .min_by_key(|j| j.id)
                 .cloned()
             else {
@@ -635,7 +704,8 @@ impl ProjectDeploy {
         self.rearm().await
     }
 
-    /// A job that failed on our side or GitHub's: tried again on the hook's schedule, then
+    /// A job that failed on our side or GitHub's: tried again on the hook's schedule (never
+    /// sooner than a rate limit's `Retry-After`, a minute when GitHub named no time), then
     /// given up (a dispatch then ends its deployment, which starts any follow-up).
     async fn job_failed(&self, job: &Job, e: &ApiError) -> Result<(), ApiError> {
         let tries = job.tries + 1;
@@ -643,31 +713,90 @@ impl ProjectDeploy {
             Work::Dispatch { .. } => "dispatch",
             Work::Mirror { .. } => "mirror",
         };
+        let failure = JobFailure {
+            rate_limited: e.code() == "github_rate_limited",
+            retry_after_secs: e.retry_after_secs(),
+        };
+        let wait = job_retry_delay_ms(tries, failure);
         crate::log::event(
             "warn",
             "deploy job failed",
-            json!({"job": kind, "tries": tries, "errorCode": e.code()}),
+            json!({"job": kind, "tries": tries, "errorCode": e.code(), "retryInMs": wait}),
         );
-        match HOOK_RETRY_DELAYS_MS.get(job.tries as usize) {
+        match wait {
             Some(wait) => {
                 self.edit_job(job.id, |j| {
                     j.tries = tries;
-                    j.due_at_ms = now_ms() + *wait as i64;
+                    j.due_at_ms = now_ms() + wait as i64;
                 })
                 .await
             }
             None => match job.work {
                 Work::Dispatch { deployment_id, .. } => {
-                    self.dispatch_failed(job.id, deployment_id).await
+                    let reason = format!("not dispatched after {tries} tries (last: {})", e.code());
+                    self.dispatch_failed(job.id, deployment_id, &reason).await
                 }
                 Work::Mirror { .. } => self.drop_job(job.id).await,
             },
         }
     }
 
-    async fn dispatch_failed(&self, job: u64, deployment_id: u64) -> Result<(), ApiError> {
+    async fn dispatch_failed(
+        &self,
+        job: u64,
+        deployment_id: u64,
+        reason: &str,
+    ) -> Result<(), ApiError> {
         self.drop_job(job).await?;
-        self.react(|m, cfg, now| m.on_dispatch_failed(deployment_id, cfg, now))
+        self.react(|m, cfg, now| m.on_dispatch_failed(deployment_id, reason, cfg, now))
+            .await?;
+        Ok(())
+    }
+
+    /// The alarm handler failed: ring again after a backoff, or, past the bound, end the
+    /// running deployment with the reason (and drop the due jobs that kept failing), so the
+    /// project is never locked by a fault of ghplane's own and never spins on it.
+    async fn alarm_failed(&self, e: &ApiError) -> worker::Result<()> {
+        let mut failures: AlarmFailures = self.load(ALARM_FAILURES_KEY).await.unwrap_or_default();
+        let now = now_ms();
+        let recovery = failures.record(e.code(), now);
+        // Best effort: if storage is what fails, the count restarts and the bound comes later,
+        // but every ring is still spaced by the backoff.
+        let _ = self.save(ALARM_FAILURES_KEY, &failures).await;
+        let retry_at = match recovery {
+            AlarmRecovery::RetryAt { at_ms } => {
+                crate::log::event(
+                    "error",
+                    "deploy alarm failed; retrying",
+                    json!({"errorCode": e.code(), "failures": failures.count, "retryInMs": at_ms - now}),
+                );
+                at_ms
+            }
+            AlarmRecovery::GiveUp { reason } => {
+                crate::log::event(
+                    "error",
+                    "deploy alarm failed; giving up",
+                    json!({"errorCode": e.code(), "reason": reason}),
+                );
+                match self.give_up(&reason, now).await {
+                    Ok(()) => return Ok(()),
+                    Err(_) => now + ALARM_RETRY_CAP_MS,
+                }
+            }
+        };
+        self.state.storage().set_alarm(scheduled(retry_at)).await
+    }
+
+    async fn give_up(&self, reason: &str, now: i64) -> Result<(), ApiError> {
+        let mut outbox: Outbox = self.load(OUTBOX_KEY).await?;
+        let before = outbox.jobs.len();
+        outbox.jobs.retain(|j| j.due_at_ms > now);
+        if outbox.jobs.len() != before {
+            self.save(OUTBOX_KEY, &outbox).await?;
+        }
+        // The configuration may be what fails: the defaults still end the deployment.
+        let cfg = self.config().unwrap_or_default();
+        self.react_with(&cfg, |m, cfg, now| m.on_alarm_failed(reason, cfg, now))
             .await?;
         Ok(())
     }
@@ -687,13 +816,13 @@ impl ProjectDeploy {
         &self,
         linked: &Linked,
         deployment: &Deployment,
+        token: &str,
     ) -> Result<u64, ApiError> {
         #[derive(Deserialize)]
         struct Created {
             id: u64,
         }
         let source = &linked.source;
-        let token = self.github_token(source).await?;
         let reference = DeploymentRef {
             project: linked.project.clone(),
             number: deployment.id,
@@ -712,7 +841,7 @@ impl ProjectDeploy {
             source.full_name.name()
         );
         let resp = GithubClient::from_env(&self.env)?
-            .send(Method::Post, &path, &token, Some(&body), Idempotent::No)
+            .send(Method::Post, &path, token, Some(&body), Idempotent::No)
             .await?;
         Ok(resp.json::<Created>()?.id)
     }
@@ -783,10 +912,18 @@ impl ProjectDeploy {
             return self.drop_job(job.id).await;
         };
         let Some(linked) = self.linked().await? else {
-            return self.dispatch_failed(job.id, id).await;
+            return self
+                .dispatch_failed(job.id, id, "the project was unlinked")
+                .await;
         };
         if deployment.github_deployment_id.is_none() {
-            match self.create_github_deployment(&linked, &deployment).await {
+            // No token means nothing was sent: an outage of the token mint is retried on the
+            // job's schedule (`job_failed`), like any failure before the deployment is asked for.
+            let token = self.github_token(&linked.source).await?;
+            match self
+                .create_github_deployment(&linked, &deployment, &token)
+                .await
+            {
                 Ok(github_id) => {
                     self.remember_target(id, linked.source.repo_id).await?;
                     self.react(|m, _, _| m.on_github_deployment(id, github_id))
@@ -797,14 +934,18 @@ impl ProjectDeploy {
                         json!({"project": linked.project, "deployment": id, "githubDeploymentId": github_id}),
                     );
                 }
-                // Creating a deployment is not repeated blindly: GitHub's refusal ends this one.
+                // A rate limit means GitHub did not process the request: try again when it says.
+                Err(e) if e.code() == "github_rate_limited" => return Err(e),
+                // Anything else may have created it: creating a deployment is not repeated
+                // blindly, so GitHub's refusal or failure ends this one, with its reason.
                 Err(e) => {
                     crate::log::event(
                         "warn",
                         "github deployment not created",
                         json!({"project": linked.project, "deployment": id, "errorCode": e.code()}),
                     );
-                    return self.dispatch_failed(job.id, id).await;
+                    let reason = format!("GitHub did not create the deployment ({})", e.code());
+                    return self.dispatch_failed(job.id, id, &reason).await;
                 }
             }
         }
@@ -868,7 +1009,11 @@ impl ProjectDeploy {
             }
             None => {
                 crate::log::event("warn", "deploy hook failed; giving up", fields);
-                self.dispatch_failed(job.id, id).await
+                let reason = match answer {
+                    Some(status) => format!("the deploy hook answered {status} (try {tries})"),
+                    None => format!("the deploy hook did not answer (try {tries})"),
+                };
+                self.dispatch_failed(job.id, id, &reason).await
             }
         }
     }

@@ -3,7 +3,9 @@
 //! single-use ticket) and `/api/deployments/{id}/status` (signed with the hook secret).
 //! Every id is parsed before any Durable Object is touched.
 
-use ghplane_core::deploy::{DeployError, DeploymentRef, Source, SourceInput, SIGNATURE_HEADER};
+use ghplane_core::deploy::{
+    DeployError, DeploymentRef, Source, SourceInput, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 use ghplane_core::ids::RepoFullName;
 use ghplane_core::projects::ProjectSlug;
 use ghplane_core::routes::Matched;
@@ -24,15 +26,24 @@ fn deployment(m: &Matched) -> Result<DeploymentRef, ApiError> {
     DeploymentRef::parse(m.param("deployment_id")).map_err(ApiError::InvalidId)
 }
 
-/// Checks the project exists, resolves the repository by id through the installation (its
-/// token must reach it) and only then links it: a refused source stores nothing.
-pub async fn put_source(mut req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
+/// Every `/projects/{slug}/…` route answers 404 `project_not_found` for a project that does
+/// not exist, before its deploy object is touched (which would otherwise answer as if an
+/// empty project were there).
+async fn existing_project(env: &Env, m: &Matched) -> Result<ProjectSlug, ApiError> {
     let slug = project(m)?;
-    let input = SourceInput::parse(&read_json_body(&mut req, MAX_ADMIN_BODY).await?)?;
     let existing = ProjectClient::new(env, &slug)?.get().await?;
     if existing.status_code() != 200 {
         return Err(crate::objects::internal::relayed(existing).await);
     }
+    Ok(slug)
+}
+
+/// Checks the project exists, resolves the repository by id through the installation (its
+/// token must reach it) and only then links it: a refused source stores nothing.
+pub async fn put_source(mut req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
+    project(m)?;
+    let input = SourceInput::parse(&read_json_body(&mut req, MAX_ADMIN_BODY).await?)?;
+    let slug = existing_project(env, m).await?;
     let found = InstallationClient::new(env, input.installation_id)?
         .find_repository(input.repo_id)
         .await?;
@@ -56,19 +67,19 @@ pub async fn put_source(mut req: Request, env: &Env, m: &Matched) -> Result<Resp
 }
 
 pub async fn get_source(env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    ProjectDeployClient::new(env, &project(m)?)?
+    ProjectDeployClient::new(env, &existing_project(env, m).await?)?
         .get_source()
         .await
 }
 
 pub async fn delete_source(env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    ProjectDeployClient::new(env, &project(m)?)?
+    ProjectDeployClient::new(env, &existing_project(env, m).await?)?
         .delete_source()
         .await
 }
 
 pub async fn list_deployments(env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    ProjectDeployClient::new(env, &project(m)?)?
+    ProjectDeployClient::new(env, &existing_project(env, m).await?)?
         .deployments()
         .await
 }
@@ -104,6 +115,7 @@ pub async fn report_status(mut req: Request, env: &Env, m: &Matched) -> Result<R
         .ok()
         .flatten()
         .ok_or(DeployError::InvalidSignature)?;
+    let timestamp = req.headers().get(TIMESTAMP_HEADER).ok().flatten();
     let body = read_json_body(&mut req, MAX_ADMIN_BODY).await?;
     let body = String::from_utf8(body)
         .map_err(|_| ApiError::MalformedJson("the body is not UTF-8".into()))?;
@@ -111,6 +123,7 @@ pub async fn report_status(mut req: Request, env: &Env, m: &Matched) -> Result<R
         .status(&StatusRequest {
             number: d.number,
             signature,
+            timestamp,
             body,
         })
         .await

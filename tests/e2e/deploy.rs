@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ghplane_core::deploy::{signature, verify_signature};
+use ghplane_core::deploy::{report_signature, verify_signature, DeploymentRef};
+use ghplane_core::projects::ProjectSlug;
 use serde_json::{json, Value};
 
 use crate::api::Resp;
@@ -77,7 +78,7 @@ pub struct HookCall {
 }
 
 impl HookCall {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("the job is JSON")
     }
 
@@ -97,14 +98,14 @@ struct DeployerState {
     replies: VecDeque<(u16, Duration)>,
 }
 
-struct Deployer {
+pub(crate) struct Deployer {
     addr: SocketAddr,
     state: Arc<Mutex<DeployerState>>,
     stop: Arc<AtomicBool>,
 }
 
 impl Deployer {
-    fn start() -> Deployer {
+    pub(crate) fn start() -> Deployer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("deployer: bind");
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(DeployerState::default()));
@@ -123,22 +124,22 @@ impl Deployer {
         Deployer { addr, state, stop }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.addr.port())
     }
 
-    fn reply_with(&self, replies: &[(u16, u64)]) {
+    pub(crate) fn reply_with(&self, replies: &[(u16, u64)]) {
         self.state.lock().unwrap().replies = replies
             .iter()
             .map(|(s, ms)| (*s, Duration::from_millis(*ms)))
             .collect();
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.state.lock().unwrap().calls.len()
     }
 
-    fn call(&self, n: usize) -> HookCall {
+    pub(crate) fn call(&self, n: usize) -> HookCall {
         let st = self.state.lock().unwrap();
         let c = &st.calls[n];
         HookCall {
@@ -149,7 +150,7 @@ impl Deployer {
 
     /// Waits until `n` jobs arrived.
     #[track_caller]
-    fn wait_for(&self, n: usize, within: Duration) {
+    pub(crate) fn wait_for(&self, n: usize, within: Duration) {
         let deadline = Instant::now() + within;
         while self.count() < n {
             assert!(
@@ -163,7 +164,7 @@ impl Deployer {
 
     /// Stays at `n` jobs for `during`.
     #[track_caller]
-    fn stays_at(&self, n: usize, during: Duration) {
+    pub(crate) fn stays_at(&self, n: usize, during: Duration) {
         thread::sleep(during);
         assert_eq!(self.count(), n, "jobs delivered");
     }
@@ -223,11 +224,11 @@ fn serve(mut stream: TcpStream, state: &Mutex<DeployerState>) {
 // ---------------------------------------------------------------------------------------
 // Helpers.
 
-struct Tenant {
-    app: u64,
-    installation: u64,
-    repo_id: u64,
-    full_name: String,
+pub(crate) struct Tenant {
+    pub app: u64,
+    pub installation: u64,
+    pub repo_id: u64,
+    pub full_name: String,
 }
 
 impl Tenant {
@@ -237,7 +238,7 @@ impl Tenant {
 }
 
 /// A fresh app and installation (created by its webhook), reaching one fresh repository.
-fn tenant(s: &Shared) -> Tenant {
+pub(crate) fn tenant(s: &Shared) -> Tenant {
     let app = unique_id();
     register_app(&s.api, app);
     let installation = unique_id();
@@ -263,7 +264,7 @@ fn tenant(s: &Shared) -> Tenant {
 }
 
 /// A new project whose slug starts with `prefix` (a source links only to a project).
-fn slug(s: &Shared, prefix: &str) -> String {
+pub(crate) fn slug(s: &Shared, prefix: &str) -> String {
     let r = s.api.admin(
         "POST",
         "/projects",
@@ -275,7 +276,7 @@ fn slug(s: &Shared, prefix: &str) -> String {
     slug
 }
 
-fn new_sha() -> String {
+pub(crate) fn new_sha() -> String {
     format!("{:040x}", unique_id() * 7919)
 }
 
@@ -284,7 +285,7 @@ fn source_body(t: &Tenant, branch: &str, hook: Option<&str>) -> Value {
 }
 
 /// Links `slug` to `branch` of the tenant's repository; returns the hook secret.
-fn link(s: &Shared, t: &Tenant, slug: &str, branch: &str, hook: &str) -> String {
+pub(crate) fn link(s: &Shared, t: &Tenant, slug: &str, branch: &str, hook: &str) -> String {
     let r = s.api.admin(
         "PUT",
         &format!("/projects/{slug}/source"),
@@ -297,7 +298,7 @@ fn link(s: &Shared, t: &Tenant, slug: &str, branch: &str, hook: &str) -> String 
 }
 
 /// A signed push of `t`'s repository (named `full_name`) through `installation`.
-fn push_as(
+pub(crate) fn push_as(
     s: &Shared,
     t: &Tenant,
     installation: u64,
@@ -334,7 +335,7 @@ fn push_as(
     (delivery, r)
 }
 
-fn push(s: &Shared, t: &Tenant, branch: &str, after: &str) -> (String, Resp) {
+pub(crate) fn push(s: &Shared, t: &Tenant, branch: &str, after: &str) -> (String, Resp) {
     push_as(
         s,
         t,
@@ -345,21 +346,49 @@ fn push(s: &Shared, t: &Tenant, branch: &str, after: &str) -> (String, Resp) {
     )
 }
 
-fn report(s: &Shared, slug: &str, number: u64, secret: &str, state: &str) -> Resp {
+/// A status report signed as `docs/deploy-signing.md` says, at the current time.
+pub fn report(s: &Shared, slug: &str, number: u64, secret: &str, state: &str) -> Resp {
     let body = json!({"state": state}).to_string();
-    let sig = signature(secret.as_bytes(), body.as_bytes());
+    let timestamp = unix_now().to_string();
+    let sig = report_signature(
+        secret.as_bytes(),
+        &timestamp,
+        &deployment_ref(slug, number),
+        body.as_bytes(),
+    );
+    send_report(s, &format!("{slug}.{number}"), &timestamp, &sig, &body)
+}
+
+/// Posts a report to `/api/deployments/{target}/status` exactly as given (a deployer's
+/// captured request can be replayed this way).
+pub fn send_report(s: &Shared, target: &str, timestamp: &str, sig: &str, body: &str) -> Resp {
     s.api.send(
         "POST",
-        &format!("/api/deployments/{slug}.{number}/status"),
+        &format!("/api/deployments/{target}/status"),
         &[
             ("content-type", "application/json"),
-            ("x-ghplane-signature-256", &sig),
+            ("x-ghplane-timestamp", timestamp),
+            ("x-ghplane-signature-256", sig),
         ],
         Some(body.as_bytes()),
     )
 }
 
-fn deployments(s: &Shared, slug: &str) -> Value {
+pub fn deployment_ref(slug: &str, number: u64) -> DeploymentRef {
+    DeploymentRef {
+        project: ProjectSlug::parse(slug).expect("a project slug"),
+        number,
+    }
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs() as i64
+}
+
+pub(crate) fn deployments(s: &Shared, slug: &str) -> Value {
     let r = s
         .api
         .admin("GET", &format!("/projects/{slug}/deployments"), None);
@@ -367,7 +396,7 @@ fn deployments(s: &Shared, slug: &str) -> Value {
     r.json()
 }
 
-fn github_deployments(s: &Shared, full_name: &str) -> Vec<RecordedRequest> {
+pub(crate) fn github_deployments(s: &Shared, full_name: &str) -> Vec<RecordedRequest> {
     let path = format!("/repos/{full_name}/deployments");
     s.fake
         .requests_for("repos/create-deployment")
@@ -377,7 +406,7 @@ fn github_deployments(s: &Shared, full_name: &str) -> Vec<RecordedRequest> {
 }
 
 /// The states mirrored to GitHub for one GitHub deployment, in order.
-fn mirrored(s: &Shared, full_name: &str, github_id: u64) -> Vec<String> {
+pub(crate) fn mirrored(s: &Shared, full_name: &str, github_id: u64) -> Vec<String> {
     let path = format!("/repos/{full_name}/deployments/{github_id}/statuses");
     s.fake
         .requests_for("repos/create-deployment-status")
@@ -388,7 +417,7 @@ fn mirrored(s: &Shared, full_name: &str, github_id: u64) -> Vec<String> {
 }
 
 #[track_caller]
-fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while !check() {
         assert!(Instant::now() < deadline, "not within {within:?}: {what}");
@@ -397,7 +426,7 @@ fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
 }
 
 /// The delivery log's reason for each delivery id.
-fn reasons(s: &Shared, installation: u64) -> HashMap<String, (String, String)> {
+pub(crate) fn reasons(s: &Shared, installation: u64) -> HashMap<String, (String, String)> {
     let r = s.api.admin(
         "GET",
         &format!("/api/installations/{installation}/deliveries?limit=100"),
@@ -433,11 +462,11 @@ fn redeem(s: &Shared, path: &str, ticket: Option<&str>) -> Resp {
     s.api.send("POST", path, &headers, None)
 }
 
-fn window() -> Duration {
+pub(crate) fn window() -> Duration {
     Duration::from_secs(DEBOUNCE_SECONDS + 2)
 }
 
-fn soon() -> Duration {
+pub(crate) fn soon() -> Duration {
     Duration::from_secs(DEBOUNCE_SECONDS + 15)
 }
 
@@ -503,7 +532,7 @@ fn a_source_is_resolved_by_id_through_the_installation(s: &Shared) {
     let r = s
         .api
         .admin("GET", &format!("/projects/{missing}/source"), None);
-    assert_eq!((r.status, r.code().as_str()), (404, "source_not_linked"));
+    assert_eq!((r.status, r.code().as_str()), (404, "project_not_found"));
 
     // Linked: ids and the current name stored, the secret shown once.
     let r = put(&source_body(&t, "main", None));
@@ -540,7 +569,7 @@ fn a_source_is_resolved_by_id_through_the_installation(s: &Shared) {
     assert_eq!(r.json()["reason"], "no_linked_project", "{}", r.text());
     assert_eq!(
         deployments(s, &p),
-        json!({"deployments": [], "running": null, "pending": null})
+        json!({"deployments": [], "running": null, "pending": null, "jobs": []})
     );
 }
 

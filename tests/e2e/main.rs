@@ -7,6 +7,7 @@ mod api;
 mod config;
 mod deliveries;
 mod deploy;
+mod deploy_order;
 mod fake_github;
 mod github_handlers;
 mod identity;
@@ -58,6 +59,7 @@ fn main() {
         projects::TESTS,
         admin_access::TESTS,
         deploy::TESTS,
+        deploy_order::TESTS,
         installer::TESTS,
         mint::TESTS,
     ]

@@ -23,9 +23,13 @@ pub enum DeployError {
     #[error("deployment {0} is not running any more; its report is not recorded")]
     DeploymentNotRunning(String),
     #[error(
-        "the X-Ghplane-Signature-256 header does not match the body and the project's hook secret"
+        "the X-Ghplane-Signature-256 header does not match the X-Ghplane-Timestamp, the deployment and the body under the project's hook secret (see docs/deploy-signing.md)"
     )]
     InvalidSignature,
+    /// A correctly signed report whose timestamp is too far from ghplane's clock: a replay,
+    /// or a deployer whose clock is off.
+    #[error("the X-Ghplane-Timestamp is more than 5 minutes from ghplane's clock; sign the report again with the current time")]
+    ReportExpired,
     #[error("{0}")]
     Ticket(TicketError),
 }
@@ -38,6 +42,7 @@ impl DeployError {
         "deployment_not_found",
         "deployment_not_running",
         "invalid_signature",
+        "report_expired",
         "ticket_unknown",
         "ticket_wrong_deployment",
         "ticket_already_redeemed",
@@ -52,6 +57,7 @@ impl DeployError {
             DeployError::DeploymentNotFound(_) => "deployment_not_found",
             DeployError::DeploymentNotRunning(_) => "deployment_not_running",
             DeployError::InvalidSignature => "invalid_signature",
+            DeployError::ReportExpired => "report_expired",
             DeployError::Ticket(t) => t.code(),
         }
     }
@@ -61,7 +67,7 @@ impl DeployError {
             DeployError::NotLinked(_) | DeployError::DeploymentNotFound(_) => 404,
             DeployError::InstallationUnknown(_) | DeployError::RepoUnreachable { .. } => 422,
             DeployError::DeploymentNotRunning(_) => 409,
-            DeployError::InvalidSignature => 401,
+            DeployError::InvalidSignature | DeployError::ReportExpired => 401,
             DeployError::Ticket(t) => t.status(),
         }
     }
@@ -89,6 +95,7 @@ mod tests {
             DeployError::DeploymentNotFound("a.1".into()),
             DeployError::DeploymentNotRunning("a.1".into()),
             DeployError::InvalidSignature,
+            DeployError::ReportExpired,
             TicketError::Unknown.into(),
             TicketError::WrongDeployment.into(),
             TicketError::AlreadyRedeemed.into(),
@@ -100,7 +107,7 @@ mod tests {
         }
         assert_eq!(samples.len(), DeployError::ALL_CODES.len());
         assert_eq!(
-            (samples[8].code(), samples[8].status()),
+            (samples[9].code(), samples[9].status()),
             ("ticket_already_redeemed", 409)
         );
     }

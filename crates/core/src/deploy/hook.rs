@@ -167,6 +167,7 @@ mod tests {
             finished_at: None,
             github_deployment_id: Some(11),
             outcome: None,
+            error: None,
         };
         let t = Ticket::issue([0; 32], 3, 0);
         let v = hook_body(

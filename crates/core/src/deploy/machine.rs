@@ -4,6 +4,9 @@
 //! - at most one deployment runs at a time, and at most one follow-up waits behind it;
 //! - a deployment always takes the newest sha seen (by `seq`); an older push never replaces a
 //!   newer target, and a redelivered push (same delivery id) changes nothing;
+//! - a push never moves the branch backwards: one whose `after` the branch already moved past
+//!   (or already deployed) is stale whatever its delivery id or `seq`, unless it is a force
+//!   push ([`BranchHistory`] decides);
 //! - every event leaves the alarm at [`DeployMachine::desired_alarm`] (the running
 //!   deployment's deadline, else the pending burst's fire time, else none), so a lost or
 //!   early alarm is harmless: handling it re-arms.
@@ -17,6 +20,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::lineage::{BranchHistory, Step, Verdict};
 use super::record::{Deployment, DeploymentState, Outcome, ReportedState, Trigger};
 use super::source::is_commit_sha;
 use crate::ids::truncate;
@@ -101,8 +105,12 @@ impl DeployConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Push {
     pub delivery_id: String,
+    /// The push's `before`: the branch head it moved from (all zeros for a new branch).
+    pub before: String,
     /// The push's `after`: the branch head.
     pub sha: String,
+    /// A force push: a deliberate move, even back to an older sha (a rollback).
+    pub forced: bool,
     pub pusher: String,
     pub message: String,
     /// Delivery order as received; larger is newer.
@@ -163,7 +171,8 @@ pub enum Effect {
 pub enum Ignored {
     /// The delivery id was seen already.
     Redelivery,
-    /// Its `seq` is not newer than a push already taken.
+    /// Its `seq` is not newer than a push already taken, or the branch already moved past (or
+    /// deployed) its sha.
     Stale,
     /// It moves the branch to the sha already deploying, with nothing queued.
     AlreadyDeploying,
@@ -224,6 +233,8 @@ pub struct DeployMachine {
     running: Option<Running>,
     high_water_seq: Option<u64>,
     recent_deliveries: VecDeque<String>,
+    /// What the linked branch moved past; forgotten when the source changes.
+    history: BranchHistory,
     /// Newest first.
     deployments: Vec<Deployment>,
     last_deployment_id: u64,
@@ -254,10 +265,21 @@ impl DeployMachine {
         if self.high_water_seq.is_some_and(|h| push.seq <= h) {
             return Reaction::ignored(Ignored::Stale);
         }
-        self.high_water_seq = Some(push.seq);
         if self.pending.is_none() && self.running.as_ref().is_some_and(|r| r.sha == push.sha) {
             return Reaction::ignored(Ignored::AlreadyDeploying);
         }
+        let already_deployed = self.deployments.iter().any(|d| d.sha == push.sha);
+        let step = Step {
+            before: &push.before,
+            after: &push.sha,
+            forced: push.forced,
+        };
+        if self.history.observe(step, already_deployed) == Verdict::Stale {
+            return Reaction::ignored(Ignored::Stale);
+        }
+        // Only a push taken raises the mark: a stale one that overtook a newer push on its
+        // way here must not make that newer push look old.
+        self.high_water_seq = Some(push.seq);
 
         let trigger = Trigger {
             delivery_id,
@@ -367,17 +389,40 @@ impl DeployMachine {
     }
 
     /// The job could not be handed over (the hook failed after its retries, or GitHub refused
-    /// the deployment). Without this the project would wait for the timeout.
+    /// the deployment), for `reason` (shown with the deployment). Without this the project
+    /// would wait for the timeout.
     pub fn on_dispatch_failed(
         &mut self,
         deployment_id: u64,
+        reason: &str,
         cfg: &DeployConfig,
         now_ms: i64,
     ) -> Reaction {
         if !self.is_running(deployment_id) {
             return Reaction::ignored(Ignored::NotCurrent);
         }
+        self.set_error(deployment_id, reason);
         Reaction::done(self.finish(DeploymentState::Error, Outcome::DispatchFailed, cfg, now_ms))
+    }
+
+    /// The object's own alarm kept failing (storage, configuration) past its retry bound: the
+    /// running deployment, if any, ends as `error` with `reason` so the project is not locked
+    /// until its deadline by a fault that may outlast it.
+    pub fn on_alarm_failed(&mut self, reason: &str, cfg: &DeployConfig, now_ms: i64) -> Reaction {
+        let Some(id) = self.running.as_ref().map(|r| r.deployment_id) else {
+            return Reaction {
+                effects: vec![self.alarm_effect(cfg)],
+                ignored: Some(Ignored::Idle),
+            };
+        };
+        self.set_error(id, reason);
+        Reaction::done(self.finish(DeploymentState::Error, Outcome::AlarmFailed, cfg, now_ms))
+    }
+
+    fn set_error(&mut self, deployment_id: u64, reason: &str) {
+        if let Some(d) = self.deployment_mut(deployment_id) {
+            d.error = Some(truncate(reason, MAX_LABEL_LEN));
+        }
     }
 
     /// Records GitHub's id for a deployment. Statuses reached before it was known are
@@ -405,6 +450,7 @@ impl DeployMachine {
     /// one are dropped. A running deployment finishes normally.
     pub fn on_source_changed(&mut self, cfg: &DeployConfig) -> Reaction {
         self.pending = None;
+        self.history = BranchHistory::new();
         Reaction::done(vec![self.alarm_effect(cfg)])
     }
 
@@ -428,6 +474,7 @@ impl DeployMachine {
                 finished_at: None,
                 github_deployment_id: None,
                 outcome: None,
+                error: None,
             },
         );
         self.deployments.truncate(MAX_DEPLOYMENTS);
@@ -557,6 +604,7 @@ fn describe(d: &Deployment) -> String {
         Some(Outcome::Errored) => format!("deploy of {sha} errored"),
         Some(Outcome::TimedOut) => format!("deploy of {sha} timed out"),
         Some(Outcome::DispatchFailed) => format!("deploy of {sha} could not be started"),
+        Some(Outcome::AlarmFailed) => format!("deploy of {sha} stopped: ghplane failed"),
         None if d.state == DeploymentState::InProgress => format!("deploying {sha}"),
         None => format!("queued {sha}"),
     }
@@ -587,13 +635,29 @@ mod tests {
         format!("{n:040x}")
     }
 
+    /// A push to `sha(n)` from a branch head this test does not track.
     fn push(n: u64) -> Push {
         Push {
             delivery_id: format!("delivery-{n}"),
+            before: "0".repeat(40),
             sha: sha(n),
+            forced: false,
             pusher: "octocat".into(),
             message: format!("commit {n}"),
             seq: n,
+        }
+    }
+
+    /// The push `sha(from)` → `sha(to)`, the `seq`-th received, under delivery id `id`.
+    fn step(from: u64, to: u64, seq: u64, id: &str) -> Push {
+        Push {
+            delivery_id: id.to_owned(),
+            before: sha(from),
+            sha: sha(to),
+            forced: false,
+            pusher: "octocat".into(),
+            message: format!("commit {to}"),
+            seq,
         }
     }
 
@@ -811,6 +875,122 @@ mod tests {
     }
 
     #[test]
+    fn a_redelivery_under_a_new_id_of_a_deployed_sha_is_stale() {
+        let mut m = DeployMachine::new();
+        m.on_push(step(0, 1, 1, "a"), &CFG, T0);
+        m.on_alarm(&CFG, T0 + CFG.debounce_ms);
+        m.on_status_report(1, ReportedState::Success, &CFG, T0 + 20_000);
+        m.on_push(step(1, 2, 2, "b"), &CFG, T0 + 30_000);
+        m.on_alarm(&CFG, T0 + 30_000 + CFG.debounce_ms);
+        m.on_status_report(2, ReportedState::Success, &CFG, T0 + 50_000);
+        // GitHub (or a second hook) delivers both pushes again, under new ids, newer seqs.
+        for (n, again) in [(1, step(0, 1, 3, "a2")), (2, step(1, 2, 4, "b2"))] {
+            let before = m.deployments().to_vec();
+            let r = m.on_push(again, &CFG, T0 + 60_000 + n);
+            assert_eq!(r, Reaction::ignored(Ignored::Stale), "push to {n}");
+            assert_eq!(m.deployments(), before);
+            assert_eq!(m.phase(&CFG), Phase::Idle);
+        }
+    }
+
+    #[test]
+    fn a_late_push_superseded_inside_a_burst_is_stale() {
+        let mut m = DeployMachine::new();
+        m.on_push(step(0, 1, 1, "a"), &CFG, T0);
+        m.on_push(step(1, 2, 2, "b"), &CFG, T0 + 100);
+        m.on_push(step(2, 3, 3, "c"), &CFG, T0 + 200);
+        // The push to 2 again (a second hook), after the burst moved on to 3.
+        let r = m.on_push(step(1, 2, 4, "b-again"), &CFG, T0 + 300);
+        assert_eq!(r.ignored, Some(Ignored::Stale));
+        let r = m.on_alarm(&CFG, T0 + 200 + CFG.debounce_ms);
+        assert_eq!(dispatches(&r), [(1, sha(3))]);
+        assert_eq!(m.deployment(1).unwrap().pushes, 3);
+    }
+
+    #[test]
+    fn out_of_order_pushes_deploy_the_newest_once() {
+        let mut m = DeployMachine::new();
+        m.on_push(step(0, 3, 1, "s3"), &CFG, T0);
+        m.on_alarm(&CFG, T0 + CFG.debounce_ms);
+        m.on_status_report(1, ReportedState::Success, &CFG, T0 + 20_000);
+        // 3 → 4 → 5 pushed; the push to 5 is received first (and numbered first).
+        let now = T0 + 30_000;
+        assert_eq!(m.on_push(step(4, 5, 2, "s5"), &CFG, now).ignored, None);
+        assert_eq!(
+            m.on_push(step(3, 4, 3, "s4"), &CFG, now + 100).ignored,
+            Some(Ignored::Stale)
+        );
+        let r = m.on_alarm(&CFG, now + 100 + CFG.debounce_ms);
+        assert_eq!(dispatches(&r), [(2, sha(5))]);
+        m.on_status_report(2, ReportedState::Success, &CFG, now + 60_000);
+        // Delivered again later still: nothing.
+        assert_eq!(
+            m.on_push(step(3, 4, 4, "s4-again"), &CFG, now + 70_000)
+                .ignored,
+            Some(Ignored::Stale)
+        );
+        assert_eq!(m.phase(&CFG), Phase::Idle);
+        assert_eq!(m.deployments().len(), 2);
+    }
+
+    #[test]
+    fn a_force_push_back_is_a_rollback_that_deploys_once() {
+        let mut m = DeployMachine::new();
+        let mut now = T0;
+        for (n, id) in [(3, "s3"), (4, "s4"), (5, "s5")] {
+            m.on_push(step(n - 1, n, n, id), &CFG, now);
+            now += CFG.debounce_ms;
+            m.on_alarm(&CFG, now);
+            let running = m.deployments()[0].id;
+            m.on_status_report(running, ReportedState::Success, &CFG, now);
+        }
+        let mut back = step(5, 3, 6, "rollback");
+        back.forced = true;
+        assert_eq!(m.on_push(back.clone(), &CFG, now).ignored, None);
+        now += CFG.debounce_ms;
+        let r = m.on_alarm(&CFG, now);
+        assert_eq!(dispatches(&r), [(4, sha(3))]);
+        m.on_status_report(4, ReportedState::Success, &CFG, now);
+        // The rollback delivered again, and the pushes it rolled back: all stale.
+        back.delivery_id = "rollback-again".into();
+        back.seq = 7;
+        assert_eq!(m.on_push(back, &CFG, now).ignored, Some(Ignored::Stale));
+        assert_eq!(
+            m.on_push(step(4, 5, 8, "s5-again"), &CFG, now).ignored,
+            Some(Ignored::Stale)
+        );
+        assert_eq!(m.phase(&CFG), Phase::Idle);
+        let shas: Vec<&str> = m.deployments().iter().map(|d| d.sha.as_str()).collect();
+        assert_eq!(shas, [sha(3), sha(5), sha(4), sha(3)]);
+    }
+
+    #[test]
+    fn a_stale_push_that_overtook_a_newer_one_does_not_hide_it() {
+        let mut m = DeployMachine::new();
+        m.on_push(step(0, 1, 1, "a"), &CFG, T0);
+        m.on_push(step(1, 2, 2, "b"), &CFG, T0 + 1);
+        // The push to 3 is numbered first, but a late copy of the push to 2 (numbered after
+        // it) reaches the project first.
+        assert_eq!(
+            m.on_push(step(1, 2, 4, "b-again"), &CFG, T0 + 2).ignored,
+            Some(Ignored::Stale)
+        );
+        assert_eq!(m.on_push(step(2, 3, 3, "c"), &CFG, T0 + 3).ignored, None);
+        let r = m.on_alarm(&CFG, T0 + 3 + CFG.debounce_ms);
+        assert_eq!(dispatches(&r), [(1, sha(3))]);
+    }
+
+    #[test]
+    fn a_new_source_starts_a_new_history() {
+        let mut m = DeployMachine::new();
+        m.on_push(step(1, 2, 1, "a"), &CFG, T0);
+        m.on_push(step(2, 3, 2, "b"), &CFG, T0 + 1);
+        m.on_source_changed(&CFG);
+        // The new branch happens to point at a sha the old one moved past.
+        assert_eq!(m.on_push(step(9, 2, 3, "c"), &CFG, T0 + 2).ignored, None);
+    }
+
+    #[test]
     fn pushing_the_running_sha_again_queues_nothing() {
         let mut m = running();
         let mut same = push(2);
@@ -881,14 +1061,47 @@ mod tests {
         let mut m = running();
         m.on_push(push(2), &CFG, T0 + 11_000);
         assert_eq!(
-            m.on_dispatch_failed(7, &CFG, T0 + 12_000).ignored,
+            m.on_dispatch_failed(7, "hook answered 410", &CFG, T0 + 12_000)
+                .ignored,
             Some(Ignored::NotCurrent)
         );
-        let r = m.on_dispatch_failed(1, &CFG, T0 + 30_000);
+        let r = m.on_dispatch_failed(1, "hook answered 410", &CFG, T0 + 30_000);
         assert_eq!(dispatches(&r), [(2, sha(2))]);
+        let d = m.deployment(1).unwrap();
+        assert_eq!(d.outcome, Some(Outcome::DispatchFailed));
+        assert_eq!(d.error.as_deref(), Some("hook answered 410"));
+        assert_eq!(m.deployment(2).unwrap().error, None);
+    }
+
+    #[test]
+    fn an_alarm_that_keeps_failing_ends_the_running_deployment() {
+        let mut m = running();
+        m.on_github_deployment(1, 99);
+        m.on_push(push(2), &CFG, T0 + 11_000);
+        let r = m.on_alarm_failed("alarm failed", &CFG, T0 + 60_000);
+        // The reason is shown, GitHub learns, and the follow-up deploys.
+        let d = m.deployment(1).unwrap();
         assert_eq!(
-            m.deployment(1).unwrap().outcome,
-            Some(Outcome::DispatchFailed)
+            (d.state, d.outcome, d.error.as_deref()),
+            (
+                DeploymentState::Error,
+                Some(Outcome::AlarmFailed),
+                Some("alarm failed")
+            )
+        );
+        assert!(r.effects.contains(&Effect::MirrorStatus {
+            deployment_id: 1,
+            github_deployment_id: 99,
+            state: DeploymentState::Error,
+            description: format!("deploy of {} stopped: ghplane failed", &sha(1)[..7]),
+        }));
+        assert_eq!(dispatches(&r), [(2, sha(2))]);
+        // Nothing running: nothing to end, the alarm is re-derived.
+        let mut idle = DeployMachine::new();
+        let r = idle.on_alarm_failed("alarm failed", &CFG, T0);
+        assert_eq!(
+            (r.ignored, r.effects),
+            (Some(Ignored::Idle), vec![Effect::ClearAlarm])
         );
     }
 

@@ -2,15 +2,20 @@
 //! burst of pushes, always the newest sha, with at most one follow-up queued behind a running
 //! deployment.
 //!
-//! [`machine`] decides, [`source`] says which pushes count, [`hook`] shapes and signs the job,
-//! [`ticket`] guards the one-time credentials exchange, [`routing`] says which projects a push
-//! reaches (and why none), [`error`] lists the refusals. All of it is pure: callers pass
+//! [`machine`] decides, [`lineage`] says which shas the branch already moved past (so no push
+//! rolls it back), [`source`] says which pushes count, [`hook`] shapes and signs the job,
+//! [`report`] checks a deployer's signed report, [`retry`] spaces and bounds the object's own
+//! retries, [`ticket`] guards the one-time credentials exchange, [`routing`] says which
+//! projects a push reaches (and why none), [`error`] lists the refusals. All of it is pure: callers pass
 //! `now_ms` and random bytes, and perform the returned effects.
 
 pub mod error;
 pub mod hook;
+pub mod lineage;
 pub mod machine;
 pub mod record;
+pub mod report;
+pub mod retry;
 pub mod routing;
 pub mod source;
 pub mod ticket;
@@ -26,6 +31,7 @@ pub use machine::{
     DEFAULT_DEBOUNCE_SECONDS, DEFAULT_TIMEOUT_SECONDS, MAX_DEPLOYMENTS, MAX_RECENT_DELIVERIES,
 };
 pub use record::{Deployment, DeploymentState, Outcome, ReportedState, Trigger};
+pub use report::{report_signature, verify_report, REPORT_WINDOW_SECS, TIMESTAMP_HEADER};
 pub use routing::{
     apply_rename, check_push, combine, ignored_reason, next_push_seq, remove_link, report_refusal,
     route_push, route_rename, upsert_link, DeploymentRef, RepoLink,

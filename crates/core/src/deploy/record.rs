@@ -60,6 +60,8 @@ pub enum Outcome {
     TimedOut,
     /// The hook could not be delivered (or the GitHub deployment not created).
     DispatchFailed,
+    /// ghplane's own deploy alarm kept failing past its retries.
+    AlarmFailed,
 }
 
 /// What a deploy runner reports.
@@ -107,6 +109,10 @@ pub struct Deployment {
     pub finished_at: Option<String>,
     pub github_deployment_id: Option<u64>,
     pub outcome: Option<Outcome>,
+    /// Why it ended in `error` when ghplane could not carry it out (a dispatch that failed,
+    /// an alarm that kept failing): a stable code and short words, never a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[cfg(test)]

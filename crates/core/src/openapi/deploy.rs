@@ -68,14 +68,15 @@ pub(crate) fn schemas() -> Vec<(&'static str, Value)> {
                     "startedAt": {"type": ["string", "null"], "format": "date-time"},
                     "finishedAt": {"type": ["string", "null"], "format": "date-time"},
                     "githubDeploymentId": {"type": ["integer", "null"]},
-                    "outcome": {"enum": ["succeeded", "failed", "errored", "timed_out", "dispatch_failed", null]}
+                    "outcome": {"enum": ["succeeded", "failed", "errored", "timed_out", "dispatch_failed", "alarm_failed", null]},
+                    "error": {"type": "string", "description": "Why ghplane could not carry the deployment out (only when it ended `error` for that reason)."}
                 }
             }),
         ),
         (
             "DeploymentList",
             json!({
-                "type": "object", "additionalProperties": false, "required": ["deployments", "running", "pending"],
+                "type": "object", "additionalProperties": false, "required": ["deployments", "running", "pending", "jobs"],
                 "properties": {
                     "deployments": {"type": "array", "items": {"$ref": "#/components/schemas/Deployment"},
                         "description": "Newest first, at most 50."},
@@ -84,7 +85,14 @@ pub(crate) fn schemas() -> Vec<(&'static str, Value)> {
                         "required": ["sha", "dispatchAt"],
                         "properties": {"sha": {"type": "string"},
                             "dispatchAt": {"type": ["string", "null"], "format": "date-time",
-                                "description": "Null for a follow-up waiting behind the running deployment."}}}]}
+                                "description": "Null for a follow-up waiting behind the running deployment."}}}]},
+                    "jobs": {"type": "array", "description": "Calls still to make: creating the GitHub deployment and sending the job (`dispatch`), mirroring a status (`mirror`); a failed try waits until `nextAttemptAt` (never before GitHub's `Retry-After`).",
+                        "items": {"type": "object", "additionalProperties": false,
+                            "required": ["type", "deployment", "tries", "nextAttemptAt"],
+                            "properties": {"type": {"enum": ["dispatch", "mirror"]},
+                                "deployment": {"type": "integer", "minimum": 1},
+                                "tries": {"type": "integer", "minimum": 0, "description": "Failed tries so far."},
+                                "nextAttemptAt": {"type": "string", "format": "date-time"}}}}
                 }
             }),
         ),
@@ -121,7 +129,10 @@ pub(crate) fn schemas() -> Vec<(&'static str, Value)> {
 pub(crate) fn paths() -> Vec<(&'static str, Value)> {
     let signature = json!({"name": "X-Ghplane-Signature-256", "in": "header", "required": true,
         "schema": {"type": "string"},
-        "description": "`sha256=` + hex HMAC-SHA256 of the raw body with the project's hook secret."});
+        "description": "`sha256=` + hex HMAC-SHA256, with the project's hook secret, of `<X-Ghplane-Timestamp>.<deployment_id>.<raw body>` (docs/deploy-signing.md)."});
+    let timestamp = json!({"name": "X-Ghplane-Timestamp", "in": "header", "required": true,
+        "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+        "description": "Unix seconds when the report was signed; refused when more than 5 minutes from ghplane's clock."});
     vec![
         (
             "/projects/{slug}/source",
@@ -141,12 +152,12 @@ pub(crate) fn paths() -> Vec<(&'static str, Value)> {
                 "get": admin_op("getProjectSource", "The project's GitHub source", None, json!({
                     "200": json_response("The source", "ProjectSource"),
                     "400": error_response("Invalid slug"),
-                    "404": error_response("No source linked (`source_not_linked`)")
+                    "404": error_response("No such project (`project_not_found`) or no source linked (`source_not_linked`)")
                 })),
                 "delete": admin_op("deleteProjectSource", "Unlink the project (and drop its hook secret)", None, json!({
                     "204": {"description": "Unlinked"},
                     "400": error_response("Invalid slug"),
-                    "404": error_response("No source linked (`source_not_linked`)")
+                    "404": error_response("No such project (`project_not_found`) or no source linked (`source_not_linked`)")
                 }))
             }),
         ),
@@ -156,7 +167,8 @@ pub(crate) fn paths() -> Vec<(&'static str, Value)> {
                 "parameters": [slug_param()],
                 "get": admin_op("listProjectDeployments", "The project's deployments, newest first", None, json!({
                     "200": json_response("Deployments", "DeploymentList"),
-                    "400": error_response("Invalid slug")
+                    "400": error_response("Invalid slug"),
+                    "404": error_response("No such project (`project_not_found`)")
                 }))
             }),
         ),
@@ -189,12 +201,12 @@ pub(crate) fn paths() -> Vec<(&'static str, Value)> {
                     "operationId": "reportDeploymentStatus",
                     "summary": "The deployer's report; mirrored to GitHub, a final state frees the project's lock",
                     "security": [],
-                    "parameters": [signature],
+                    "parameters": [signature, timestamp],
                     "requestBody": json_body("DeploymentStatusReport"),
                     "responses": {
                         "200": json_response("Recorded (a repeated report changes nothing)", "DeploymentStatusAnswer"),
                         "400": error_response("Invalid deployment id or body"),
-                        "401": error_response("Bad signature (`invalid_signature`)"),
+                        "401": error_response("Bad or missing signature or timestamp, or signed for another deployment (`invalid_signature`); timestamp more than 5 minutes off (`report_expired`). Nothing changes."),
                         "404": error_response("No such deployment (`deployment_not_found`) or no source (`source_not_linked`)"),
                         "409": error_response("The deployment already ended (`deployment_not_running`)"),
                         "413": error_response("Body over 64 KiB"),

@@ -62,8 +62,13 @@ pub enum Action {
         full_name: RepoFullName,
         /// Set when the ref is `refs/heads/<branch>`, deleted or not.
         branch: Option<String>,
+        /// The branch head the push moved from (all zeros when it created the branch).
+        before: CommitSha,
         after: CommitSha,
         deleted: bool,
+        /// A force push: the deploy history takes it even back to an older sha (a rollback).
+        #[serde(default)]
+        forced: bool,
         head_commit_id: Option<CommitSha>,
         head_commit_message: Option<String>,
         pusher: Option<String>,
@@ -279,8 +284,10 @@ pub fn classify(event: &Event) -> Action {
                 repo_id: repo.id,
                 full_name: repo.full_name.clone(),
                 branch: branch_name(&push.git_ref).map(str::to_owned),
+                before: push.before.clone(),
                 after: push.after.clone(),
                 deleted: push.deleted,
+                forced: push.forced,
                 head_commit_id: push.head_commit.as_ref().map(|c| c.id.clone()),
                 head_commit_message: push.head_commit.as_ref().map(|c| c.message.clone()),
                 pusher: push.pusher.clone(),
@@ -582,8 +589,10 @@ mod tests {
                 repo_id: RepoId::from_u64(7).unwrap(),
                 full_name: RepoFullName::parse("acme/app").unwrap(),
                 branch: Some("main".into()),
+                before: sha(SHA),
                 after: sha(SHA),
                 deleted: false,
+                forced: false,
                 head_commit_id: Some(sha(SHA)),
                 head_commit_message: Some("Fix".into()),
                 pusher: Some("octo".into()),

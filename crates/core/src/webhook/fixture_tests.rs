@@ -399,8 +399,10 @@ fn push_payloads() {
             repo_id,
             full_name,
             branch,
+            before,
             after,
             deleted,
+            forced,
             head_commit_id,
             head_commit_message,
             pusher,
@@ -415,8 +417,10 @@ fn push_payloads() {
         assert_eq!(Some(repo_id.get()), u64_at(j, "/repository/id"));
         assert_eq!(Some(full_name.as_str()), str_at(j, "/repository/full_name"));
         assert_eq!(branch.as_deref(), git_ref.strip_prefix("refs/heads/"));
+        assert_eq!(Some(before.as_str()), str_at(j, "/before"));
         assert_eq!(Some(after.as_str()), str_at(j, "/after"));
         assert_eq!(Some(deleted), j["deleted"].as_bool());
+        assert_eq!(Some(forced), j["forced"].as_bool());
         assert_eq!(
             head_commit_id.as_ref().map(|c| c.as_str()),
             str_at(j, "/head_commit/id")
