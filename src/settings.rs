@@ -10,8 +10,6 @@ pub const ENCRYPTION_KEY: &str = "ENCRYPTION_KEY";
 pub const ENCRYPTION_KEY_PREVIOUS: &str = "ENCRYPTION_KEY_PREVIOUS";
 
 pub const WEBHOOK_SECRET_GRACE_SECONDS: &str = "WEBHOOK_SECRET_GRACE_SECONDS";
-/// Test seam, see `objects/installation_events.rs`; unset in every deployed environment.
-pub const E2E_FAIL_FIRST_ATTEMPT: &str = "E2E_FAIL_FIRST_ATTEMPT";
 
 /// The organization project repositories are created in.
 pub const GITHUB_ORG: &str = "GITHUB_ORG";
@@ -39,8 +37,9 @@ pub const DEPLOY_TIMEOUT_SECONDS: &str = "DEPLOY_TIMEOUT_SECONDS";
 /// The worker's public origin for the URLs put in deploy jobs; unset: the origin of the
 /// request that linked the source.
 pub const PUBLIC_URL: &str = "PUBLIC_URL";
-/// Test seam, see `objects/deploy.rs`; unset in every deployed environment.
-pub const E2E_SHORT_TICKETS: &str = "E2E_SHORT_TICKETS";
+/// How long a deploy job's credentials ticket may be redeemed (seconds, 10 to 3600;
+/// default 600).
+pub const DEPLOY_TICKET_TTL_SECONDS: &str = "DEPLOY_TICKET_TTL_SECONDS";
 
 /// Durable Object binding of the installation store (`install-<id>`).
 pub const INSTALLATIONS: &str = "INSTALLATIONS";

@@ -62,8 +62,6 @@ const TICKET_SLOT: &str = "ticket";
 const HOOK_SECRET_PREFIX: &str = "ghpdh_";
 /// A deployer that has not answered the job by then is treated as not answering at all.
 const HOOK_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long tickets of the `E2E_SHORT_TICKETS` projects live.
-const SHORT_TICKET_MS: i64 = 3_000;
 const MAX_TARGETS: usize = 50;
 /// GitHub limits a deployment status description to 140 characters.
 const MAX_DESCRIPTION: usize = 140;
@@ -736,13 +734,11 @@ impl ProjectDeploy {
     ) -> Result<Ticket, ApiError> {
         let now = now_ms();
         let mut ticket = Ticket::issue(random_bytes::<32>(), deployment_id, now);
-        // Test seam: `E2E_SHORT_TICKETS` (never set outside the end-to-end tests) shortens
-        // the tickets of projects whose slug starts with it, so expiry can be seen.
-        if settings::get(&self.env, settings::E2E_SHORT_TICKETS)
-            .is_some_and(|p| project.as_str().starts_with(&p))
-        {
-            ticket.expires_at_ms = now + SHORT_TICKET_MS;
-        }
+        ticket.expires_at_ms = now
+            + ghplane_core::deploy::ticket::ticket_ttl_ms(
+                settings::get(&self.env, settings::DEPLOY_TICKET_TTL_SECONDS).as_deref(),
+            )
+            .map_err(|_| ApiError::Misconfigured(settings::DEPLOY_TICKET_TTL_SECONDS))?;
         let sealed = ring
             .seal(&object_name(project), TICKET_SLOT, &ticket.id)
             .await?;

@@ -11,7 +11,7 @@ use serde_json::json;
 use worker::{Env, Method, Request, Response};
 
 use crate::github::client::{GithubClient, Idempotent};
-use crate::http::{read_json_body, MAX_ADMIN_BODY};
+use crate::http::{read_json_body, read_optional_json, MAX_ADMIN_BODY};
 use crate::objects::app::{
     object_name, AppClient, RotateRequest, CLIENT_SECRET_SLOT, PRIVATE_KEY_SLOT,
     WEBHOOK_SECRET_SLOT,
@@ -79,16 +79,7 @@ pub async fn rotate_webhook_secret(
     m: &Matched,
 ) -> Result<Response, ApiError> {
     let id = app_id(m)?;
-    let body = match req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .as_deref()
-    {
-        None | Some("0") => Vec::new(),
-        Some(_) => read_json_body(&mut req, MAX_ADMIN_BODY).await?,
-    };
+    let body = read_optional_json(&mut req, MAX_ADMIN_BODY).await?;
     let input = RotateInput::parse(&body)?;
     let grace = settings::seconds(
         env,

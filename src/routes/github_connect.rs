@@ -285,11 +285,12 @@ pub async fn status(req: Request, env: &Env, _m: &Matched) -> Result<Response, A
 }
 
 pub async fn disconnect(mut req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    // The session is checked before the body is read.
+    let s = session_of(&req)?;
     let body = read_json_object(&mut req).await?;
     if !body.is_empty() {
         return Err(ApiError::Validation("the body must be empty or {}".into()));
     }
-    let s = session_of(&req)?;
     let token = GithubUserClient::new(env, s.user)?
         .disconnect(&s.secret)
         .await?;
@@ -362,8 +363,8 @@ pub async fn repos(req: Request, env: &Env, _m: &Matched) -> Result<Response, Ap
 }
 
 pub async fn repos_sync(mut req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
-    let installation = sync_input(&read_json_object(&mut req).await?)?;
     let s = session_of(&req)?;
+    let installation = sync_input(&read_json_object(&mut req).await?)?;
     let answer = GithubUserClient::new(env, s.user)?
         .repos(
             &s.secret,

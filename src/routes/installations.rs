@@ -8,7 +8,7 @@ use ghplane_core::tenancy::token::ServiceKey;
 use ghplane_core::ApiError;
 use worker::{Env, Request, Response};
 
-use crate::http::{read_json_body, MAX_ADMIN_BODY};
+use crate::http::{read_json_body, read_optional_json, MAX_ADMIN_BODY};
 use crate::objects::app::AppClient;
 use crate::objects::installation::{InstallationClient, PRIVATE_KEY_SLOT, WEBHOOK_SECRET_SLOT};
 use crate::secrets::Keyring;
@@ -146,17 +146,13 @@ pub async fn installation_token(
             "this service key belongs to another installation".into(),
         ));
     }
-    let body = match req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .as_deref()
-    {
-        None | Some("0") => serde_json::Value::Object(Default::default()),
-        Some(_) => serde_json::Value::Object(parse_object(
-            &read_json_body(&mut req, MAX_ADMIN_BODY).await?,
-        )?),
+    // The bytes decide, never `Content-Length`: a chunked scope is a scope (an absent or
+    // empty body asks for the whole installation).
+    let bytes = read_optional_json(&mut req, MAX_ADMIN_BODY).await?;
+    let body = if bytes.is_empty() {
+        serde_json::Value::Object(Default::default())
+    } else {
+        serde_json::Value::Object(parse_object(&bytes)?)
     };
     InstallationClient::new(env, id)?
         .service_token(&key, &body)

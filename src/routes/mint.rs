@@ -14,7 +14,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use futures_util::StreamExt;
 use ghplane_core::github::error::GithubError;
 use ghplane_core::ids::AppId;
 use ghplane_core::mint::audit::{MintAuditRecord, Outcome};
@@ -37,6 +36,7 @@ use serde_json::{json, Value};
 use worker::{Env, Headers, Method, Request, Response};
 
 use crate::github::app_jwt;
+use crate::http::{read_capped, BodyError};
 use crate::github::client::{now_unix, GithubClient, Idempotent};
 use crate::objects::app::AppClient;
 use crate::objects::internal::now_ms;
@@ -132,39 +132,12 @@ async fn rate_limited(req: &Request, env: &Env) -> bool {
     }
 }
 
-/// At most [`MAX_BODY_BYTES`]: a declared length over it is refused before reading, an
-/// undeclared one as soon as the bytes read pass it.
+/// At most [`MAX_BODY_BYTES`], through the worker's one capped reader.
 async fn read_body(req: &mut Request) -> Result<Vec<u8>, Denial> {
-    let declared = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match declared {
-        Some(n) if n > MAX_BODY_BYTES as u64 => return Err(Denial::payload_too_large()),
-        // A declared length within the limit is what the runtime will deliver: one read.
-        Some(_) => {
-            let body = req.bytes().await.map_err(|_| Denial::body_unreadable())?;
-            if body.len() > MAX_BODY_BYTES {
-                return Err(Denial::payload_too_large());
-            }
-            return Ok(body);
-        }
-        None => {}
-    }
-    let Ok(mut stream) = req.stream() else {
-        return Ok(Vec::new());
-    };
-    let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| Denial::body_unreadable())?;
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_BODY_BYTES {
-            return Err(Denial::payload_too_large());
-        }
-    }
-    Ok(body)
+    read_capped(req, MAX_BODY_BYTES).await.map_err(|e| match e {
+        BodyError::TooLarge => Denial::payload_too_large(),
+        BodyError::Unreadable => Denial::body_unreadable(),
+    })
 }
 
 /// An imported key for `kid`: from this isolate while its set is fresh, else from the

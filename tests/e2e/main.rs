@@ -86,9 +86,6 @@ fn main() {
     ));
     options
         .vars
-        .push(("E2E_FAIL_FIRST_ATTEMPT".into(), webhooks::FAIL_FIRST.into()));
-    options
-        .vars
         .extend(admin_access::worker_vars(&fake.base_url()));
     options.vars.extend([
         (
@@ -99,7 +96,10 @@ fn main() {
             "DEPLOY_TIMEOUT_SECONDS".into(),
             deploy::TIMEOUT_SECONDS.to_string(),
         ),
-        ("E2E_SHORT_TICKETS".into(), deploy::SHORT_TICKETS.into()),
+        (
+            "DEPLOY_TICKET_TTL_SECONDS".into(),
+            deploy::TICKET_TTL_SECONDS.to_string(),
+        ),
     ]);
     let worker = Worker::start(&run_dir.join("shared"), options);
     println!(

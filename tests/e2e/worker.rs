@@ -26,10 +26,11 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// Builds the worker once per test run (what `wrangler dev` would run as its build command).
+/// Builds the worker once per test run: the deployed build plus the test seams of the
+/// `e2e-seams` cargo feature (see `make build-e2e`).
 pub fn build_worker() {
     let status = Command::new("make")
-        .args(["-s", "build"])
+        .args(["-s", "build-e2e"])
         .current_dir(repo_root())
         .status()
         .expect("run make build");
