@@ -46,7 +46,7 @@ use crate::http::{error_response, json_response, no_content};
 use crate::objects::installation::InstallationClient;
 use crate::objects::internal::{self, now_ms, storage_error};
 use crate::objects::repo_index::RepoIndexClient;
-use crate::secrets::Keyring;
+use crate::secrets::{Keyring, ResealReport};
 use crate::settings;
 
 const LINKED_KEY: &str = "source";
@@ -256,6 +256,7 @@ impl worker::DurableObject for ProjectDeploy {
             (Method::Get, "/source") => self.get_source(&slug).await,
             (Method::Delete, "/source") => self.delete_source(&slug).await,
             (Method::Get, "/deployments") => self.list().await,
+            (Method::Post, "/reseal") => self.reseal(&slug).await.map(|r| json_response(200, &r)),
             (Method::Post, "/push") => match internal::body::<PushRequest>(&mut req).await {
                 Ok(p) => self.push(p).await.map(|a| json_response(200, &a)),
                 Err(e) => Err(e),
@@ -332,6 +333,27 @@ impl ProjectDeploy {
             .get(LINKED_KEY)
             .await
             .map_err(storage_error)
+    }
+
+    /// The hook secret under the current key (a job's ticket lives minutes and is left to
+    /// expire).
+    async fn reseal(&self, project: &ProjectSlug) -> Result<ResealReport, ApiError> {
+        let mut report = ResealReport::default();
+        let storage = self.state.storage();
+        let Some(mut sealed) = storage
+            .get::<Sealed>(SECRET_KEY)
+            .await
+            .map_err(storage_error)?
+        else {
+            return Ok(report);
+        };
+        let ring = Keyring::from_env(&self.env).await?;
+        let object = object_name(project);
+        let outcome = ring.reseal(&object, SECRET_SLOT, &sealed).await;
+        if report.apply(&object, SECRET_SLOT, outcome, &mut sealed) {
+            storage.put(SECRET_KEY, &sealed).await.map_err(storage_error)?;
+        }
+        Ok(report)
     }
 
     async fn hook_secret(&self, ring: &Keyring, project: &ProjectSlug) -> Result<Secret, ApiError> {
@@ -952,6 +974,12 @@ impl ProjectDeployClient {
 
     fn url(&self, op: &str) -> String {
         format!("https://deploy/{op}?slug={}", self.project.as_str())
+    }
+
+    pub async fn reseal(&self) -> Result<ResealReport, ApiError> {
+        let resp =
+            internal::call::<()>(&self.stub, Method::Post, &self.url("reseal"), None, &[]).await?;
+        internal::json(resp).await
     }
 
     pub async fn put_source(&self, linked: &Linked) -> Result<Response, ApiError> {

@@ -16,6 +16,7 @@ pub mod internal;
 pub mod oauth_state;
 pub mod project;
 pub mod repo_index;
+pub mod sealed_registry;
 
 /// Tells org installations what they must now withhold (after a dedicated app went away).
 pub async fn installation_claims_push(

@@ -16,6 +16,7 @@ use crate::objects::app::{
     object_name, AppClient, RotateRequest, CLIENT_SECRET_SLOT, PRIVATE_KEY_SLOT,
     WEBHOOK_SECRET_SLOT,
 };
+use crate::objects::sealed_registry;
 use crate::secrets::Keyring;
 use crate::settings;
 
@@ -57,6 +58,7 @@ pub async fn put_app(mut req: Request, env: &Env, m: &Matched) -> Result<Respons
         Some(s) => Some(seal(&ring, id, CLIENT_SECRET_SLOT, s).await?),
         None => None,
     };
+    sealed_registry::enroll(env, "app", &id.to_string()).await?;
     AppClient::new(env, id)?
         .put(&input.with_secrets(key, webhook, client))
         .await

@@ -11,6 +11,7 @@ use worker::{Env, Request, Response};
 use crate::http::{read_json_body, read_optional_json, MAX_ADMIN_BODY};
 use crate::objects::app::AppClient;
 use crate::objects::installation::{InstallationClient, PRIVATE_KEY_SLOT, WEBHOOK_SECRET_SLOT};
+use crate::objects::sealed_registry;
 use crate::secrets::Keyring;
 
 /// The id is checked before any Durable Object is touched.
@@ -58,6 +59,7 @@ pub async fn put_config(mut req: Request, env: &Env, m: &Matched) -> Result<Resp
         Some(s) => Some(seal_secret(&ring, &object, s).await?),
         None => None,
     };
+    sealed_registry::enroll(env, "installation", &id.to_string()).await?;
     InstallationClient::new(env, id)?
         .put(&input.with_secrets(key, secret))
         .await
@@ -87,6 +89,7 @@ pub async fn patch_config(mut req: Request, env: &Env, m: &Matched) -> Result<Re
         Some(None) => Some(None),
         None => None,
     };
+    sealed_registry::enroll(env, "installation", &id.to_string()).await?;
     InstallationClient::new(env, id)?
         .patch(&patch.with_secrets(key, secret))
         .await

@@ -8,5 +8,6 @@ pub mod installers;
 pub mod meta;
 pub mod mint;
 pub mod projects;
+pub mod reseal;
 pub mod setup;
 pub mod webhooks;
