@@ -144,7 +144,13 @@ pub struct ResealReport {
 
 impl ResealReport {
     /// Applies [`Keyring::reseal`]'s answer for `slot` to `value`, counting it.
-    pub fn apply(&mut self, object: &str, slot: &str, outcome: Resealed, value: &mut Sealed) -> bool {
+    pub fn apply(
+        &mut self,
+        object: &str,
+        slot: &str,
+        outcome: Resealed,
+        value: &mut Sealed,
+    ) -> bool {
         match outcome {
             Resealed::Current => {
                 self.already_current += 1;

@@ -351,7 +351,10 @@ impl ProjectDeploy {
         let object = object_name(project);
         let outcome = ring.reseal(&object, SECRET_SLOT, &sealed).await;
         if report.apply(&object, SECRET_SLOT, outcome, &mut sealed) {
-            storage.put(SECRET_KEY, &sealed).await.map_err(storage_error)?;
+            storage
+                .put(SECRET_KEY, &sealed)
+                .await
+                .map_err(storage_error)?;
         }
         Ok(report)
     }

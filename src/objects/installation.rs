@@ -215,7 +215,10 @@ impl InstallationStore {
             changed |= report.apply(&object, slot, outcome, value);
         }
         if changed {
-            storage.put(CONFIG_KEY, &record).await.map_err(storage_error)?;
+            storage
+                .put(CONFIG_KEY, &record)
+                .await
+                .map_err(storage_error)?;
         }
         Ok(report)
     }

@@ -153,7 +153,10 @@ impl MintAudit {
             v: f64,
         }
         let rows: Vec<V> = sql
-            .exec("SELECT v FROM mint_audit_meta WHERE k = ?", vec![key.into()])
+            .exec(
+                "SELECT v FROM mint_audit_meta WHERE k = ?",
+                vec![key.into()],
+            )
             .and_then(|c| c.to_array())
             .map_err(storage_error)?;
         Ok(rows.first().map(|r| r.v as i64))

@@ -12,8 +12,8 @@ use ghplane_core::admin_access::session::{
     StoredSession,
 };
 use ghplane_core::admin_access::state::{
-    self, binding_cookie, binding_from_cookies, binding_hash, clear_binding_cookie,
-    code_challenge, return_path_param, start_input, state_key, OAuthState,
+    self, binding_cookie, binding_from_cookies, binding_hash, clear_binding_cookie, code_challenge,
+    return_path_param, start_input, state_key, OAuthState,
 };
 use ghplane_core::ids::{AppId, GithubUserId};
 use ghplane_core::routes::Matched;
@@ -303,7 +303,10 @@ pub async fn callback(req: Request, env: &Env, _m: &Matched) -> Result<Response,
 /// two minutes of the callback.
 pub async fn session(mut req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
     let input = read_json_object(&mut req).await?;
-    if let Some(k) = input.keys().find(|k| !matches!(k.as_str(), "code" | "code_verifier")) {
+    if let Some(k) = input
+        .keys()
+        .find(|k| !matches!(k.as_str(), "code" | "code_verifier"))
+    {
         return Err(ApiError::Validation(format!(
             "unknown field {}",
             ghplane_core::ids::truncate(k, 40)
@@ -313,8 +316,7 @@ pub async fn session(mut req: Request, env: &Env, _m: &Matched) -> Result<Respon
     let (nonce, secret) = text("code").split_once('.').unwrap_or_default();
     let b64 = |s: &str, len: usize| {
         s.len() == len
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
     if !b64(nonce, state::NONCE_LEN) || !b64(secret, state::BINDING_LEN) {

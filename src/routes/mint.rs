@@ -36,8 +36,8 @@ use serde_json::{json, Value};
 use worker::{Env, Headers, Method, Request, Response};
 
 use crate::github::app_jwt;
-use crate::http::{read_capped, BodyError};
 use crate::github::client::{now_unix, GithubClient, Idempotent};
+use crate::http::{read_capped, BodyError};
 use crate::objects::app::AppClient;
 use crate::objects::internal::now_ms;
 use crate::objects::mint_app::{ForeignRead, ForeignRequest, InstallationsRequest, MintAppClient};

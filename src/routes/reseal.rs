@@ -35,7 +35,10 @@ fn input(bytes: &[u8]) -> Result<(Option<String>, u32), ApiError> {
     }
     let map = ghplane_core::tenancy::config::parse_object(bytes)?;
     let bad = |m: &str| ApiError::Validation(m.to_owned());
-    if let Some(k) = map.keys().find(|k| !matches!(k.as_str(), "cursor" | "limit")) {
+    if let Some(k) = map
+        .keys()
+        .find(|k| !matches!(k.as_str(), "cursor" | "limit"))
+    {
         return Err(bad(&format!(
             "unknown field {}",
             ghplane_core::ids::truncate(k, 40)
@@ -82,7 +85,11 @@ async fn enroll_known(env: &Env) -> Result<(), ApiError> {
 async fn reseal_one(env: &Env, h: &Holder) -> Result<ResealReport, ApiError> {
     let bad = |_| ApiError::Internal;
     match h.kind.as_str() {
-        "app" => AppClient::new(env, AppId::parse(&h.id).map_err(bad)?)?.reseal().await,
+        "app" => {
+            AppClient::new(env, AppId::parse(&h.id).map_err(bad)?)?
+                .reseal()
+                .await
+        }
         "installation" => {
             InstallationClient::new(env, InstallationId::parse(&h.id).map_err(bad)?)?
                 .reseal()

@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use ghplane_core::ids::{AppId, InstallationId};
-use ghplane_core::webhook::headers::MAX_PAYLOAD_BYTES;
 use ghplane_core::routes::Matched;
+use ghplane_core::webhook::headers::MAX_PAYLOAD_BYTES;
 use ghplane_core::webhook::{
-    check_headers, check_installation_app, classify, parse_event, Claim,
-    SignatureError, WebhookError,
+    check_headers, check_installation_app, classify, parse_event, Claim, SignatureError,
+    WebhookError,
 };
 use ghplane_core::ApiError;
 use ghplane_webcrypto::hmac_sha256;

@@ -8,6 +8,7 @@ mod config;
 mod deploy;
 mod fake_github;
 mod github_handlers;
+mod hostile;
 mod identity;
 mod installer;
 mod installer_web;
@@ -58,6 +59,7 @@ fn main() {
         deploy::TESTS,
         installer::TESTS,
         mint::TESTS,
+        hostile::TESTS,
     ]
     .concat();
     if args.list {

@@ -66,13 +66,6 @@ impl Worker {
     pub fn start(dir: &Path, options: WorkerOptions) -> Worker {
         std::fs::create_dir_all(dir).expect("worker dir");
         write_config(dir);
-        let mut secrets = vec![
-            ("ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
-            ("ENCRYPTION_KEY".to_owned(), ENCRYPTION_KEY.to_owned()),
-        ];
-        secrets.extend(options.secrets.iter().cloned());
-        let dev_vars: String = secrets.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-        std::fs::write(dir.join(".dev.vars"), dev_vars).expect("write .dev.vars");
         let mut w = Worker {
             dir: dir.to_owned(),
             options,
@@ -80,6 +73,7 @@ impl Worker {
             port: 0,
             output: Arc::default(),
         };
+        w.write_dev_vars();
         w.spawn();
         w
     }
@@ -91,6 +85,39 @@ impl Worker {
     /// Everything wrangler and workerd printed so far (console lines included).
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()
+    }
+
+    /// The process group of the running `wrangler dev` (workerd runs in it too).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Sets a secret for the next (re)start.
+    pub fn set_secret(&mut self, name: &str, value: &str) {
+        self.options.secrets.retain(|(k, _)| k != name);
+        self.options
+            .secrets
+            .push((name.to_owned(), value.to_owned()));
+        self.write_dev_vars();
+    }
+
+    /// Removes a secret for the next (re)start.
+    pub fn remove_secret(&mut self, name: &str) {
+        self.options.secrets.retain(|(k, _)| k != name);
+        self.write_dev_vars();
+    }
+
+    fn write_dev_vars(&self) {
+        let mut secrets = vec![
+            ("ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
+            ("ENCRYPTION_KEY".to_owned(), ENCRYPTION_KEY.to_owned()),
+        ];
+        for (k, v) in &self.options.secrets {
+            secrets.retain(|(n, _)| n != k);
+            secrets.push((k.clone(), v.clone()));
+        }
+        let dev_vars: String = secrets.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        std::fs::write(self.dir.join(".dev.vars"), dev_vars).expect("write .dev.vars");
     }
 
     pub fn restart(&mut self) {

@@ -158,8 +158,7 @@ impl OAuthState {
             .ok_or_else(|| invalid("it is not bound to a browser"))?;
         let presented =
             presented.ok_or_else(|| invalid("this browser did not start the sign-in"))?;
-        if crate::auth::constant_time_eq(binding_hash(presented).as_bytes(), expected.as_bytes())
-        {
+        if crate::auth::constant_time_eq(binding_hash(presented).as_bytes(), expected.as_bytes()) {
             Ok(())
         } else {
             Err(invalid("this browser did not start the sign-in"))
@@ -194,7 +193,11 @@ impl OAuthState {
         if !is_b64url(&state.n, NONCE_LEN) {
             return Err(invalid("the nonce is malformed"));
         }
-        if state.b.as_deref().is_some_and(|b| !is_b64url(b, BINDING_LEN)) {
+        if state
+            .b
+            .as_deref()
+            .is_some_and(|b| !is_b64url(b, BINDING_LEN))
+        {
             return Err(invalid("the binding is malformed"));
         }
         if now > state.exp {

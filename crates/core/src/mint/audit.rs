@@ -330,7 +330,9 @@ mod tests {
 
     #[test]
     fn records_are_bounded() {
-        let names: Vec<String> = (0..500).map(|i| format!("r{i:03}{}", "x".repeat(96))).collect();
+        let names: Vec<String> = (0..500)
+            .map(|i| format!("r{i:03}{}", "x".repeat(96)))
+            .collect();
         let req = parse_token_request(
             serde_json::json!({"role": "coder", "repos": names})
                 .to_string()

@@ -13,8 +13,7 @@ use crate::ids::{AppId, RepoFullName};
 use crate::sealed::Secret;
 use crate::tenancy::config::{
     invalid, label, parse_object, private_key, reject_unknown, secret_value, webhook_secret,
-    PrivateKeyInput,
-    SealedSecret,
+    PrivateKeyInput, SealedSecret,
 };
 
 /// Default grace for the previous webhook secret after a rotation (`WEBHOOK_SECRET_GRACE_SECONDS`).
@@ -358,14 +357,18 @@ mod tests {
         for field in ["webhookSecret", "clientSecret"] {
             for blank in ["", " ", "   ", "\t", "\n \r"] {
                 let err = PlainAppInput::parse(
-                    json!({"privateKey": PEM, field: blank}).to_string().as_bytes(),
+                    json!({"privateKey": PEM, field: blank})
+                        .to_string()
+                        .as_bytes(),
                 )
                 .unwrap_err();
                 assert_eq!(err.code(), "validation_failed", "{field} {blank:?}");
                 assert!(err.public_message().contains(field), "{err:?}");
             }
             assert!(PlainAppInput::parse(
-                json!({"privateKey": PEM, field: " padded secret "}).to_string().as_bytes()
+                json!({"privateKey": PEM, field: " padded secret "})
+                    .to_string()
+                    .as_bytes()
             )
             .is_ok());
         }

@@ -647,7 +647,10 @@ mod tests {
             (r#"{"appId": 1, "bogus": 1}"#, "bogus"),
             (r#"{"appId": 1, "webhookSecret": ""}"#, "webhookSecret"),
             (r#"{"appId": 1, "webhookSecret": "   "}"#, "webhookSecret"),
-            (r#"{"appId": 1, "webhookSecret": "\t\n \r"}"#, "webhookSecret"),
+            (
+                r#"{"appId": 1, "webhookSecret": "\t\n \r"}"#,
+                "webhookSecret",
+            ),
             (r#"{"appId": 1, "privateKey": "nope"}"#, "privateKey"),
             (r#"{"appId": 1, "repositories": ["x"]}"#, "repositories[0]"),
             (r#"{"appId": 1, "repositories": ["o/a", "o/a"]}"#, "twice"),
