@@ -182,7 +182,8 @@ fn chunked_bodies_over_the_cap_are_refused_while_streaming(s: &Shared) {
     let app = unique_id();
     register_app(&api, app);
     let installation = unique_id();
-    let key = format!("Bearer ghpsk_{installation}_{}", "A".repeat(43));
+    // Well-formed (the route reads the body only after this shape check), never issued.
+    let key = format!("Bearer ghpsk_{installation}_0badc0de_{}", "a".repeat(64));
     let admin = format!("Bearer {ADMIN_TOKEN}");
     let app_text = app.to_string();
     let delivery = delivery_id();
