@@ -53,14 +53,20 @@ struct Upload {
 
 /// Posts `total` bytes of JSON-ish padding with `Transfer-Encoding: chunked` (no length),
 /// reading the answer while the upload is still being written.
-fn chunked_upload(base: &str, path: &str, headers: &[(&str, &str)], total: usize) -> Upload {
+fn chunked_upload(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    total: usize,
+) -> Upload {
     let addr = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(120)))
         .unwrap();
     let mut head = format!(
-        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n"
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n"
     );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -177,8 +183,10 @@ fn chunked_bodies_over_the_cap_are_refused_while_streaming(s: &Shared) {
         &s.run_dir.join("hostile"),
         WorkerOptions::new(&s.fake.base_url()),
     );
-    let base = worker.base_url();
-    let api = Api::new(&base);
+    let api = Api::new(&worker.base_url());
+    // Straight to workerd: wrangler's dev proxy cannot pass on an answer that comes before
+    // the end of the body (see `Worker::runtime_url`).
+    let runtime = worker.runtime_url();
     let app = unique_id();
     register_app(&api, app);
     let installation = unique_id();
@@ -226,11 +234,23 @@ fn chunked_bodies_over_the_cap_are_refused_while_streaming(s: &Shared) {
     ];
     let send = |path: &str, headers: &[(&str, String)]| {
         let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        chunked_upload(&base, path, &h, BIG)
+        // The admin config is written with PUT; the others are POSTs.
+        let method = if path.ends_with("/config") {
+            "PUT"
+        } else {
+            "POST"
+        };
+        chunked_upload(&runtime, method, path, &h, BIG)
     };
     for (path, headers) in &targets {
         let u = send(path, headers);
-        assert_eq!(u.status, 413, "{path}: {}", u.body);
+        assert_eq!(
+            u.status,
+            413,
+            "{path}: {}\nworker output:\n{}",
+            u.body,
+            worker.output()
+        );
         assert!(u.body.contains("payload_too_large"), "{path}: {}", u.body);
         assert!(
             !u.finished_sending && u.sent_when_answered < BIG,
@@ -279,6 +299,10 @@ fn chunked_bodies_over_the_cap_are_refused_while_streaming(s: &Shared) {
     sampler.join().unwrap();
     assert!(statuses.iter().all(|s| *s == 413), "{statuses:?}");
     assert_eq!(api.send("GET", "/healthz", &[], None).status, 200);
+    assert_eq!(
+        Api::new(&runtime).send("GET", "/healthz", &[], None).status,
+        200
+    );
     let grown_mib = (peak.load(Ordering::SeqCst) as u64).saturating_sub(before) / 1024;
     assert!(
         grown_mib < 100,

@@ -82,6 +82,55 @@ impl Worker {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The worker's own workerd socket, without wrangler's dev proxy in front of it.
+    ///
+    /// `wrangler dev` forwards every request through a ProxyWorker, a Durable Object that
+    /// pipes the request body on to the worker. When the worker answers before the body has
+    /// ended (a 413 while the upload is still coming, which is the point), that Durable
+    /// Object throws "Can't read from request stream after response has been sent" and
+    /// answers its next requests with "503 Your worker restarted mid-request"
+    /// (cloudflare/workerd#918, cloudflare/workers-sdk#15709). Neither the deployed runtime
+    /// nor workerd itself has that layer, so tests of early answers talk to workerd here.
+    /// Wrangler names the address only in its debug log (always written to the log file).
+    pub fn runtime_url(&self) -> String {
+        let logs = self.dir.join("wrangler-logs");
+        // The log is appended asynchronously: give it a moment after "ready".
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let after = loop {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&logs)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            // Named by start time: the newest is this run's.
+            files.sort();
+            let text = files
+                .last()
+                .and_then(|f| std::fs::read_to_string(f).ok())
+                .unwrap_or_default();
+            if let Some((_, after)) = text.rsplit_once("\"userWorkerUrl\":{") {
+                break after.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wrangler logged no worker address under {}",
+                logs.display()
+            );
+            thread::sleep(Duration::from_millis(100));
+        };
+        let object: Value = serde_json::from_str(&format!(
+            "{{{}}}",
+            after.split('}').next().expect("address object")
+        ))
+        .expect("address object parses");
+        format!(
+            "http://{}:{}",
+            object["hostname"].as_str().expect("hostname"),
+            object["port"].as_str().expect("port")
+        )
+    }
+
     /// Everything wrangler and workerd printed so far (console lines included).
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()
