@@ -95,11 +95,17 @@ fn page_key(id: InstallationId, page: usize) -> String {
 pub struct GithubUserStore {
     state: State,
     env: Env,
+    /// Whether this instance already saw to its enrolment in the sealed-secrets registry.
+    enrolled: std::cell::Cell<bool>,
 }
 
 impl worker::DurableObject for GithubUserStore {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env }
+        Self {
+            state,
+            env,
+            enrolled: std::cell::Cell::new(false),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -111,6 +117,20 @@ impl worker::DurableObject for GithubUserStore {
         let Some(id) = id else {
             return Ok(error_response(&ApiError::Internal));
         };
+        if !self.enrolled.replace(true) {
+            let holds = matches!(
+                self.state.storage().get::<UserLink>(LINK_KEY).await,
+                Ok(Some(_))
+            );
+            crate::objects::sealed_registry::enroll_self(
+                &self.state,
+                &self.env,
+                "user",
+                &id.to_string(),
+                holds,
+            )
+            .await;
+        }
         let secret = req
             .headers()
             .get(SESSION_HEADER)

@@ -33,6 +33,7 @@ use crate::objects::app::AppClient;
 use crate::objects::deliveries::DeliveryRequest;
 use crate::objects::installation_deploy::FoundRepository;
 use crate::objects::internal::{self, now_text, storage_error};
+use crate::objects::sealed_registry;
 use crate::secrets::{Keyring, ResealReport};
 use crate::settings;
 
@@ -54,6 +55,8 @@ pub struct InstallationStore {
     pub(crate) state: State,
     pub(crate) env: Env,
     mint: Mutex<()>,
+    /// Whether this instance already saw to its enrolment in the sealed-secrets registry.
+    enrolled: std::cell::Cell<bool>,
 }
 
 impl worker::DurableObject for InstallationStore {
@@ -62,6 +65,7 @@ impl worker::DurableObject for InstallationStore {
             state,
             env,
             mint: Mutex::new(()),
+            enrolled: std::cell::Cell::new(false),
         }
     }
 
@@ -74,6 +78,17 @@ impl worker::DurableObject for InstallationStore {
         let Some(id) = id else {
             return Ok(error_response(&ApiError::Internal));
         };
+        if !self.enrolled.replace(true) {
+            let holds = matches!(self.load().await, Ok(Some(_)));
+            sealed_registry::enroll_self(
+                &self.state,
+                &self.env,
+                "installation",
+                &id.to_string(),
+                holds,
+            )
+            .await;
+        }
         let path = url.path().to_owned();
         let result = match (req.method(), path.as_str()) {
             (Method::Get, "/config") => self

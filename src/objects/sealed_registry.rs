@@ -78,3 +78,39 @@ pub async fn page(env: &Env, after: Option<&str>, limit: u32) -> Result<Page, Ap
     let resp = internal::call::<()>(&stub(env)?, Method::Get, &url, None, &[]).await?;
     internal::json(resp).await
 }
+
+/// The storage key an object keeps once it has enrolled itself.
+const ENROLLED_KEY: &str = "sealed-registry-enrolled";
+
+/// Called by an object that holds sealed secrets (a tenant config, a signed-in user's link)
+/// when it wakes: enrolls it once, and remembers that in its own storage.
+///
+/// Routes enroll what they write, but objects written by a version older than the registry
+/// are in no index the reseal can walk. Each enrolls itself the first time it serves any
+/// request after the upgrade (a delivery, a mint, an admin read, a sign-in), so the reseal
+/// finds every tenant and user that was active since; `docs/runbook-key-rotation.md` says
+/// how to reach the others before dropping the previous key. Failures are logged and retried
+/// on the next wake: they never fail the request.
+pub async fn enroll_self(state: &worker::State, env: &Env, kind: &str, id: &str, holds: bool) {
+    if !holds {
+        return;
+    }
+    let storage = state.storage();
+    if let Ok(Some(true)) = storage.get::<bool>(ENROLLED_KEY).await {
+        return;
+    }
+    let outcome = match enroll(env, kind, id).await {
+        Ok(()) => storage
+            .put(ENROLLED_KEY, true)
+            .await
+            .map_err(|_| ApiError::Internal),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = outcome {
+        crate::log::event(
+            "warn",
+            "sealed holder self-enrolment failed",
+            serde_json::json!({"kind": kind, "id": id, "errorCode": e.code()}),
+        );
+    }
+}

@@ -6,7 +6,9 @@
 //! what it did (`resealed`, `alreadyCurrent`, `couldNotOpen`, which object and slot could
 //! not be opened, never a value) with the `nextCursor` to call with until `done`. The first
 //! call (no cursor) also enrolls what the older indexes list: every app of the app
-//! directory and every project of the project index.
+//! directory, every project of the project index and the org's installation. Tenant
+//! configs and signed-in users enroll themselves when they are written or first used
+//! (`enrolledOnUse` in every answer).
 
 use ghplane_core::ids::{AppId, GithubUserId, InstallationId};
 use ghplane_core::projects::ProjectSlug;
@@ -59,11 +61,21 @@ fn input(bytes: &[u8]) -> Result<(Option<String>, u32), ApiError> {
     Ok((cursor, limit))
 }
 
-/// Enrolls the apps of the directory and the projects of the index (objects written
-/// before the registry existed).
+/// Kinds whose objects written before the registry are in no index: each enrolls itself
+/// on its first request after the upgrade (`sealed_registry::enroll_self`), so one never
+/// used since is not found. Every answer names them (docs/runbook-key-rotation.md).
+const ENROLLED_ON_USE: &[&str] = &["installation", "user"];
+
+/// Enrolls the apps of the directory, the projects of the index and the org's own
+/// installation (objects written before the registry existed).
 async fn enroll_known(env: &Env) -> Result<(), ApiError> {
     for app in DirectoryClient::new(env)?.app_ids().await? {
         sealed_registry::enroll(env, "app", &app).await?;
+    }
+    if let Some(id) = crate::settings::get(env, crate::settings::GITHUB_ORG_INSTALLATION_ID)
+        .and_then(|v| InstallationId::parse(&v).ok())
+    {
+        sealed_registry::enroll(env, "installation", &id.to_string()).await?;
     }
     let listing = IndexClient::new(env)?.list().await?;
     let rows: Value = internal::json(listing).await?;
@@ -145,6 +157,7 @@ pub async fn reseal(mut req: Request, env: &Env, _m: &Matched) -> Result<Respons
             "couldNotOpen": report.could_not_open,
             "unopenable": report.unopenable,
             "failedObjects": failed_objects,
+            "enrolledOnUse": ENROLLED_ON_USE,
             "nextCursor": if page.done { None } else { page.last.clone() },
             "done": page.done,
         }),

@@ -481,13 +481,36 @@ fn encryption_key_rotation_finishes_with_a_reseal(s: &Shared) {
     const K1: &str = crate::worker::ENCRYPTION_KEY;
     const K2: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
     let dir = s.run_dir.join("rotation");
-    let mut worker = Worker::start(&dir, WorkerOptions::new(&s.fake.base_url()));
     let app = unique_id();
+    // The tenant's app is also the app admins sign in with, so sign-in needs its client
+    // secret (sealed under K1) opened.
+    let mut options = WorkerOptions::new(&s.fake.base_url());
+    options.vars.extend([
+        ("GITHUB_WEB_BASE".to_owned(), s.fake.base_url()),
+        ("GITHUB_APP_ID".to_owned(), app.to_string()),
+        ("GITHUB_APP_SLUG".to_owned(), format!("ghplane-e2e-{app}")),
+    ]);
+    let mut worker = Worker::start(&dir, options);
+    let mut bases = Vec::new();
+    let mut allow_callback = |base: String| {
+        bases.push(format!("{base}/api/integrations/github/callback"));
+        let callbacks: Vec<&str> = bases.iter().map(String::as_str).collect();
+        s.fake.register_oauth_app(
+            &format!("Iv1.e2e{app}"),
+            crate::identity::CLIENT_SECRET,
+            &callbacks,
+        );
+    };
+    allow_callback(worker.base_url());
     let id = unique_id();
     let key;
+    let admin;
     {
         let api = Api::new(&worker.base_url());
         register_app(&api, app);
+        // An admin who signed in before the rotation (GitHub tokens sealed under K1).
+        admin = sign_in(&api, &format!("e2e-rotation-{app}"));
+        assert_eq!(signed_in_as(&api, &admin), format!("e2e-rotation-{app}"));
         let config = json!({"appId": app, "repositories": [format!("tenant-{id}/api")],
             "webhookSecret": "tenant-webhook-secret-rotation",
             "permissions": {"canProcessIssues": true, "canCreatePullRequests": true}});
@@ -521,11 +544,13 @@ fn encryption_key_rotation_finishes_with_a_reseal(s: &Shared) {
     worker.set_secret("ENCRYPTION_KEY", K2);
     worker.set_secret("ENCRYPTION_KEY_PREVIOUS", K1);
     worker.restart();
+    allow_callback(worker.base_url());
     works(&Api::new(&worker.base_url()));
 
     // K2 alone before any reseal: a clean 500, no secret in the body.
     worker.remove_secret("ENCRYPTION_KEY_PREVIOUS");
     worker.restart();
+    allow_callback(worker.base_url());
     {
         let api = Api::new(&worker.base_url());
         let hook = post(
@@ -546,6 +571,7 @@ fn encryption_key_rotation_finishes_with_a_reseal(s: &Shared) {
     // Back to K2 + previous K1, reseal until done, then K2 alone.
     worker.set_secret("ENCRYPTION_KEY_PREVIOUS", K1);
     worker.restart();
+    allow_callback(worker.base_url());
     {
         let api = Api::new(&worker.base_url());
         let mut cursor = Value::Null;
@@ -567,21 +593,86 @@ fn encryption_key_rotation_finishes_with_a_reseal(s: &Shared) {
             }
             cursor = b["nextCursor"].clone();
         }
-        // The app (private key, webhook and client secrets) and the tenant (key? no; its
-        // webhook secret).
+        // The app (private key, webhook and client secrets), the tenant (its webhook
+        // secret) and the admin (GitHub token and refresh token).
         assert!(
-            resealed >= 4,
+            resealed >= 6,
             "resealed {resealed} values in {objects} objects"
         );
         // Idempotent: a second run finds everything current.
         let again = api.admin("POST", "/api/admin/reseal", Some(&json!({"limit": 100})));
         assert_eq!(again.json()["resealed"], 0, "{}", again.text());
-        assert!(again.json()["alreadyCurrent"].as_u64().unwrap() >= 4);
+        assert!(again.json()["alreadyCurrent"].as_u64().unwrap() >= 6);
+        assert_eq!(
+            again.json()["enrolledOnUse"],
+            json!(["installation", "user"])
+        );
     }
     worker.remove_secret("ENCRYPTION_KEY_PREVIOUS");
     worker.restart();
-    works(&Api::new(&worker.base_url()));
+    allow_callback(worker.base_url());
+    let api = Api::new(&worker.base_url());
+    works(&api);
+    // Sign-in works (the app's client secret opens under K2 alone), and the admin who
+    // signed in before the rotation is still signed in (their GitHub token opens).
+    assert_eq!(signed_in_as(&api, &admin), format!("e2e-rotation-{app}"));
+    let again = sign_in(&api, &format!("e2e-rotation-late-{app}"));
+    assert_eq!(
+        signed_in_as(&api, &again),
+        format!("e2e-rotation-late-{app}")
+    );
     worker.stop();
+}
+
+/// Signs `login` in through the worker at `api` and GitHub (the fake): the session's
+/// `Cookie` header value.
+fn sign_in(api: &Api, login: &str) -> String {
+    let r = api.send(
+        "POST",
+        "/api/integrations/github/start",
+        &[("content-type", "application/json")],
+        Some(br#"{"return_to": "/settings/github"}"#),
+    );
+    assert_eq!(r.status, 200, "start: {}", r.text());
+    let binding = r
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("a binding cookie")
+        .to_owned();
+    let authorize = r.json()["authorize_url"].as_str().unwrap().to_owned();
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let location = match agent.get(&format!("{authorize}&login={login}")).call() {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => {
+            assert_eq!(r.status(), 302, "GitHub's authorize page redirects back");
+            r.header("location").unwrap_or("").to_owned()
+        }
+        Err(e) => panic!("authorize: {e}"),
+    };
+    let callback = location
+        .strip_prefix(&api.base)
+        .unwrap_or_else(|| panic!("redirected to {location}, not the worker"));
+    let r = api.send("GET", callback, &[("cookie", &binding)], None);
+    assert_eq!(r.status, 302, "callback: {}", r.text());
+    r.header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
+/// The login of the session `cookie`, after checking its GitHub token opened and served
+/// the installations listing.
+fn signed_in_as(api: &Api, cookie: &str) -> String {
+    let r = api.send(
+        "GET",
+        "/api/integrations/github/status",
+        &[("cookie", cookie)],
+        None,
+    );
+    assert_eq!(r.status, 200, "status: {}", r.text());
+    let b = r.json();
+    assert_eq!(b["connected"], true, "{b}");
+    assert!(b["installations"]["count"].is_u64(), "{b}");
+    b["login"].as_str().unwrap().to_owned()
 }
 
 /// No test switch is compiled into, or documented for, a deployed worker.

@@ -242,7 +242,7 @@ fn reseal_op() -> Value {
         json!({
             "200": {"description": "What this batch did", "content": {"application/json": {"schema": {
                 "type": "object", "additionalProperties": false,
-                "required": ["keyId", "objects", "resealed", "alreadyCurrent", "couldNotOpen", "unopenable", "failedObjects", "nextCursor", "done"],
+                "required": ["keyId", "objects", "resealed", "alreadyCurrent", "couldNotOpen", "unopenable", "failedObjects", "enrolledOnUse", "nextCursor", "done"],
                 "properties": {
                     "keyId": {"type": "string", "description": "Id of the current key (first 8 hex digits of its SHA-256)."},
                     "objects": {"type": "integer"},
@@ -251,6 +251,7 @@ fn reseal_op() -> Value {
                     "couldNotOpen": {"type": "integer"},
                     "unopenable": {"type": "array", "items": {"type": "string"}, "description": "`object/slot` of each value no configured key opens."},
                     "failedObjects": {"type": "array", "items": {"type": "object"}},
+                    "enrolledOnUse": {"type": "array", "items": {"type": "string", "enum": ["installation", "user"]}, "description": "Kinds of objects an older version wrote that no index lists: each is found once it has served a request since the upgrade (a delivery, a mint, an admin read, a sign-in)."},
                     "nextCursor": {"type": ["string", "null"]},
                     "done": {"type": "boolean"}
                 }}}}},
