@@ -20,7 +20,7 @@ export WRANGLER_SEND_ERROR_REPORTS := false
 export CARGO_TERM_COLOR := never
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 
-.PHONY: bench types help tools rust-target worker-build wasm-bindgen node build dev test lint unit wasm-test e2e types-check fmt chromium
+.PHONY: bench types help tools rust-target worker-build wasm-bindgen node build build-e2e no-test-switches dev test lint unit wasm-test e2e types-check fmt chromium
 
 help:
 	@echo "make dev    start the worker on http://127.0.0.1:8787 (wrangler dev, local Durable Objects)"
@@ -56,6 +56,10 @@ node_modules/.installed: package.json package-lock.json
 build: tools
 	@worker-build --release
 
+# The end-to-end tests' build: the worker plus its test seams (cargo feature e2e-seams).
+build-e2e: tools
+	@worker-build --release --features e2e-seams
+
 .dev.vars:
 	@echo "creating .dev.vars from .dev.vars.example with a generated ENCRYPTION_KEY"
 	@key=$$(node -e "process.stdout.write(require('crypto').randomBytes(32).toString('base64'))"); \
@@ -67,7 +71,12 @@ dev: tools .dev.vars
 fmt:
 	@cargo fmt --all
 
-lint: tools
+# No test switch in a deployed worker: nothing under src/ (or in the README) reads an E2E_ var.
+no-test-switches:
+	@echo "== no E2E_ switches in src/ or README.md"
+	@if grep -rn 'E2E_' src README.md; then echo "test switches found (see above)"; exit 1; fi
+
+lint: tools no-test-switches
 	@echo "== cargo fmt --check"
 	@cargo fmt --all -- --check
 	@echo "== cargo clippy (host)"
@@ -90,7 +99,7 @@ chromium:
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
 	fi
 
-e2e: build chromium
+e2e: build-e2e chromium
 	@echo "== end-to-end tests on workerd (wrangler dev) against the fake GitHub"
 	@cargo test --test e2e
 

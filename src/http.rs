@@ -1,6 +1,7 @@
 //! The HTTP edge: the single place an [`ApiError`] becomes a response, and the request-body
 //! rules every JSON route shares (content type, size cap).
 
+use futures_util::StreamExt;
 use ghplane_core::ApiError;
 use serde::Serialize;
 use worker::{Headers, Request, Response};
@@ -44,8 +45,66 @@ fn unreachable_response() -> Response {
     Response::builder().with_status(500).empty()
 }
 
-/// Reads a JSON body: 415 unless `application/json`, 413 over `limit` (by `Content-Length`
-/// before reading, and by the bytes actually read when the length was not declared).
+/// Why a body could not be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// More than the route's cap: declared, or counted while streaming.
+    TooLarge,
+    /// The stream broke off.
+    Unreadable,
+}
+
+/// The one body reader of every route: at most `limit` bytes, whatever the headers say.
+///
+/// - A declared `Content-Length` over the cap is refused before anything is read.
+/// - A declared length within the cap is what the runtime delivers (it frames the body by
+///   that length), so it is read in one call, and the bytes are measured again.
+/// - Without a declared length (chunked), the stream is read chunk by chunk and given up
+///   as soon as the count passes the cap: never more than `limit` plus one chunk is held.
+///
+/// No body at all reads as empty.
+pub async fn read_capped(req: &mut Request, limit: usize) -> Result<Vec<u8>, BodyError> {
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => return Err(BodyError::TooLarge),
+        Some(0) => return Ok(Vec::new()),
+        Some(_) => {
+            let body = req.bytes().await.map_err(|_| BodyError::Unreadable)?;
+            if body.len() > limit {
+                return Err(BodyError::TooLarge);
+            }
+            return Ok(body);
+        }
+        None => {}
+    }
+    let Ok(mut stream) = req.stream() else {
+        return Ok(Vec::new());
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// [`read_capped`] for the admin and session routes' errors.
+pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    read_capped(req, limit).await.map_err(|e| match e {
+        BodyError::TooLarge => ApiError::PayloadTooLarge { limit },
+        BodyError::Unreadable => ApiError::MalformedJson("the body could not be read".into()),
+    })
+}
+
+/// Reads a JSON body: 415 unless `application/json`, 413 over `limit` (see [`read_capped`]).
 pub async fn read_json_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
     let content_type = req
         .headers()
@@ -62,21 +121,31 @@ pub async fn read_json_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, 
     if essence != "application/json" {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let declared = req
+    read_body(req, limit).await
+}
+
+/// A JSON body that may be absent: the bytes are read (capped, see [`read_capped`]) and
+/// decide, never the headers; an empty body is empty whatever its content type, a body
+/// that is there must be `application/json` (415).
+pub async fn read_optional_json(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let bytes = read_body(req, limit).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    let content_type = req
         .headers()
-        .get("content-length")
+        .get("content-type")
         .ok()
         .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::MalformedJson("the body could not be read".into()))?;
-    if bytes.len() > limit {
-        return Err(ApiError::PayloadTooLarge { limit });
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence != "application/json" {
+        return Err(ApiError::UnsupportedMediaType);
     }
     Ok(bytes)
 }

@@ -88,8 +88,8 @@ fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
 /// The route table: one line per route, straight to its handler.
 async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
     use routes::{
-        apps, deploy, github_connect as gh, installations, installers, meta, mint, projects, setup,
-        webhooks,
+        apps, deploy, github_connect as gh, installations, installers, meta, mint, projects,
+        reseal, setup, webhooks,
     };
     match m.spec.route {
         Route::Healthz => meta::healthz(env),
@@ -143,5 +143,8 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::MintHealth => mint::health(env, m).await,
         Route::MintStatus => mint::status(req, env, m).await,
         Route::MintAudit => mint::list_audit(req, env, m).await,
+        Route::MintAuditStats => mint::audit_stats(req, env, m).await,
+        Route::AdminReseal => reseal::reseal(req, env, m).await,
+        Route::GithubConnectSession => gh::session(req, env, m).await,
     }
 }

@@ -1,6 +1,9 @@
 //! Sealing secrets at rest with AES-256-GCM (the runtime's Web Crypto) under
 //! `ENCRYPTION_KEY`. `ENCRYPTION_KEY_PREVIOUS` keeps older ciphertexts readable while keys
-//! rotate: values sealed under it are opened, and resealed under the current key on write.
+//! rotate: values sealed under it are still opened. Nothing is resealed on read; a value
+//! is sealed under the current key only when it is written afresh or when the admin runs
+//! `POST /api/admin/reseal` (see `routes/reseal.rs` and docs/runbook-key-rotation.md),
+//! after which `ENCRYPTION_KEY_PREVIOUS` can be removed.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -71,6 +74,26 @@ impl Keyring {
         Ok(Sealed::new(kid.clone(), &iv, &ct))
     }
 
+    /// The id of the key new values are sealed under.
+    pub fn current_kid(&self) -> &str {
+        &self.current.0
+    }
+
+    /// One stored value brought under the current key: left alone when it already is,
+    /// opened (with whichever key sealed it) and sealed again when it is not.
+    pub async fn reseal(&self, object: &str, slot: &str, sealed: &Sealed) -> Resealed {
+        if sealed.kid == self.current.0 {
+            return Resealed::Current;
+        }
+        match self.open(object, slot, sealed).await {
+            Ok(plain) => match self.seal(object, slot, plain.expose()).await {
+                Ok(fresh) => Resealed::Sealed(fresh),
+                Err(_) => Resealed::Unopenable,
+            },
+            Err(_) => Resealed::Unopenable,
+        }
+    }
+
     /// Opens a sealed value; fails (as an internal error, logged by the caller) when the key
     /// that sealed it is gone or the value was moved to another slot.
     pub async fn open(
@@ -94,5 +117,62 @@ impl Keyring {
         String::from_utf8(pt)
             .map(Secret::new)
             .map_err(|_| ApiError::Internal)
+    }
+}
+
+/// What [`Keyring::reseal`] did with one value.
+pub enum Resealed {
+    /// Already sealed under the current key.
+    Current,
+    /// Sealed again under the current key: store this instead.
+    Sealed(Sealed),
+    /// Neither key opens it (sealed under a key that is gone, or damaged).
+    Unopenable,
+}
+
+/// What a reseal did in one object, added up over objects by the route.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResealReport {
+    pub resealed: u64,
+    pub already_current: u64,
+    pub could_not_open: u64,
+    /// `object/slot` of each value that could not be opened (never the value).
+    #[serde(default)]
+    pub unopenable: Vec<String>,
+}
+
+impl ResealReport {
+    /// Applies [`Keyring::reseal`]'s answer for `slot` to `value`, counting it.
+    pub fn apply(
+        &mut self,
+        object: &str,
+        slot: &str,
+        outcome: Resealed,
+        value: &mut Sealed,
+    ) -> bool {
+        match outcome {
+            Resealed::Current => {
+                self.already_current += 1;
+                false
+            }
+            Resealed::Sealed(fresh) => {
+                *value = fresh;
+                self.resealed += 1;
+                true
+            }
+            Resealed::Unopenable => {
+                self.could_not_open += 1;
+                self.unopenable.push(format!("{object}/{slot}"));
+                false
+            }
+        }
+    }
+
+    pub fn add(&mut self, other: ResealReport) {
+        self.resealed += other.resealed;
+        self.already_current += other.already_current;
+        self.could_not_open += other.could_not_open;
+        self.unopenable.extend(other.unopenable);
     }
 }

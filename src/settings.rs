@@ -16,8 +16,6 @@ pub const DELIVERY_LEASE_SECONDS: &str = "DELIVERY_LEASE_SECONDS";
 /// Rows of the verbose delivery log kept per object (default 10000, 100 to 1000000); the
 /// dedupe keys are kept for the retention period whatever this says.
 pub const DELIVERY_LOG_MAX_ROWS: &str = "DELIVERY_LOG_MAX_ROWS";
-/// Test seam, see `objects/installation_events.rs`; unset in every deployed environment.
-pub const E2E_FAIL_FIRST_ATTEMPT: &str = "E2E_FAIL_FIRST_ATTEMPT";
 
 /// The organization project repositories are created in.
 pub const GITHUB_ORG: &str = "GITHUB_ORG";
@@ -45,8 +43,9 @@ pub const DEPLOY_TIMEOUT_SECONDS: &str = "DEPLOY_TIMEOUT_SECONDS";
 /// The worker's public origin for the URLs put in deploy jobs; unset: the origin of the
 /// request that linked the source.
 pub const PUBLIC_URL: &str = "PUBLIC_URL";
-/// Test seam, see `objects/deploy.rs`; unset in every deployed environment.
-pub const E2E_SHORT_TICKETS: &str = "E2E_SHORT_TICKETS";
+/// How long a deploy job's credentials ticket may be redeemed (seconds, 10 to 3600;
+/// default 600).
+pub const DEPLOY_TICKET_TTL_SECONDS: &str = "DEPLOY_TICKET_TTL_SECONDS";
 
 /// Durable Object binding of the installation store (`install-<id>`).
 pub const INSTALLATIONS: &str = "INSTALLATIONS";

@@ -19,7 +19,7 @@ use crate::http::{error_response, json_response, no_content};
 use crate::objects::app_directory::DirectoryClient;
 use crate::objects::deliveries::{run, DeliveryLog, DeliveryRequest, Handled};
 use crate::objects::internal::{self, now_ms, now_text, storage_error};
-use crate::secrets::Keyring;
+use crate::secrets::{Keyring, ResealReport};
 use crate::settings;
 use ghplane_core::webhook::Action;
 
@@ -113,6 +113,7 @@ impl worker::DurableObject for AppStore {
                 Ok(r) => self.rotate(id, r).await,
                 Err(e) => Err(e),
             },
+            (Method::Post, "/reseal") => self.reseal(id).await.map(|r| json_response(200, &r)),
             (Method::Post, "/deliveries") => {
                 match internal::body::<DeliveryRequest>(&mut req).await {
                     Ok(d) => self.deliver(d).await,
@@ -230,6 +231,42 @@ impl AppStore {
             })
         })
         .await
+    }
+
+    /// Every sealed value of the app under the current key; the directory's copy of the
+    /// webhook secrets is published again when anything changed.
+    async fn reseal(&self, id: AppId) -> Result<ResealReport, ApiError> {
+        let mut report = ResealReport::default();
+        let Some(mut record) = self.load().await? else {
+            return Ok(report);
+        };
+        let ring = Keyring::from_env(&self.env).await?;
+        let object = object_name(id);
+        let mut changed = false;
+        let mut slots: Vec<(&str, &mut ghplane_core::sealed::Sealed)> =
+            vec![(PRIVATE_KEY_SLOT, &mut record.private_key.sealed)];
+        if let Some(s) = record.webhook_secret.as_mut() {
+            slots.push((WEBHOOK_SECRET_SLOT, &mut s.sealed));
+        }
+        if let Some(p) = record.previous_webhook_secret.as_mut() {
+            slots.push((WEBHOOK_SECRET_SLOT, &mut p.secret.sealed));
+        }
+        if let Some(s) = record.client_secret.as_mut() {
+            slots.push((CLIENT_SECRET_SLOT, &mut s.sealed));
+        }
+        for (slot, value) in slots {
+            let outcome = ring.reseal(&object, slot, value).await;
+            changed |= report.apply(&object, slot, outcome, value);
+        }
+        if changed {
+            self.state
+                .storage()
+                .put(RECORD_KEY, &record)
+                .await
+                .map_err(storage_error)?;
+            DirectoryClient::new(&self.env)?.publish(&record).await?;
+        }
+        Ok(report)
     }
 
     async fn load_existing(&self, id: AppId) -> Result<AppRecord, ApiError> {
@@ -419,6 +456,12 @@ impl AppClient {
 
     pub async fn delete(&self) -> Result<Response, ApiError> {
         internal::call::<()>(&self.stub, Method::Delete, &self.url("app"), None, &[]).await
+    }
+
+    pub async fn reseal(&self) -> Result<ResealReport, ApiError> {
+        let resp =
+            internal::call::<()>(&self.stub, Method::Post, &self.url("reseal"), None, &[]).await?;
+        internal::json(resp).await
     }
 
     pub async fn rotate(&self, r: &RotateRequest) -> Result<Response, ApiError> {

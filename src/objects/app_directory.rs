@@ -10,10 +10,11 @@ use ghplane_core::sealed::Sealed;
 use ghplane_core::tenancy::app::AppRecord;
 use ghplane_core::ApiError;
 use serde::{Deserialize, Serialize};
-use worker::{durable_object, Env, Method, Request, Response, State};
+use worker::{durable_object, Env, ListOptions, Method, Request, Response, State};
 
 use crate::http::{error_response, json_response, no_content};
 use crate::objects::internal::{self, storage_error};
+use crate::objects::sealed_registry::{self, Holder, Page};
 use crate::settings;
 
 const OBJECT_NAME: &str = "apps";
@@ -65,12 +66,53 @@ impl worker::DurableObject for AppDirectory {
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let url = req.url()?;
-        if url.path() == "/apps" && req.method() == Method::Get {
-            return Ok(self
-                .app_ids()
-                .await
-                .map(|ids| json_response(200, &ids))
-                .unwrap_or_else(|e| error_response(&e)));
+        match (req.method(), url.path()) {
+            (Method::Put, "/holders") => {
+                let result = match internal::body::<Holder>(&mut req).await {
+                    Ok(h) => self
+                        .state
+                        .storage()
+                        .put(&h.key(), 1)
+                        .await
+                        .map(|_| no_content())
+                        .map_err(storage_error),
+                    Err(e) => Err(e),
+                };
+                return Ok(result.unwrap_or_else(|e| error_response(&e)));
+            }
+            (Method::Get, "/holders") => {
+                let q = |k: &str| {
+                    url.query_pairs()
+                        .find(|(n, _)| n == k)
+                        .map(|(_, v)| v.into_owned())
+                };
+                let limit = q("limit").and_then(|l| l.parse().ok()).unwrap_or(50u32);
+                let result = self
+                    .keys(sealed_registry::PREFIX, q("after"), limit)
+                    .await
+                    .map(|(keys, done)| {
+                        json_response(
+                            200,
+                            &Page {
+                                last: keys.last().cloned(),
+                                holders: keys.iter().filter_map(|k| Holder::from_key(k)).collect(),
+                                done,
+                            },
+                        )
+                    });
+                return Ok(result.unwrap_or_else(|e| error_response(&e)));
+            }
+            (Method::Get, "/apps") => {
+                let result = self.keys("app:", None, 10_000).await.map(|(keys, _)| {
+                    let ids: Vec<u64> = keys
+                        .iter()
+                        .filter_map(|k| k.strip_prefix("app:").and_then(|n| n.parse().ok()))
+                        .collect();
+                    json_response(200, &ids)
+                });
+                return Ok(result.unwrap_or_else(|e| error_response(&e)));
+            }
+            _ => {}
         }
         let id = url
             .path()
@@ -110,24 +152,36 @@ impl worker::DurableObject for AppDirectory {
 }
 
 impl AppDirectory {
-    /// Every registered app, in key order.
-    async fn app_ids(&self) -> Result<Vec<u64>, ApiError> {
+    /// Keys under `prefix` after `after` (exclusive), at most `limit`; and whether that was
+    /// the last of them.
+    async fn keys(
+        &self,
+        prefix: &str,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<(Vec<String>, bool), ApiError> {
+        let limit = limit.clamp(1, 10_000);
+        let start = after.map(|a| format!("{a}\u{0}"));
+        let mut options = ListOptions::new().prefix(prefix).limit(limit as usize + 1);
+        if let Some(a) = start.as_deref() {
+            options = options.start(a);
+        }
         let map = self
             .state
             .storage()
-            .list_with_options(worker::ListOptions::new().prefix("app:"))
+            .list_with_options(options)
             .await
             .map_err(storage_error)?;
-        let mut ids = Vec::new();
+        let mut keys = Vec::new();
         map.for_each(&mut |_value, key| {
-            if let Some(id) = key
-                .as_string()
-                .and_then(|k| k.strip_prefix("app:").and_then(|n| n.parse().ok()))
-            {
-                ids.push(id);
+            if let Some(k) = key.as_string() {
+                keys.push(k);
             }
         });
-        Ok(ids)
+        keys.sort();
+        let done = keys.len() <= limit as usize;
+        keys.truncate(limit as usize);
+        Ok((keys, done))
     }
 }
 

@@ -53,7 +53,7 @@ use crate::http::{error_response, json_response, no_content};
 use crate::objects::installation::InstallationClient;
 use crate::objects::internal::{self, now_ms, storage_error};
 use crate::objects::repo_index::RepoIndexClient;
-use crate::secrets::Keyring;
+use crate::secrets::{Keyring, ResealReport};
 use crate::settings;
 
 const LINKED_KEY: &str = "source";
@@ -71,8 +71,6 @@ const TICKET_SLOT: &str = "ticket";
 const HOOK_SECRET_PREFIX: &str = "ghpdh_";
 /// A deployer that has not answered the job by then is treated as not answering at all.
 const HOOK_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long tickets of the `E2E_SHORT_TICKETS` projects live.
-const SHORT_TICKET_MS: i64 = 3_000;
 const MAX_TARGETS: usize = 50;
 /// GitHub limits a deployment status description to 140 characters.
 const MAX_DESCRIPTION: usize = 140;
@@ -296,6 +294,7 @@ impl worker::DurableObject for ProjectDeploy {
             (Method::Get, "/source") => self.get_source(&slug).await,
             (Method::Delete, "/source") => self.delete_source(&slug).await,
             (Method::Get, "/deployments") => self.list().await,
+            (Method::Post, "/reseal") => self.reseal(&slug).await.map(|r| json_response(200, &r)),
             (Method::Post, "/push") => match internal::body::<PushRequest>(&mut req).await {
                 Ok(p) => self.push(p).await.map(|a| json_response(200, &a)),
                 Err(e) => Err(e),
@@ -379,6 +378,30 @@ impl ProjectDeploy {
             .get(LINKED_KEY)
             .await
             .map_err(storage_error)
+    }
+
+    /// The hook secret under the current key (a job's ticket lives minutes and is left to
+    /// expire).
+    async fn reseal(&self, project: &ProjectSlug) -> Result<ResealReport, ApiError> {
+        let mut report = ResealReport::default();
+        let storage = self.state.storage();
+        let Some(mut sealed) = storage
+            .get::<Sealed>(SECRET_KEY)
+            .await
+            .map_err(storage_error)?
+        else {
+            return Ok(report);
+        };
+        let ring = Keyring::from_env(&self.env).await?;
+        let object = object_name(project);
+        let outcome = ring.reseal(&object, SECRET_SLOT, &sealed).await;
+        if report.apply(&object, SECRET_SLOT, outcome, &mut sealed) {
+            storage
+                .put(SECRET_KEY, &sealed)
+                .await
+                .map_err(storage_error)?;
+        }
+        Ok(report)
     }
 
     async fn hook_secret(&self, ring: &Keyring, project: &ProjectSlug) -> Result<Secret, ApiError> {
@@ -865,13 +888,11 @@ impl ProjectDeploy {
     ) -> Result<Ticket, ApiError> {
         let now = now_ms();
         let mut ticket = Ticket::issue(random_bytes::<32>(), deployment_id, now);
-        // Test seam: `E2E_SHORT_TICKETS` (never set outside the end-to-end tests) shortens
-        // the tickets of projects whose slug starts with it, so expiry can be seen.
-        if settings::get(&self.env, settings::E2E_SHORT_TICKETS)
-            .is_some_and(|p| project.as_str().starts_with(&p))
-        {
-            ticket.expires_at_ms = now + SHORT_TICKET_MS;
-        }
+        ticket.expires_at_ms = now
+            + ghplane_core::deploy::ticket::ticket_ttl_ms(
+                settings::get(&self.env, settings::DEPLOY_TICKET_TTL_SECONDS).as_deref(),
+            )
+            .map_err(|_| ApiError::Misconfigured(settings::DEPLOY_TICKET_TTL_SECONDS))?;
         let sealed = ring
             .seal(&object_name(project), TICKET_SLOT, &ticket.id)
             .await?;
@@ -1101,6 +1122,12 @@ impl ProjectDeployClient {
 
     fn url(&self, op: &str) -> String {
         format!("https://deploy/{op}?slug={}", self.project.as_str())
+    }
+
+    pub async fn reseal(&self) -> Result<ResealReport, ApiError> {
+        let resp =
+            internal::call::<()>(&self.stub, Method::Post, &self.url("reseal"), None, &[]).await?;
+        internal::json(resp).await
     }
 
     pub async fn put_source(&self, linked: &Linked) -> Result<Response, ApiError> {

@@ -20,7 +20,7 @@ use worker::{durable_object, Env, Method, Request, Response, State};
 use crate::github::client::{now_unix, GithubClient};
 use crate::http::{error_response, json_response, no_content};
 use crate::objects::internal::{self, now_ms, storage_error};
-use crate::secrets::Keyring;
+use crate::secrets::{Keyring, ResealReport};
 use crate::settings;
 
 const LINK_KEY: &str = "link";
@@ -96,11 +96,17 @@ fn page_key(id: InstallationId, page: usize) -> String {
 pub struct GithubUserStore {
     state: State,
     env: Env,
+    /// Whether this instance already saw to its enrolment in the sealed-secrets registry.
+    enrolled: std::cell::Cell<bool>,
 }
 
 impl worker::DurableObject for GithubUserStore {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env }
+        Self {
+            state,
+            env,
+            enrolled: std::cell::Cell::new(false),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -112,6 +118,20 @@ impl worker::DurableObject for GithubUserStore {
         let Some(id) = id else {
             return Ok(error_response(&ApiError::Internal));
         };
+        if !self.enrolled.replace(true) {
+            let holds = matches!(
+                self.state.storage().get::<UserLink>(LINK_KEY).await,
+                Ok(Some(_))
+            );
+            crate::objects::sealed_registry::enroll_self(
+                &self.state,
+                &self.env,
+                "user",
+                &id.to_string(),
+                holds,
+            )
+            .await;
+        }
         let secret = req
             .headers()
             .get(SESSION_HEADER)
@@ -123,6 +143,7 @@ impl worker::DurableObject for GithubUserStore {
                 Ok(w) => self.link(w).await,
                 Err(e) => Err(e),
             },
+            (Method::Post, "/reseal") => self.reseal(id).await.map(|r| json_response(200, &r)),
             (Method::Post, "/authenticate") => self
                 .authenticate(id, &secret)
                 .await
@@ -138,6 +159,36 @@ impl worker::DurableObject for GithubUserStore {
             _ => Err(ApiError::Internal),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
+    }
+}
+
+impl GithubUserStore {
+    /// The user's GitHub tokens under the current key.
+    async fn reseal(&self, id: GithubUserId) -> Result<ResealReport, ApiError> {
+        let mut report = ResealReport::default();
+        let storage = self.state.storage();
+        let Some(mut link) = storage
+            .get::<UserLink>(LINK_KEY)
+            .await
+            .map_err(storage_error)?
+        else {
+            return Ok(report);
+        };
+        let ring = Keyring::from_env(&self.env).await?;
+        let object = id.object_name();
+        let mut slots = vec![(USER_TOKEN_SLOT, &mut link.token)];
+        if let Some(r) = link.refresh_token.as_mut() {
+            slots.push((REFRESH_TOKEN_SLOT, r));
+        }
+        let mut changed = false;
+        for (slot, value) in slots {
+            let outcome = ring.reseal(&object, slot, value).await;
+            changed |= report.apply(&object, slot, outcome, value);
+        }
+        if changed {
+            storage.put(LINK_KEY, &link).await.map_err(storage_error)?;
+        }
+        Ok(report)
     }
 }
 
@@ -349,6 +400,12 @@ impl GithubUserClient {
 
     fn url(&self, op: &str) -> String {
         format!("https://github-user/{op}?id={}", self.id)
+    }
+
+    pub async fn reseal(&self) -> Result<ResealReport, ApiError> {
+        let resp =
+            internal::call::<()>(&self.stub, Method::Post, &self.url("reseal"), None, &[]).await?;
+        internal::json(resp).await
     }
 
     pub async fn link(&self, w: &LinkWrite) -> Result<(), ApiError> {

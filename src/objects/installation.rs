@@ -34,7 +34,8 @@ use crate::objects::app::AppClient;
 use crate::objects::deliveries::DeliveryRequest;
 use crate::objects::installation_deploy::FoundRepository;
 use crate::objects::internal::{self, now_text, storage_error};
-use crate::secrets::Keyring;
+use crate::objects::sealed_registry;
+use crate::secrets::{Keyring, ResealReport};
 use crate::settings;
 
 pub(crate) const CONFIG_KEY: &str = "config";
@@ -55,6 +56,8 @@ pub struct InstallationStore {
     pub(crate) state: State,
     pub(crate) env: Env,
     mint: Mutex<()>,
+    /// Whether this instance already saw to its enrolment in the sealed-secrets registry.
+    enrolled: std::cell::Cell<bool>,
 }
 
 impl worker::DurableObject for InstallationStore {
@@ -63,6 +66,7 @@ impl worker::DurableObject for InstallationStore {
             state,
             env,
             mint: Mutex::new(()),
+            enrolled: std::cell::Cell::new(false),
         }
     }
 
@@ -75,6 +79,17 @@ impl worker::DurableObject for InstallationStore {
         let Some(id) = id else {
             return Ok(error_response(&ApiError::Internal));
         };
+        if !self.enrolled.replace(true) {
+            let holds = matches!(self.load().await, Ok(Some(_)));
+            sealed_registry::enroll_self(
+                &self.state,
+                &self.env,
+                "installation",
+                &id.to_string(),
+                holds,
+            )
+            .await;
+        }
         let path = url.path().to_owned();
         let result = match (req.method(), path.as_str()) {
             (Method::Get, "/config") => self
@@ -110,6 +125,7 @@ impl worker::DurableObject for InstallationStore {
                 Err(e) => Err(e),
             },
             (Method::Get, "/repositories") => self.repositories(id).await,
+            (Method::Post, "/reseal") => self.reseal(id).await.map(|r| json_response(200, &r)),
             (Method::Get, "/repository") => {
                 let repo = url
                     .query_pairs()
@@ -198,6 +214,38 @@ impl InstallationStore {
             .get(CONFIG_KEY)
             .await
             .map_err(storage_error)
+    }
+
+    /// The config's sealed values under the current key; cached installation tokens are
+    /// dropped instead (they are minted again on demand).
+    async fn reseal(&self, id: InstallationId) -> Result<ResealReport, ApiError> {
+        let mut report = ResealReport::default();
+        let storage = self.state.storage();
+        storage.delete(TOKENS_KEY).await.map_err(storage_error)?;
+        let Some(mut record) = self.load().await? else {
+            return Ok(report);
+        };
+        let ring = Keyring::from_env(&self.env).await?;
+        let object = id.object_name();
+        let mut changed = false;
+        let mut slots = Vec::new();
+        if let Some(k) = record.private_key.as_mut() {
+            slots.push((PRIVATE_KEY_SLOT, &mut k.sealed));
+        }
+        if let Some(w) = record.webhook_secret.as_mut() {
+            slots.push((WEBHOOK_SECRET_SLOT, &mut w.sealed));
+        }
+        for (slot, value) in slots {
+            let outcome = ring.reseal(&object, slot, value).await;
+            changed |= report.apply(&object, slot, outcome, value);
+        }
+        if changed {
+            storage
+                .put(CONFIG_KEY, &record)
+                .await
+                .map_err(storage_error)?;
+        }
+        Ok(report)
     }
 
     async fn existing(&self, id: InstallationId) -> Result<InstallationRecord, ApiError> {
@@ -577,6 +625,12 @@ impl InstallationClient {
 
     pub async fn get(&self) -> Result<Response, ApiError> {
         internal::call::<()>(&self.stub, Method::Get, &self.url("config"), None, &[]).await
+    }
+
+    pub async fn reseal(&self) -> Result<crate::secrets::ResealReport, ApiError> {
+        let resp =
+            internal::call::<()>(&self.stub, Method::Post, &self.url("reseal"), None, &[]).await?;
+        internal::json(resp).await
     }
 
     pub async fn put(&self, input: &SealedInput) -> Result<Response, ApiError> {

@@ -32,12 +32,12 @@ impl InstallationStore {
         DeliveryLog::new(self.state.storage().sql(), &self.env)
     }
 
-    /// Test seam: `E2E_FAIL_FIRST_ATTEMPT` (never set outside the end-to-end tests) makes the
-    /// first handling of deliveries whose id starts with it fail before any side effect, to
-    /// prove that a failed delivery is processed once on redelivery.
+    /// Test seam, compiled only into the end-to-end build (cargo feature `e2e-seams`, never
+    /// in a deployed worker): the first handling of deliveries whose id starts with
+    /// `fail-first-` fails before any side effect, to prove that a failed delivery is
+    /// processed once on redelivery.
     fn fails_first_attempt(&self, delivery: &str) -> bool {
-        crate::settings::get(&self.env, crate::settings::E2E_FAIL_FIRST_ATTEMPT)
-            .is_some_and(|p| delivery.starts_with(&p))
+        cfg!(feature = "e2e-seams") && delivery.starts_with("fail-first-")
     }
 
     fn work_table(&self) -> Result<(), ApiError> {

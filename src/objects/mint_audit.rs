@@ -1,12 +1,19 @@
 //! `MintAudit`: the one Durable Object (named `mint-audit`) holding the mint's audit trail in
-//! SQLite: one row per mint decision, granted or denied.
+//! SQLite: one row per mint decision of a caller whose OIDC token verified, granted or
+//! denied, and counters of the requests refused before that (per reason and minute).
 //!
-//! **Invariant:** rows are [`MintAuditRecord`]s, which hold no credential; storage stays
-//! bounded: rows older than
-//! [`ghplane_core::mint::audit::AUDIT_RETENTION_DAYS`] days are deleted, and never more than
-//! [`MAX_RECORDS`] are kept (the oldest go first). A daily alarm trims.
+//! **Invariant:** rows are [`MintAuditRecord`]s, which hold no credential, cut to
+//! [`MAX_RECORD_BYTES`]; a request whose token did not verify is never stored, only
+//! counted. Storage stays bounded: rows older than
+//! [`ghplane_core::mint::audit::AUDIT_RETENTION_DAYS`] days are deleted by a daily alarm,
+//! and past the budget ([`AUDIT_MAX_ROWS`] rows or [`AUDIT_MAX_BYTES`] of JSON) the oldest
+//! rows are dropped at once, counted in the stats and logged. Denial counters are kept
+//! [`DENIAL_COUNT_RETENTION_MS`].
 
-use ghplane_core::mint::audit::{MintAuditRecord, Outcome, AUDIT_RETENTION_MS};
+use ghplane_core::mint::audit::{
+    is_counter_reason, minute_of, over_budget, MintAuditRecord, Outcome, AUDIT_MAX_BYTES,
+    AUDIT_MAX_ROWS, AUDIT_RETENTION_MS, DENIAL_COUNT_RETENTION_MS, MAX_RECORD_BYTES,
+};
 use ghplane_core::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -16,10 +23,25 @@ use crate::http::{error_response, json_response, no_content};
 use crate::objects::internal::{self, now_ms, storage_error};
 
 pub const OBJECT_NAME: &str = "mint-audit";
-/// The most rows kept, whatever their age.
-pub const MAX_RECORDS: i64 = 1_000_000;
 pub const MAX_PAGE: u32 = 100;
+/// Rows dropped at a time when the budget is exceeded.
+const DROP_BATCH: i64 = 100;
+/// Per-minute counter rows a stats answer lists at most.
+const MAX_STATS_MINUTES: i64 = 1_000;
 const TRIM_EVERY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// A request refused before its OIDC token verified: only its reason is counted.
+#[derive(serde::Serialize, Deserialize)]
+pub struct DenialCount {
+    pub reason: String,
+    pub at_ms: i64,
+}
+
+/// The stats' window, already validated by the route.
+#[derive(Default, serde::Serialize, Deserialize)]
+pub struct StatsQuery {
+    pub since_ms: i64,
+}
 
 /// A listing's filters, already validated by the route.
 #[derive(Default, serde::Serialize, Deserialize)]
@@ -61,6 +83,14 @@ impl worker::DurableObject for MintAudit {
                 Ok(q) => self.list(&q).map(|v| json_response(200, &v)),
                 Err(e) => Err(e),
             },
+            (Method::Post, "/deny") => match internal::body::<DenialCount>(&mut req).await {
+                Ok(d) => self.count_denial(&d).await.map(|_| no_content()),
+                Err(e) => Err(e),
+            },
+            (Method::Post, "/stats") => match internal::body::<StatsQuery>(&mut req).await {
+                Ok(q) => self.stats(&q).map(|v| json_response(200, &v)),
+                Err(e) => Err(e),
+            },
             _ => Err(ApiError::Internal),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
@@ -95,30 +125,75 @@ impl MintAudit {
                 None,
             )
             .map_err(storage_error)?;
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS mint_denials (
+                    minute INTEGER NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL,
+                    PRIMARY KEY (minute, reason))",
+                None,
+            )
+            .map_err(storage_error)?;
+            // Running totals of the rows table (so the budget costs no scan per write) and
+            // of what the budget dropped.
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS mint_audit_meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)",
+                None,
+            )
+            .map_err(storage_error)?;
+            if self.meta(&sql, "rows")?.is_none() {
+                self.recount(&sql)?;
+            }
             self.ready.set(true);
         }
         Ok(sql)
     }
 
-    async fn record(&self, r: &MintAuditRecord) -> Result<(), ApiError> {
-        let text = serde_json::to_string(r).map_err(|_| ApiError::Internal)?;
-        let outcome = match r.outcome {
-            Outcome::Granted => "granted",
-            Outcome::Denied => "denied",
-        };
-        self.sql()?
+    fn meta(&self, sql: &SqlStorage, key: &str) -> Result<Option<i64>, ApiError> {
+        #[derive(Deserialize)]
+        struct V {
+            v: f64,
+        }
+        let rows: Vec<V> = sql
             .exec(
-                "INSERT INTO mint_audit (at_ms, repository, outcome, record) VALUES (?, ?, ?, ?)",
-                vec![
-                    r.at_ms.into(),
-                    r.repository
-                        .as_deref()
-                        .map_or(SqlStorageValue::Null, Into::into),
-                    outcome.into(),
-                    text.into(),
-                ],
+                "SELECT v FROM mint_audit_meta WHERE k = ?",
+                vec![key.into()],
             )
+            .and_then(|c| c.to_array())
             .map_err(storage_error)?;
+        Ok(rows.first().map(|r| r.v as i64))
+    }
+
+    fn set_meta(&self, sql: &SqlStorage, key: &str, v: i64) -> Result<(), ApiError> {
+        sql.exec(
+            "INSERT INTO mint_audit_meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+            vec![key.into(), v.into()],
+        )
+        .map(|_| ())
+        .map_err(storage_error)
+    }
+
+    /// Counts the rows and their bytes afresh (once for an audit older than the counters,
+    /// and after each daily trim).
+    fn recount(&self, sql: &SqlStorage) -> Result<(), ApiError> {
+        #[derive(Deserialize)]
+        struct Totals {
+            rows: f64,
+            bytes: Option<f64>,
+        }
+        let t: Vec<Totals> = sql
+            .exec(
+                "SELECT COUNT(*) AS rows, SUM(length(record)) AS bytes FROM mint_audit",
+                None,
+            )
+            .and_then(|c| c.to_array())
+            .map_err(storage_error)?;
+        let (rows, bytes) = t
+            .first()
+            .map_or((0, 0), |t| (t.rows as i64, t.bytes.unwrap_or(0.0) as i64));
+        self.set_meta(sql, "rows", rows)?;
+        self.set_meta(sql, "bytes", bytes)
+    }
+
+    async fn arm_trim(&self) -> Result<(), ApiError> {
         // The trim alarm re-arms itself, so one check per object life is enough.
         if !self.alarm_armed.get() {
             let storage = self.state.storage();
@@ -131,6 +206,158 @@ impl MintAudit {
             self.alarm_armed.set(true);
         }
         Ok(())
+    }
+
+    async fn record(&self, r: &MintAuditRecord) -> Result<(), ApiError> {
+        let r = r.clone().bounded();
+        let text = serde_json::to_string(&r).map_err(|_| ApiError::Internal)?;
+        if text.len() > MAX_RECORD_BYTES {
+            return Err(ApiError::Internal);
+        }
+        let outcome = match r.outcome {
+            Outcome::Granted => "granted",
+            Outcome::Denied => "denied",
+        };
+        let sql = self.sql()?;
+        sql.exec(
+            "INSERT INTO mint_audit (at_ms, repository, outcome, record) VALUES (?, ?, ?, ?)",
+            vec![
+                r.at_ms.into(),
+                r.repository
+                    .as_deref()
+                    .map_or(SqlStorageValue::Null, Into::into),
+                outcome.into(),
+                text.as_str().into(),
+            ],
+        )
+        .map_err(storage_error)?;
+        let rows = self.meta(&sql, "rows")?.unwrap_or(0) + 1;
+        let bytes = self.meta(&sql, "bytes")?.unwrap_or(0) + text.len() as i64;
+        self.set_meta(&sql, "rows", rows)?;
+        self.set_meta(&sql, "bytes", bytes)?;
+        if over_budget(rows, bytes, AUDIT_MAX_ROWS, AUDIT_MAX_BYTES) {
+            self.drop_oldest(&sql, rows, bytes)?;
+        }
+        self.arm_trim().await
+    }
+
+    /// Over the budget: the oldest rows go, in batches, until it holds again; the drop is
+    /// counted (see `stats`) and logged, never silent.
+    fn drop_oldest(&self, sql: &SqlStorage, mut rows: i64, mut bytes: i64) -> Result<(), ApiError> {
+        #[derive(Deserialize)]
+        struct Old {
+            seq: f64,
+            len: f64,
+        }
+        let mut dropped = 0i64;
+        while over_budget(rows, bytes, AUDIT_MAX_ROWS, AUDIT_MAX_BYTES) && rows > 0 {
+            let batch: Vec<Old> = sql
+                .exec(
+                    "SELECT seq, length(record) AS len FROM mint_audit ORDER BY seq LIMIT ?",
+                    vec![DROP_BATCH.into()],
+                )
+                .and_then(|c| c.to_array())
+                .map_err(storage_error)?;
+            let Some(last) = batch.last() else { break };
+            sql.exec(
+                "DELETE FROM mint_audit WHERE seq <= ?",
+                vec![(last.seq as i64).into()],
+            )
+            .map_err(storage_error)?;
+            rows -= batch.len() as i64;
+            bytes -= batch.iter().map(|o| o.len as i64).sum::<i64>();
+            dropped += batch.len() as i64;
+        }
+        self.set_meta(sql, "rows", rows.max(0))?;
+        self.set_meta(sql, "bytes", bytes.max(0))?;
+        let total = self.meta(sql, "dropped_rows")?.unwrap_or(0) + dropped;
+        self.set_meta(sql, "dropped_rows", total)?;
+        self.set_meta(sql, "dropped_at_ms", now_ms())?;
+        crate::log::event(
+            "warn",
+            "mint audit over its storage budget: oldest rows dropped",
+            json!({"dropped": dropped, "droppedTotal": total, "rows": rows, "bytes": bytes,
+                "maxRows": AUDIT_MAX_ROWS, "maxBytes": AUDIT_MAX_BYTES}),
+        );
+        Ok(())
+    }
+
+    /// One more refusal of `reason` in its minute; nothing of the request is kept.
+    async fn count_denial(&self, d: &DenialCount) -> Result<(), ApiError> {
+        let reason = if is_counter_reason(&d.reason) {
+            d.reason.as_str()
+        } else {
+            "other"
+        };
+        self.sql()?
+            .exec(
+                "INSERT INTO mint_denials (minute, reason, count) VALUES (?, ?, 1)
+                 ON CONFLICT(minute, reason) DO UPDATE SET count = count + 1",
+                vec![minute_of(d.at_ms).into(), reason.into()],
+            )
+            .map_err(storage_error)?;
+        self.arm_trim().await
+    }
+
+    fn stats(&self, q: &StatsQuery) -> Result<Value, ApiError> {
+        #[derive(Deserialize)]
+        struct Count {
+            minute: f64,
+            reason: String,
+            count: f64,
+        }
+        let sql = self.sql()?;
+        let since = minute_of(q.since_ms);
+        let per_minute: Vec<Count> = sql
+            .exec(
+                "SELECT minute, reason, count FROM mint_denials WHERE minute >= ?
+                 ORDER BY minute DESC, reason LIMIT ?",
+                vec![since.into(), MAX_STATS_MINUTES.into()],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(storage_error)?;
+        let totals: Vec<Count> = sql
+            .exec(
+                "SELECT 0 AS minute, reason, SUM(count) AS count FROM mint_denials
+                 WHERE minute >= ? GROUP BY reason ORDER BY reason",
+                vec![since.into()],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(storage_error)?;
+        let by_reason: serde_json::Map<String, Value> = totals
+            .iter()
+            .map(|c| (c.reason.clone(), json!(c.count as i64)))
+            .collect();
+        let total: i64 = totals.iter().map(|c| c.count as i64).sum();
+        let minutes: Vec<Value> = per_minute
+            .iter()
+            .map(|c| {
+                json!({"minute": ghplane_core::time::rfc3339_from_millis(c.minute as i64),
+                    "reason": c.reason, "count": c.count as i64})
+            })
+            .collect();
+        let dropped_at = self
+            .meta(&sql, "dropped_at_ms")?
+            .map(ghplane_core::time::rfc3339_from_millis);
+        Ok(json!({
+            "records": {
+                "rows": self.meta(&sql, "rows")?.unwrap_or(0),
+                "bytes": self.meta(&sql, "bytes")?.unwrap_or(0),
+                "maxRows": AUDIT_MAX_ROWS,
+                "maxBytes": AUDIT_MAX_BYTES,
+                "maxRecordBytes": MAX_RECORD_BYTES,
+            },
+            "dropped": {
+                "rows": self.meta(&sql, "dropped_rows")?.unwrap_or(0),
+                "lastAt": dropped_at,
+            },
+            "unauthenticated": {
+                "since": ghplane_core::time::rfc3339_from_millis(since),
+                "total": total,
+                "byReason": by_reason,
+                "perMinute": minutes,
+            },
+        }))
     }
 
     fn list(&self, q: &AuditQuery) -> Result<Value, ApiError> {
@@ -198,10 +425,16 @@ impl MintAudit {
         )
         .map_err(storage_error)?;
         sql.exec(
-            "DELETE FROM mint_audit WHERE seq IN (SELECT seq FROM mint_audit ORDER BY seq DESC LIMIT -1 OFFSET ?)",
-            vec![MAX_RECORDS.into()],
+            "DELETE FROM mint_denials WHERE minute < ?",
+            vec![(now_ms() - DENIAL_COUNT_RETENTION_MS).into()],
         )
         .map_err(storage_error)?;
+        self.recount(&sql)?;
+        let rows = self.meta(&sql, "rows")?.unwrap_or(0);
+        let bytes = self.meta(&sql, "bytes")?.unwrap_or(0);
+        if over_budget(rows, bytes, AUDIT_MAX_ROWS, AUDIT_MAX_BYTES) {
+            self.drop_oldest(&sql, rows, bytes)?;
+        }
         Ok(())
     }
 }
@@ -230,6 +463,33 @@ impl MintAuditClient {
         } else {
             Err(internal::relayed(resp).await)
         }
+    }
+
+    /// Counts a request refused before its OIDC token verified (nothing else of it).
+    pub async fn count_denial(&self, reason: &str, at_ms: i64) -> Result<(), ApiError> {
+        let resp = internal::call(
+            &self.stub,
+            Method::Post,
+            "https://mint-audit/deny",
+            Some(&DenialCount {
+                reason: reason.to_owned(),
+                at_ms,
+            }),
+            &[],
+        )
+        .await?;
+        internal::expect_success(resp).await
+    }
+
+    pub async fn stats(&self, q: &StatsQuery) -> Result<Response, ApiError> {
+        internal::call(
+            &self.stub,
+            Method::Post,
+            "https://mint-audit/stats",
+            Some(q),
+            &[],
+        )
+        .await
     }
 
     pub async fn list(&self, q: &AuditQuery) -> Result<Response, ApiError> {

@@ -17,6 +17,7 @@ pub mod oauth_state;
 pub mod project;
 mod redeliveries;
 pub mod repo_index;
+pub mod sealed_registry;
 
 /// Tells org installations what they must now withhold (after a dedicated app went away).
 pub async fn installation_claims_push(

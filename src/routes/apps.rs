@@ -11,11 +11,12 @@ use serde_json::json;
 use worker::{Env, Method, Request, Response};
 
 use crate::github::client::{GithubClient, Idempotent};
-use crate::http::{read_json_body, MAX_ADMIN_BODY};
+use crate::http::{read_json_body, read_optional_json, MAX_ADMIN_BODY};
 use crate::objects::app::{
     object_name, AppClient, RotateRequest, CLIENT_SECRET_SLOT, PRIVATE_KEY_SLOT,
     WEBHOOK_SECRET_SLOT,
 };
+use crate::objects::sealed_registry;
 use crate::secrets::Keyring;
 use crate::settings;
 
@@ -57,6 +58,7 @@ pub async fn put_app(mut req: Request, env: &Env, m: &Matched) -> Result<Respons
         Some(s) => Some(seal(&ring, id, CLIENT_SECRET_SLOT, s).await?),
         None => None,
     };
+    sealed_registry::enroll(env, "app", &id.to_string()).await?;
     AppClient::new(env, id)?
         .put(&input.with_secrets(key, webhook, client))
         .await
@@ -79,16 +81,7 @@ pub async fn rotate_webhook_secret(
     m: &Matched,
 ) -> Result<Response, ApiError> {
     let id = app_id(m)?;
-    let body = match req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .as_deref()
-    {
-        None | Some("0") => Vec::new(),
-        Some(_) => read_json_body(&mut req, MAX_ADMIN_BODY).await?,
-    };
+    let body = read_optional_json(&mut req, MAX_ADMIN_BODY).await?;
     let input = RotateInput::parse(&body)?;
     let grace = settings::seconds(
         env,

@@ -61,6 +61,7 @@ pub async fn put_source(mut req: Request, env: &Env, m: &Matched) -> Result<Resp
         source: Source::resolve(input, full_name, found.node_id),
         public_url,
     };
+    crate::objects::sealed_registry::enroll(env, "deploy", slug.as_str()).await?;
     ProjectDeployClient::new(env, &slug)?
         .put_source(&linked)
         .await

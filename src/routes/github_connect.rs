@@ -12,7 +12,8 @@ use ghplane_core::admin_access::session::{
     StoredSession,
 };
 use ghplane_core::admin_access::state::{
-    self, return_path_param, start_input, state_key, OAuthState,
+    self, binding_cookie, binding_from_cookies, binding_hash, clear_binding_cookie, code_challenge,
+    return_path_param, start_input, state_key, OAuthState,
 };
 use ghplane_core::github::pages::Pager;
 use ghplane_core::ids::{AppId, GithubUserId};
@@ -37,8 +38,8 @@ use crate::objects::oauth_state;
 use crate::secrets::Keyring;
 use crate::settings;
 
-/// Fragment that hands a cross-site SPA its bearer session after the callback.
-const SESSION_FRAGMENT: &str = "ghplane_session";
+/// Fragment that hands a cross-site SPA the one-time code it trades for its session.
+const SESSION_CODE_FRAGMENT: &str = "ghplane_code";
 
 fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
@@ -79,13 +80,16 @@ fn origin_of(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
-/// A signed state and GitHub's authorize URL for a sign-in returning to `return_to`.
+/// A signed state bound to the browser, GitHub's authorize URL, and the binding cookie to
+/// set (same-site sign-ins; a cross-site SPA binds with its `code_challenge` instead, and
+/// must send one).
 async fn begin(
     env: &Env,
     url: &Url,
     return_to: String,
     origin: Option<String>,
-) -> Result<(String, OAuthState, String), ApiError> {
+    challenge: Option<String>,
+) -> Result<(String, OAuthState, String, Option<String>), ApiError> {
     let client = app(env)?.oauth_client(false).await?;
     let mut st = OAuthState::new(&random_bytes::<16>(), now_unix(), return_to);
     st.t = settings::get(env, settings::TURNSTILE_SITE_KEY);
@@ -93,6 +97,23 @@ async fn begin(
     let own = origin_of(url);
     let origins = admin_origins(env)?;
     st.o = origin.filter(|o| *o != own && origins.allows(o));
+    let cookie = match (&st.o, challenge) {
+        (Some(_), Some(challenge)) => {
+            st.b = Some(challenge);
+            None
+        }
+        (Some(o), None) => {
+            return Err(ApiError::Validation(format!(
+                "code_challenge: required when the sign-in starts from {o} (PKCE: base64url \
+                 SHA-256 of a verifier the SPA keeps and sends to /api/integrations/github/session)"
+            )))
+        }
+        (None, _) => {
+            let secret = b64url(&random_bytes::<32>());
+            st.b = Some(binding_hash(&secret));
+            Some(binding_cookie(&secret))
+        }
+    };
     let text = st.encode(&key(env)?);
     let target = authorize_url(
         &web_base(env),
@@ -100,25 +121,47 @@ async fn begin(
         &callback_url(&own),
         &text,
     );
-    Ok((target, st, text))
+    Ok((target, st, text, cookie))
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 pub async fn authorize(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
     let url = req.url().map_err(|_| ApiError::Internal)?;
     let return_to = return_path_param(query_param(&url, "return_to").as_deref())?;
-    let (target, _, _) = begin(env, &url, return_to, header(&req, "origin")).await?;
-    Ok(redirect(&target))
+    let mut challenge = serde_json::Map::new();
+    if let Some(c) = query_param(&url, "code_challenge") {
+        challenge.insert("code_challenge".into(), Value::String(c));
+    }
+    let challenge = code_challenge(&challenge)?;
+    let (target, _, _, cookie) =
+        begin(env, &url, return_to, header(&req, "origin"), challenge).await?;
+    let mut resp = redirect(&target);
+    if let Some(c) = cookie {
+        let _ = resp.headers_mut().append("set-cookie", &c);
+    }
+    Ok(resp)
 }
 
 pub async fn start(mut req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
-    let return_to = start_input(&read_json_object(&mut req).await?)?;
+    let input = read_json_object(&mut req).await?;
+    let return_to = start_input(&input)?;
+    let challenge = code_challenge(&input)?;
     let url = req.url().map_err(|_| ApiError::Internal)?;
-    let (target, st, text) = begin(env, &url, return_to, header(&req, "origin")).await?;
-    Ok(json_response(
+    let (target, st, text, cookie) =
+        begin(env, &url, return_to, header(&req, "origin"), challenge).await?;
+    let mut resp = json_response(
         200,
         &json!({"authorize_url": target, "state": text,
             "expires_at": rfc3339_from_millis(st.exp.saturating_mul(1000))}),
-    ))
+    );
+    if let Some(c) = cookie {
+        let _ = resp.headers_mut().append("set-cookie", &c);
+    }
+    Ok(resp)
 }
 
 #[derive(Deserialize)]
@@ -140,6 +183,14 @@ pub async fn callback(req: Request, env: &Env, _m: &Matched) -> Result<Response,
         Some(_) => return Err(state::invalid("its admin origin is no longer allowed")),
         None => None,
     };
+    // Bound to the browser that started it: a same-site sign-in needs its binding cookie
+    // here; a cross-site SPA's verifier is checked when it redeems the session. Either way
+    // before the nonce is consumed or the code exchanged.
+    match &back_to {
+        None => st.check_binding(binding_from_cookies(header(&req, "cookie").as_deref()))?,
+        Some(_) if st.b.is_none() => return Err(state::invalid("it is not bound to a browser")),
+        Some(_) => {}
+    }
     let denied = query_param(&url, "error");
     let code = query_param(&url, "code");
     if denied.is_none() && !code.as_deref().is_some_and(code_ok) {
@@ -182,6 +233,7 @@ pub async fn callback(req: Request, env: &Env, _m: &Matched) -> Result<Response,
     let (token_text, token) = SessionToken::generate(user, &random_bytes::<32>());
     let expires_at = session::expires_at(now, tokens.expires_in);
     let stamp = now_text();
+    crate::objects::sealed_registry::enroll(env, "user", &user.to_string()).await?;
     GithubUserClient::new(env, user)?
         .link(&LinkWrite {
             link: UserLink {
@@ -203,18 +255,108 @@ pub async fn callback(req: Request, env: &Env, _m: &Matched) -> Result<Response,
             },
         })
         .await?;
-    let location = match back_to {
+    match back_to {
+        // The SPA gets a one-time code in the fragment (never sent to a server), and trades
+        // it with its PKCE verifier for the session: a link to this callback signs in only
+        // the SPA that started the sign-in.
         Some(origin) => {
+            let handoff_secret = b64url(&random_bytes::<32>());
+            let sealed = ring
+                .seal(
+                    &oauth_state::object_name(&st.n),
+                    oauth_state::HANDOFF_SLOT,
+                    &token_text,
+                )
+                .await?;
+            oauth_state::keep_handoff(
+                env,
+                &st.n,
+                &oauth_state::Handoff {
+                    code_hash: binding_hash(&handoff_secret),
+                    challenge: st.b.clone().unwrap_or_default(),
+                    session: sealed,
+                    session_expires_at: expires_at,
+                    expires_at_ms: now.saturating_mul(1000) + oauth_state::HANDOFF_TTL_MS,
+                },
+            )
+            .await?;
             let path = st.r.split('#').next().unwrap_or("/");
-            format!("{origin}{path}#{SESSION_FRAGMENT}={token_text}")
+            Ok(redirect(&format!(
+                "{origin}{path}#{SESSION_CODE_FRAGMENT}={}.{handoff_secret}",
+                st.n
+            )))
         }
-        None => st.r.clone(),
+        None => {
+            let mut resp = redirect(&st.r);
+            let _ = resp
+                .headers_mut()
+                .append("set-cookie", &set_cookie(&token_text, expires_at - now));
+            let _ = resp
+                .headers_mut()
+                .append("set-cookie", &clear_binding_cookie());
+            Ok(resp)
+        }
+    }
+}
+
+/// `POST /api/integrations/github/session`: a cross-site SPA trades the callback's one-time
+/// code (`#ghplane_code=` in its URL) and its PKCE verifier for its session, once, within
+/// two minutes of the callback.
+pub async fn session(mut req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    let input = read_json_object(&mut req).await?;
+    if let Some(k) = input
+        .keys()
+        .find(|k| !matches!(k.as_str(), "code" | "code_verifier"))
+    {
+        return Err(ApiError::Validation(format!(
+            "unknown field {}",
+            ghplane_core::ids::truncate(k, 40)
+        )));
+    }
+    let text = |k: &str| input.get(k).and_then(Value::as_str).unwrap_or_default();
+    let (nonce, secret) = text("code").split_once('.').unwrap_or_default();
+    let b64 = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
-    let mut resp = redirect(&location);
-    let _ = resp
-        .headers_mut()
-        .append("set-cookie", &set_cookie(&token_text, expires_at - now));
-    Ok(resp)
+    if !b64(nonce, state::NONCE_LEN) || !b64(secret, state::BINDING_LEN) {
+        return Err(ApiError::Validation(
+            "code: the ghplane_code the callback put in the URL".into(),
+        ));
+    }
+    let verifier = text("code_verifier");
+    let verifier_ok = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if !verifier_ok {
+        return Err(ApiError::Validation(
+            "code_verifier: 43 to 128 characters of A-Z a-z 0-9 - . _ ~".into(),
+        ));
+    }
+    let redeemed = oauth_state::redeem(
+        env,
+        nonce,
+        &oauth_state::RedeemRequest {
+            code_hash: binding_hash(secret),
+            verifier_hash: binding_hash(verifier),
+        },
+    )
+    .await?;
+    let token = Keyring::from_env(env)
+        .await?
+        .open(
+            &oauth_state::object_name(nonce),
+            oauth_state::HANDOFF_SLOT,
+            &redeemed.session,
+        )
+        .await?;
+    Ok(json_response(
+        200,
+        &json!({"session": token.expose(),
+            "session_expires_at": rfc3339_from_millis(redeemed.session_expires_at.saturating_mul(1000))}),
+    ))
 }
 
 /// The session a request carries, or why not.
@@ -280,11 +422,12 @@ pub async fn status(req: Request, env: &Env, _m: &Matched) -> Result<Response, A
 }
 
 pub async fn disconnect(mut req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    // The session is checked before the body is read.
+    let s = session_of(&req)?;
     let body = read_json_object(&mut req).await?;
     if !body.is_empty() {
         return Err(ApiError::Validation("the body must be empty or {}".into()));
     }
-    let s = session_of(&req)?;
     let token = GithubUserClient::new(env, s.user)?
         .disconnect(&s.secret)
         .await?;
@@ -357,8 +500,8 @@ pub async fn repos(req: Request, env: &Env, _m: &Matched) -> Result<Response, Ap
 }
 
 pub async fn repos_sync(mut req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
-    let installation = sync_input(&read_json_object(&mut req).await?)?;
     let s = session_of(&req)?;
+    let installation = sync_input(&read_json_object(&mut req).await?)?;
     let answer = GithubUserClient::new(env, s.user)?
         .repos(
             &s.secret,

@@ -8,9 +8,10 @@ use ghplane_core::tenancy::token::ServiceKey;
 use ghplane_core::ApiError;
 use worker::{Env, Request, Response};
 
-use crate::http::{read_json_body, MAX_ADMIN_BODY};
+use crate::http::{read_json_body, read_optional_json, MAX_ADMIN_BODY};
 use crate::objects::app::AppClient;
 use crate::objects::installation::{InstallationClient, PRIVATE_KEY_SLOT, WEBHOOK_SECRET_SLOT};
+use crate::objects::sealed_registry;
 use crate::secrets::Keyring;
 
 /// The id is checked before any Durable Object is touched.
@@ -58,6 +59,7 @@ pub async fn put_config(mut req: Request, env: &Env, m: &Matched) -> Result<Resp
         Some(s) => Some(seal_secret(&ring, &object, s).await?),
         None => None,
     };
+    sealed_registry::enroll(env, "installation", &id.to_string()).await?;
     InstallationClient::new(env, id)?
         .put(&input.with_secrets(key, secret))
         .await
@@ -87,6 +89,7 @@ pub async fn patch_config(mut req: Request, env: &Env, m: &Matched) -> Result<Re
         Some(None) => Some(None),
         None => None,
     };
+    sealed_registry::enroll(env, "installation", &id.to_string()).await?;
     InstallationClient::new(env, id)?
         .patch(&patch.with_secrets(key, secret))
         .await
@@ -146,17 +149,13 @@ pub async fn installation_token(
             "this service key belongs to another installation".into(),
         ));
     }
-    let body = match req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .as_deref()
-    {
-        None | Some("0") => serde_json::Value::Object(Default::default()),
-        Some(_) => serde_json::Value::Object(parse_object(
-            &read_json_body(&mut req, MAX_ADMIN_BODY).await?,
-        )?),
+    // The bytes decide, never `Content-Length`: a chunked scope is a scope (an absent or
+    // empty body asks for the whole installation).
+    let bytes = read_optional_json(&mut req, MAX_ADMIN_BODY).await?;
+    let body = if bytes.is_empty() {
+        serde_json::Value::Object(Default::default())
+    } else {
+        serde_json::Value::Object(parse_object(&bytes)?)
     };
     InstallationClient::new(env, id)?
         .service_token(&key, &body)

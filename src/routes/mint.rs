@@ -14,7 +14,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use futures_util::StreamExt;
 use ghplane_core::github::error::GithubError;
 use ghplane_core::ids::AppId;
 use ghplane_core::mint::audit::{MintAuditRecord, Outcome};
@@ -38,10 +37,11 @@ use worker::{Env, Headers, Method, Request, Response};
 
 use crate::github::app_jwt;
 use crate::github::client::{now_unix, GithubClient, Idempotent};
+use crate::http::{read_capped, BodyError};
 use crate::objects::app::AppClient;
 use crate::objects::internal::now_ms;
 use crate::objects::mint_app::{ForeignRead, ForeignRequest, InstallationsRequest, MintAppClient};
-use crate::objects::mint_audit::{AuditQuery, MintAuditClient};
+use crate::objects::mint_audit::{AuditQuery, MintAuditClient, StatsQuery};
 use crate::objects::mint_keys::MintKeysClient;
 use crate::routes::meta::VERSION;
 use crate::settings;
@@ -132,39 +132,12 @@ async fn rate_limited(req: &Request, env: &Env) -> bool {
     }
 }
 
-/// At most [`MAX_BODY_BYTES`]: a declared length over it is refused before reading, an
-/// undeclared one as soon as the bytes read pass it.
+/// At most [`MAX_BODY_BYTES`], through the worker's one capped reader.
 async fn read_body(req: &mut Request) -> Result<Vec<u8>, Denial> {
-    let declared = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match declared {
-        Some(n) if n > MAX_BODY_BYTES as u64 => return Err(Denial::payload_too_large()),
-        // A declared length within the limit is what the runtime will deliver: one read.
-        Some(_) => {
-            let body = req.bytes().await.map_err(|_| Denial::body_unreadable())?;
-            if body.len() > MAX_BODY_BYTES {
-                return Err(Denial::payload_too_large());
-            }
-            return Ok(body);
-        }
-        None => {}
-    }
-    let Ok(mut stream) = req.stream() else {
-        return Ok(Vec::new());
-    };
-    let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| Denial::body_unreadable())?;
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_BODY_BYTES {
-            return Err(Denial::payload_too_large());
-        }
-    }
-    Ok(body)
+    read_capped(req, MAX_BODY_BYTES).await.map_err(|e| match e {
+        BodyError::TooLarge => Denial::payload_too_large(),
+        BodyError::Unreadable => Denial::body_unreadable(),
+    })
 }
 
 /// An imported key for `kid`: from this isolate while its set is fresh, else from the
@@ -377,8 +350,11 @@ async fn mint_on_github(
 /// What is known about a mint request so far, for its audit record.
 #[derive(Default)]
 struct Seen {
+    /// Set once the OIDC token verified: only then is the request audited as a row.
     claims: Option<ActionsClaims>,
     request: Option<TokenRequest>,
+    /// Why the token did not verify (a stable code), for the denial counters.
+    auth_failure: Option<&'static str>,
 }
 
 async fn mint(
@@ -395,9 +371,10 @@ async fn mint(
     let body = read_body(req).await?;
     let request = parse_token_request(&body, |r| policy.allows_role(r))?;
     seen.request = Some(request.clone());
-    let claims = verify(env, policy, &token)
-        .await
-        .map_err(|e| Denial::auth(&e))?;
+    let claims = verify(env, policy, &token).await.map_err(|e| {
+        seen.auth_failure = Some(e.code());
+        Denial::auth(&e)
+    })?;
     seen.claims = Some(claims.clone());
     let lookups = policy.foreign_lookups(&claims, &request);
     let grants = foreign_grants(env, &request.role, &lookups).await;
@@ -416,7 +393,7 @@ async fn mint(
 
 async fn audit(env: &Env, record: &MintAuditRecord) {
     let written = match MintAuditClient::new(env) {
-        Ok(c) => c.record(record).await,
+        Ok(c) => c.record(&record.clone().bounded()).await,
         Err(e) => Err(e),
     };
     if let Err(e) = written {
@@ -424,6 +401,20 @@ async fn audit(env: &Env, record: &MintAuditRecord) {
             "error",
             "mint audit write failed",
             json!({"errorCode": e.code(), "outcome": record.outcome, "status": record.status}),
+        );
+    }
+}
+
+async fn count_denial(env: &Env, reason: &str) {
+    let counted = match MintAuditClient::new(env) {
+        Ok(c) => c.count_denial(reason, now_ms()).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = counted {
+        crate::log::event(
+            "error",
+            "mint denial count failed",
+            json!({"errorCode": e.code(), "reason": reason}),
         );
     }
 }
@@ -443,14 +434,22 @@ pub async fn token(mut req: Request, env: &Env, _m: &Matched) -> Result<Response
             audit(env, &record).await;
             Ok(raw_json(200, granted.response_body()))
         }
+        // A caller whose token verified is audited with what it asked; anyone else (no
+        // bearer, a body refused before verification, a token that fails) is only counted
+        // by reason and minute: a stranger never writes a row, let alone its body.
         Err(denial) => {
-            let record = MintAuditRecord::denied(
-                now_ms(),
-                seen.claims.as_ref(),
-                seen.request.as_ref(),
-                &denial,
-            );
-            audit(env, &record).await;
+            match &seen.claims {
+                Some(claims) => {
+                    let record = MintAuditRecord::denied(
+                        now_ms(),
+                        Some(claims),
+                        seen.request.as_ref(),
+                        &denial,
+                    );
+                    audit(env, &record).await;
+                }
+                None => count_denial(env, seen.auth_failure.unwrap_or(denial.code)).await,
+            }
             Err(denial.into())
         }
     }
@@ -564,6 +563,33 @@ pub async fn list_audit(req: Request, env: &Env, _m: &Matched) -> Result<Respons
         }
     }
     MintAuditClient::new(env)?.list(&q).await
+}
+
+/// `GET /api/mint/audit/stats` (admin): the audit's size against its budget, rows the
+/// budget dropped, and the requests refused before their token verified, per reason and
+/// minute since `since` (default: the last hour).
+pub async fn audit_stats(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
+    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let mut q = StatsQuery {
+        since_ms: now_ms() - 60 * 60 * 1000,
+    };
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "since" => {
+                let secs = ghplane_core::time::parse_rfc3339_utc(&v).ok_or_else(|| {
+                    ApiError::Validation("since: an RFC 3339 UTC time".to_owned())
+                })?;
+                q.since_ms = secs * 1000;
+            }
+            other => {
+                return Err(ApiError::Validation(format!(
+                    "unknown query parameter {}",
+                    ghplane_core::ids::truncate(other, 40)
+                )))
+            }
+        }
+    }
+    MintAuditClient::new(env)?.stats(&q).await
 }
 
 /// The shared route table's 405 on a mint path, in fullsend's words (`GET /v1/token`).

@@ -9,5 +9,6 @@ pub mod meta;
 pub mod mint;
 pub mod projects;
 pub mod redeliveries;
+pub mod reseal;
 pub mod setup;
 pub mod webhooks;

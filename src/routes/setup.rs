@@ -141,6 +141,7 @@ async fn convert(req: Request, env: &Env) -> Result<Response, ApiError> {
         None => None,
     };
     let sealed = input.with_secrets(key, webhook, client);
+    crate::objects::sealed_registry::enroll(env, "app", &app_id.to_string()).await?;
     let stored = AppClient::new(env, app_id)?.put(&sealed).await?;
     if !(200..300).contains(&stored.status_code()) {
         return Err(crate::objects::internal::relayed(stored).await);

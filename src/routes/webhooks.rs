@@ -12,14 +12,16 @@ use std::rc::Rc;
 
 use ghplane_core::ids::{AppId, InstallationId};
 use ghplane_core::routes::Matched;
+use ghplane_core::webhook::headers::MAX_PAYLOAD_BYTES;
 use ghplane_core::webhook::{
-    check_body_len, check_headers, check_installation_app, classify, parse_event, Claim,
-    SignatureError, WebhookError,
+    check_headers, check_installation_app, classify, parse_event, Claim, SignatureError,
+    WebhookError,
 };
 use ghplane_core::ApiError;
 use ghplane_webcrypto::hmac_sha256;
 use worker::{Env, Request, Response};
 
+use crate::http::{read_capped, BodyError};
 use crate::objects::app::{object_name, AppClient, WEBHOOK_SECRET_SLOT};
 use crate::objects::app_directory::DirectoryClient;
 use crate::objects::deliveries::{DeliveryRequest, Received};
@@ -117,11 +119,18 @@ pub async fn receive(mut req: Request, env: &Env, _m: &Matched) -> Result<Respon
     let Some(mut known) = secrets(env, app, false).await? else {
         return Err(WebhookError::UnknownApp.into());
     };
-    let body = req
-        .bytes()
+    // Capped while streaming: a chunked body over GitHub's 25 MB is refused at the cap,
+    // never buffered whole.
+    let body = read_capped(&mut req, MAX_PAYLOAD_BYTES)
         .await
-        .map_err(|_| WebhookError::MalformedPayload("the body could not be read".into()))?;
-    check_body_len(body.len())?;
+        .map_err(|e| match e {
+            BodyError::TooLarge => WebhookError::PayloadTooLarge {
+                limit: MAX_PAYLOAD_BYTES,
+            },
+            BodyError::Unreadable => {
+                WebhookError::MalformedPayload("the body could not be read".into())
+            }
+        })?;
     let signature = headers.signature.as_deref();
     if verifies(&known, &body, signature, received_at)
         .await?

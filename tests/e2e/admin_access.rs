@@ -245,6 +245,8 @@ fn json_post(api: &Api, path: &str, headers: &[(&str, &str)], body: &Value) -> R
     api.send("POST", path, &all, Some(body.to_string().as_bytes()))
 }
 
+/// Starts a sign-in; the answer, plus the browser binding cookie it set (`cookie`, as a
+/// `Cookie` header value).
 fn start(s: &Shared, return_to: &str) -> Value {
     let r = json_post(
         &s.api,
@@ -253,7 +255,24 @@ fn start(s: &Shared, return_to: &str) -> Value {
         &json!({"return_to": return_to}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
+    let set_cookie = r.header("set-cookie").expect("a binding cookie").to_owned();
+    for attr in [
+        "__Host-ghplane_oauth=",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=600",
+    ] {
+        assert!(set_cookie.contains(attr), "{set_cookie}");
+    }
+    let mut v = r.json();
+    v["cookie"] = json!(set_cookie.split(';').next().unwrap());
+    v
+}
+
+fn cookie_of(started: &Value) -> String {
+    started["cookie"].as_str().unwrap().to_owned()
 }
 
 /// Plays the user approving on GitHub: the callback path (with `code` and `state`) that
@@ -295,7 +314,9 @@ pub(crate) fn sign_in(s: &Shared) -> SignedIn {
     let login = format!("e2e-admin-{}", unique_id());
     let started = start(s, "/settings/github");
     let callback = approve(s, started["authorize_url"].as_str().unwrap(), &login);
-    let r = s.api.send("GET", &callback, &[], None);
+    let r = s
+        .api
+        .send("GET", &callback, &[("cookie", &cookie_of(&started))], None);
     assert_eq!(r.status, 302, "{}", r.text());
     let set_cookie = r.header("set-cookie").expect("a session cookie").to_owned();
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
@@ -344,7 +365,9 @@ fn connect_flow_status_and_disconnect(s: &Shared) {
 
     let callback = approve(s, authorize_url, &login);
     let code = code_of(&callback);
-    let r = s.api.send("GET", &callback, &[], None);
+    let r = s
+        .api
+        .send("GET", &callback, &[("cookie", &cookie_of(&started))], None);
     assert_eq!(r.status, 302, "{}", r.text());
     assert_eq!(r.header("location"), Some("/settings/github"));
     let set_cookie = r.header("set-cookie").unwrap().to_owned();
@@ -517,13 +540,28 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// the fragment (never sent to a server); the SPA then calls with `Authorization: Bearer`.
 fn cross_site_spa_gets_a_bearer_session(s: &Shared) {
     let login = format!("e2e-admin-{}", unique_id());
-    let r = json_post(
+    // The SPA keeps a verifier and sends its S256 challenge (PKCE).
+    let verifier = URL_SAFE_NO_PAD.encode(unique_id().to_be_bytes().repeat(4));
+    let challenge = ghplane_core::admin_access::state::binding_hash(&verifier);
+    let without = json_post(
         &s.api,
         "/api/integrations/github/start",
         &[("origin", ADMIN_ORIGIN)],
         &json!({"return_to": "/orgs#top"}),
     );
+    assert_eq!(
+        (without.status, without.code().as_str()),
+        (400, "validation_failed"),
+        "a cross-site start needs a code_challenge"
+    );
+    let r = json_post(
+        &s.api,
+        "/api/integrations/github/start",
+        &[("origin", ADMIN_ORIGIN)],
+        &json!({"return_to": "/orgs#top", "code_challenge": challenge}),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("set-cookie").is_none(), "no cookie across sites");
     assert_eq!(r.header("access-control-allow-origin"), Some(ADMIN_ORIGIN));
     let started = r.json();
     assert_eq!(
@@ -534,10 +572,62 @@ fn cross_site_spa_gets_a_bearer_session(s: &Shared) {
     let back = s.api.send("GET", &callback, &[], None);
     assert_eq!(back.status, 302, "{}", back.text());
     let location = back.header("location").unwrap();
-    let token = location
-        .strip_prefix(&format!("{ADMIN_ORIGIN}/orgs#ghplane_session="))
-        .unwrap_or_else(|| panic!("{location}"));
-    assert!(token.starts_with("ghpas_"), "{location}");
+    assert!(
+        back.header("set-cookie").is_none(),
+        "no session cookie on the worker's site"
+    );
+    let code = location
+        .strip_prefix(&format!("{ADMIN_ORIGIN}/orgs#ghplane_code="))
+        .unwrap_or_else(|| panic!("{location}"))
+        .to_owned();
+    let redeem = |code: &str, verifier: &str| {
+        json_post(
+            &s.api,
+            "/api/integrations/github/session",
+            &[("origin", ADMIN_ORIGIN)],
+            &json!({"code": code, "code_verifier": verifier}),
+        )
+    };
+    // Another SPA (or a victim handed the link) has another verifier: refused, and the
+    // code is spent.
+    let other = URL_SAFE_NO_PAD.encode([7u8; 32]);
+    let stolen = redeem(&code, &other);
+    assert_eq!(
+        (stolen.status, stolen.code().as_str()),
+        (400, "oauth_code_invalid"),
+        "{}",
+        stolen.text()
+    );
+    let spent = redeem(&code, &verifier);
+    assert_eq!(spent.code(), "oauth_code_invalid");
+    // The same flow again, redeemed by the SPA that started it.
+    let r = json_post(
+        &s.api,
+        "/api/integrations/github/start",
+        &[("origin", ADMIN_ORIGIN)],
+        &json!({"return_to": "/orgs#top", "code_challenge": challenge}),
+    );
+    let callback = approve(s, r.json()["authorize_url"].as_str().unwrap(), &login);
+    let back = s.api.send("GET", &callback, &[], None);
+    assert_eq!(back.status, 302, "{}", back.text());
+    let location = back.header("location").unwrap();
+    let code = location
+        .strip_prefix(&format!("{ADMIN_ORIGIN}/orgs#ghplane_code="))
+        .unwrap_or_else(|| panic!("{location}"))
+        .to_owned();
+    let got = redeem(&code, &verifier);
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert_eq!(
+        got.header("access-control-allow-origin"),
+        Some(ADMIN_ORIGIN)
+    );
+    let token = got.json()["session"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("ghpas_"), "{token}");
+    assert_eq!(
+        redeem(&code, &verifier).code(),
+        "oauth_code_invalid",
+        "once"
+    );
     let auth = format!("Bearer {token}");
     let status = s.api.send(
         "GET",
@@ -557,6 +647,10 @@ fn cross_site_spa_gets_a_bearer_session(s: &Shared) {
         &[("origin", "https://evil.example")],
         &json!({}),
     );
+    assert!(
+        foreign.header("set-cookie").is_some(),
+        "a same-site flow, bound by cookie"
+    );
     assert!(payload(foreign.json()["state"].as_str().unwrap())
         .get("o")
         .is_none());
@@ -568,21 +662,28 @@ fn forge(mutate: impl FnOnce(&mut OAuthState)) -> String {
     let key = state_key(&parse_key(ENCRYPTION_KEY).unwrap());
     let mut st = OAuthState::new(&[42; 16], now_unix(), "/".into());
     st.n = URL_SAFE_NO_PAD.encode(crate::unique_id().to_be_bytes().repeat(2));
+    st.b = Some(ghplane_core::admin_access::state::binding_hash(
+        FORGED_BINDING,
+    ));
     mutate(&mut st);
     st.encode(&key)
 }
 
-fn callback_with(s: &Shared, code: &str, state: Option<&str>) -> Resp {
+/// The binding secret of [`forge`]d states.
+const FORGED_BINDING: &str = "forged-binding-secret-for-the-e2e-tests-000";
+
+fn callback_with(s: &Shared, code: &str, state: Option<&str>, cookie: &str) -> Resp {
     let mut path = format!("{CALLBACK_PATH}?code={code}");
     if let Some(st) = state {
         path.push_str(&format!("&state={st}"));
     }
-    s.api.send("GET", &path, &[], None)
+    s.api.send("GET", &path, &[("cookie", cookie)], None)
 }
 
 fn bad_states_are_refused_without_a_code_exchange(s: &Shared) {
     let login = format!("e2e-admin-{}", unique_id());
     let started = start(s, "/back");
+    let cookie = cookie_of(&started);
     let state = started["state"].as_str().unwrap().to_owned();
     let callback = approve(s, started["authorize_url"].as_str().unwrap(), &login);
     let code = code_of(&callback);
@@ -625,7 +726,7 @@ fn bad_states_are_refused_without_a_code_exchange(s: &Shared) {
         ),
     ];
     for (what, st, expected) in cases {
-        let r = callback_with(s, &code, st.as_deref());
+        let r = callback_with(s, &code, st.as_deref(), &cookie);
         assert_eq!(
             (r.status, r.code().as_str()),
             (400, expected),
@@ -638,8 +739,31 @@ fn bad_states_are_refused_without_a_code_exchange(s: &Shared) {
         "a bad state never costs a code exchange"
     );
 
+    // Another browser (no binding cookie, or another sign-in's) is refused before any
+    // exchange, and does not use the state up.
+    let other_browser = start(s, "/elsewhere");
+    for (what, c) in [
+        ("no cookie", String::new()),
+        ("another browser's cookie", cookie_of(&other_browser)),
+        (
+            "a made-up cookie",
+            "__Host-ghplane_oauth=bm90LW15LWNvb2tpZQ".to_owned(),
+        ),
+    ] {
+        let r = s.api.send("GET", &callback, &[("cookie", &c)], None);
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "oauth_state_invalid"),
+            "{what}: {}",
+            r.text()
+        );
+    }
+    assert!(
+        exchanges_of(s, &code).is_empty(),
+        "another browser never costs a code exchange"
+    );
     // The real state works once; a second callback with it is refused before any exchange.
-    let ok = s.api.send("GET", &callback, &[], None);
+    let ok = s.api.send("GET", &callback, &[("cookie", &cookie)], None);
     assert_eq!(ok.status, 302, "{}", ok.text());
     assert_eq!(ok.header("location"), Some("/back"));
     assert_eq!(exchanges_of(s, &code).len(), 1);
@@ -649,7 +773,7 @@ fn bad_states_are_refused_without_a_code_exchange(s: &Shared) {
         second["authorize_url"].as_str().unwrap(),
         &login,
     ));
-    let reused = callback_with(s, &other_code, Some(&state));
+    let reused = callback_with(s, &other_code, Some(&state), &cookie);
     assert_eq!(
         (reused.status, reused.code().as_str()),
         (400, "oauth_state_reused")
@@ -660,6 +784,7 @@ fn bad_states_are_refused_without_a_code_exchange(s: &Shared) {
     );
     // Two callbacks racing with one fresh state: exactly one gets through.
     let third = start(s, "/race");
+    let third_cookie = cookie_of(&third);
     let third_state = third["state"].as_str().unwrap().to_owned();
     let codes: Vec<String> = (0..2)
         .map(|_| {
@@ -674,8 +799,8 @@ fn bad_states_are_refused_without_a_code_exchange(s: &Shared) {
         let handles: Vec<_> = codes
             .iter()
             .map(|c| {
-                let st = third_state.clone();
-                scope.spawn(move || callback_with(s, c, Some(&st)).status)
+                let (st, ck) = (third_state.clone(), third_cookie.clone());
+                scope.spawn(move || callback_with(s, c, Some(&st), &ck).status)
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -731,13 +856,18 @@ fn bad_states_are_refused_without_a_code_exchange(s: &Shared) {
     let r = s.api.send(
         "GET",
         &format!("{CALLBACK_PATH}?error=access_denied&state={declined_state}"),
-        &[],
+        &[("cookie", &cookie_of(&declined))],
         None,
     );
     assert_eq!((r.status, r.code().as_str()), (400, "oauth_denied"));
     // A code GitHub never issued: GitHub's 200 carrying `error` is a failure.
     let unknown = start(s, "/");
-    let r = callback_with(s, "neverissued1", unknown["state"].as_str());
+    let r = callback_with(
+        s,
+        "neverissued1",
+        unknown["state"].as_str(),
+        &cookie_of(&unknown),
+    );
     assert_eq!((r.status, r.code().as_str()), (400, "oauth_code_invalid"));
     assert_eq!(exchanges_of(s, "neverissued1").len(), 1);
 }
@@ -1165,11 +1295,16 @@ fn cors_answers_only_listed_origins(s: &Shared) {
         assert!(r.headers.iter().all(|(_, v)| v != "*"), "never a wildcard");
     }
 
-    // A cross-site write with a simple content type never reaches a handler.
-    for path in [
-        "/api/integrations/github/start",
-        "/api/integrations/github/disconnect",
-        "/api/integrations/github/repos/sync",
+    // A cross-site write with a simple content type never reaches a handler: 415 on the
+    // public route; the session routes check their credential before the body is read, so
+    // without a session they refuse it with 401 first.
+    for (path, expected) in [
+        (
+            "/api/integrations/github/start",
+            (415, "unsupported_media_type"),
+        ),
+        ("/api/integrations/github/disconnect", (401, "unauthorized")),
+        ("/api/integrations/github/repos/sync", (401, "unauthorized")),
     ] {
         let r = s.api.send(
             "POST",
@@ -1180,11 +1315,7 @@ fn cors_answers_only_listed_origins(s: &Shared) {
             ],
             Some(b"{}"),
         );
-        assert_eq!(
-            (r.status, r.code().as_str()),
-            (415, "unsupported_media_type"),
-            "{path}"
-        );
+        assert_eq!((r.status, r.code().as_str()), expected, "{path}");
         assert_no_cors(&r, path);
         let form = s.api.send(
             "POST",
@@ -1192,7 +1323,7 @@ fn cors_answers_only_listed_origins(s: &Shared) {
             &[("content-type", "application/x-www-form-urlencoded")],
             Some(b"a=b"),
         );
-        assert_eq!(form.status, 415, "{path}");
+        assert_eq!(form.status, expected.0, "{path}");
     }
     let unknown = preflight(s, "/api/nope", ADMIN_ORIGIN, "GET");
     assert_eq!(unknown.status, 404);

@@ -63,8 +63,9 @@ pub const TESTS: &[(&str, TestFn)] = &[
 /// `DEPLOY_DEBOUNCE_SECONDS` and `DEPLOY_TIMEOUT_SECONDS` of the shared worker.
 pub const DEBOUNCE_SECONDS: u64 = 2;
 pub const TIMEOUT_SECONDS: u64 = 10;
-/// Projects whose slug starts with this get three-second tickets (the worker's test seam).
-pub const SHORT_TICKETS: &str = "short-ticket-";
+/// `DEPLOY_TICKET_TTL_SECONDS` of the shared worker: long enough for every redemption the
+/// tests make, short enough to watch one expire.
+pub const TICKET_TTL_SECONDS: u64 = 30;
 
 /// Hook secrets handed out during the run: none may show up in a log line.
 pub static HOOK_SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -873,9 +874,9 @@ fn credentials_tickets_are_single_use_scoped_and_expire(s: &Shared) {
     assert_eq!(redeem(s, &url2, Some(&ticket2)).status, 200);
     assert_eq!(report(s, &p, 2, &secret, "success").status, 200);
 
-    // An expired ticket (this project's tickets live three seconds), and another project's.
+    // An expired ticket (tickets live `DEPLOY_TICKET_TTL_SECONDS`), and another project's.
     let d2 = Deployer::start();
-    let short = slug(s, SHORT_TICKETS);
+    let short = slug(s, "expiring-");
     link(s, &t, &short, "release", &d2.url());
     push(s, &t, "release", &new_sha());
     d2.wait_for(1, soon());
@@ -884,7 +885,7 @@ fn credentials_tickets_are_single_use_scoped_and_expire(s: &Shared) {
     let url3 = path_of(job3["credentials"]["url"].as_str().unwrap()).to_owned();
     let r = redeem(s, &url3, Some(&ticket2));
     assert_eq!((r.status, r.code().as_str()), (404, "ticket_unknown"));
-    thread::sleep(Duration::from_secs(4));
+    thread::sleep(Duration::from_secs(TICKET_TTL_SECONDS + 1));
     let r = redeem(s, &url3, Some(&ticket3));
     assert_eq!((r.status, r.code().as_str()), (410, "ticket_expired"));
     // No ticket, token or hook secret in any log line: the run-wide scan (main.rs) checks.

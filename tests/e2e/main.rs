@@ -10,6 +10,7 @@ mod deploy;
 mod deploy_order;
 mod fake_github;
 mod github_handlers;
+mod hostile;
 mod identity;
 mod installer;
 mod installer_web;
@@ -62,6 +63,7 @@ fn main() {
         deploy_order::TESTS,
         installer::TESTS,
         mint::TESTS,
+        hostile::TESTS,
     ]
     .concat();
     if args.list {
@@ -90,9 +92,6 @@ fn main() {
     ));
     options
         .vars
-        .push(("E2E_FAIL_FIRST_ATTEMPT".into(), webhooks::FAIL_FIRST.into()));
-    options
-        .vars
         .extend(admin_access::worker_vars(&fake.base_url()));
     options.vars.extend([
         (
@@ -103,7 +102,10 @@ fn main() {
             "DEPLOY_TIMEOUT_SECONDS".into(),
             deploy::TIMEOUT_SECONDS.to_string(),
         ),
-        ("E2E_SHORT_TICKETS".into(), deploy::SHORT_TICKETS.into()),
+        (
+            "DEPLOY_TICKET_TTL_SECONDS".into(),
+            deploy::TICKET_TTL_SECONDS.to_string(),
+        ),
     ]);
     let worker = Worker::start(&run_dir.join("shared"), options);
     println!(

@@ -54,7 +54,8 @@ pub const TESTS: &[(&str, TestFn)] = &[
 
 /// Grace for the previous webhook secret on the shared worker (seconds).
 pub const GRACE_SECONDS: u64 = 4;
-/// Delivery ids starting with this fail on their first attempt (the worker's test seam).
+/// Delivery ids starting with this fail on their first attempt (a test seam compiled only
+/// into the end-to-end build: cargo feature `e2e-seams`, see `make build-e2e`).
 pub const FAIL_FIRST: &str = "fail-first-";
 
 fn fixtures() -> PathBuf {

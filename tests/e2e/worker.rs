@@ -26,10 +26,11 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// Builds the worker once per test run (what `wrangler dev` would run as its build command).
+/// Builds the worker once per test run: the deployed build plus the test seams of the
+/// `e2e-seams` cargo feature (see `make build-e2e`).
 pub fn build_worker() {
     let status = Command::new("make")
-        .args(["-s", "build"])
+        .args(["-s", "build-e2e"])
         .current_dir(repo_root())
         .status()
         .expect("run make build");
@@ -68,13 +69,6 @@ impl Worker {
     pub fn start(dir: &Path, options: WorkerOptions) -> Worker {
         std::fs::create_dir_all(dir).expect("worker dir");
         write_config(dir);
-        let mut secrets = vec![
-            ("ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
-            ("ENCRYPTION_KEY".to_owned(), ENCRYPTION_KEY.to_owned()),
-        ];
-        secrets.extend(options.secrets.iter().cloned());
-        let dev_vars: String = secrets.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-        std::fs::write(dir.join(".dev.vars"), dev_vars).expect("write .dev.vars");
         let mut w = Worker {
             dir: dir.to_owned(),
             options,
@@ -82,6 +76,7 @@ impl Worker {
             port: 0,
             output: Arc::default(),
         };
+        w.write_dev_vars();
         w.spawn();
         w
     }
@@ -90,9 +85,91 @@ impl Worker {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The worker's own workerd socket, without wrangler's dev proxy in front of it.
+    ///
+    /// `wrangler dev` forwards every request through a ProxyWorker, a Durable Object that
+    /// pipes the request body on to the worker. When the worker answers before the body has
+    /// ended (a 413 while the upload is still coming, which is the point), that Durable
+    /// Object throws "Can't read from request stream after response has been sent" and
+    /// answers its next requests with "503 Your worker restarted mid-request"
+    /// (cloudflare/workerd#918, cloudflare/workers-sdk#15709). Neither the deployed runtime
+    /// nor workerd itself has that layer, so tests of early answers talk to workerd here.
+    /// Wrangler names the address only in its debug log (always written to the log file).
+    pub fn runtime_url(&self) -> String {
+        let logs = self.dir.join("wrangler-logs");
+        // The log is appended asynchronously: give it a moment after "ready".
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let after = loop {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&logs)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            // Named by start time: the newest is this run's.
+            files.sort();
+            let text = files
+                .last()
+                .and_then(|f| std::fs::read_to_string(f).ok())
+                .unwrap_or_default();
+            if let Some((_, after)) = text.rsplit_once("\"userWorkerUrl\":{") {
+                break after.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wrangler logged no worker address under {}",
+                logs.display()
+            );
+            thread::sleep(Duration::from_millis(100));
+        };
+        let object: Value = serde_json::from_str(&format!(
+            "{{{}}}",
+            after.split('}').next().expect("address object")
+        ))
+        .expect("address object parses");
+        format!(
+            "http://{}:{}",
+            object["hostname"].as_str().expect("hostname"),
+            object["port"].as_str().expect("port")
+        )
+    }
+
     /// Everything wrangler and workerd printed so far (console lines included).
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()
+    }
+
+    /// The process group of the running `wrangler dev` (workerd runs in it too).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Sets a secret for the next (re)start.
+    pub fn set_secret(&mut self, name: &str, value: &str) {
+        self.options.secrets.retain(|(k, _)| k != name);
+        self.options
+            .secrets
+            .push((name.to_owned(), value.to_owned()));
+        self.write_dev_vars();
+    }
+
+    /// Removes a secret for the next (re)start.
+    pub fn remove_secret(&mut self, name: &str) {
+        self.options.secrets.retain(|(k, _)| k != name);
+        self.write_dev_vars();
+    }
+
+    fn write_dev_vars(&self) {
+        let mut secrets = vec![
+            ("ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
+            ("ENCRYPTION_KEY".to_owned(), ENCRYPTION_KEY.to_owned()),
+        ];
+        for (k, v) in &self.options.secrets {
+            secrets.retain(|(n, _)| n != k);
+            secrets.push((k.clone(), v.clone()));
+        }
+        let dev_vars: String = secrets.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        std::fs::write(self.dir.join(".dev.vars"), dev_vars).expect("write .dev.vars");
     }
 
     pub fn restart(&mut self) {

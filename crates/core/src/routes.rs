@@ -59,6 +59,9 @@ pub enum Route {
     MintHealth,
     MintStatus,
     MintAudit,
+    MintAuditStats,
+    AdminReseal,
+    GithubConnectSession,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,6 +156,9 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("GET", "/health", Route::MintHealth, Auth::Public),
     spec("GET", "/v1/status", Route::MintStatus, Auth::Public),
     spec("GET", "/api/mint/audit", Route::MintAudit, Auth::Admin),
+    spec("GET", "/api/mint/audit/stats", Route::MintAuditStats, Auth::Admin),
+    spec("POST", "/api/admin/reseal", Route::AdminReseal, Auth::Admin),
+    spec("POST", "/api/integrations/github/session", Route::GithubConnectSession, Auth::Public),
 ];
 
 /// The methods `path` is served with (for `Allow` and CORS preflights); empty when none.

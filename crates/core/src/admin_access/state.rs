@@ -5,10 +5,17 @@
 //! make one, because the key is derived from `ENCRYPTION_KEY` under a label of its own.
 //! A state is good for [`STATE_TTL_SECS`]; single use is enforced by the adapter, which
 //! consumes the nonce atomically before the code is exchanged.
+//!
+//! **Bound to its browser** (`b`, the base64url SHA-256 of a secret only that browser
+//! holds): a same-site sign-in gets the secret as the short-lived HttpOnly cookie
+//! [`BINDING_COOKIE`] from `start`, and the callback refuses a state whose cookie is missing
+//! or different; a cross-site SPA sends `code_challenge` (the hash of a verifier it keeps)
+//! and later trades the callback's one-time code plus that verifier for its session
+//! (PKCE-style). A callback link sent to someone else therefore signs nobody in.
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use super::{b64url, b64url_decode, is_b64url};
 use crate::error::ApiError;
@@ -19,6 +26,11 @@ pub const STATE_TTL_SECS: i64 = 10 * 60;
 pub const NONCE_LEN: usize = 22;
 const MAX_STATE_LEN: usize = 2048;
 const MAX_RETURN_PATH_LEN: usize = 512;
+/// The cookie carrying a same-site sign-in's binding secret from `start` to the callback.
+pub const BINDING_COOKIE: &str = "__Host-ghplane_oauth";
+/// Length of a binding hash, a binding secret and a `code_challenge`: base64url of 32 bytes.
+pub const BINDING_LEN: usize = 43;
+
 /// Label of the state key, so the encryption key itself never signs anything.
 const KEY_LABEL: &[u8] = b"ghplane:v1:oauth-state";
 
@@ -48,6 +60,51 @@ pub struct OAuthState {
     /// The allowed admin origin whose SPA started the flow; the callback returns there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub o: Option<String>,
+    /// Binding: base64url SHA-256 of the secret the starting browser holds (the
+    /// [`BINDING_COOKIE`], or the SPA's PKCE verifier when `o` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub b: Option<String>,
+}
+
+/// base64url SHA-256 of a binding secret (a cookie value or a PKCE verifier).
+pub fn binding_hash(secret: &str) -> String {
+    b64url(&Sha256::digest(secret.as_bytes()))
+}
+
+/// `Set-Cookie` for a same-site sign-in's binding secret: as long as the state lives.
+pub fn binding_cookie(secret: &str) -> String {
+    format!(
+        "{BINDING_COOKIE}={secret}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={STATE_TTL_SECS}"
+    )
+}
+
+/// `Set-Cookie` that removes the binding once the callback used it.
+pub fn clear_binding_cookie() -> String {
+    format!("{BINDING_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0")
+}
+
+/// The binding secret in a `Cookie` header, if any.
+pub fn binding_from_cookies(cookie: Option<&str>) -> Option<&str> {
+    cookie?
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == BINDING_COOKIE)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// `code_challenge` of a cross-site `start`: base64url SHA-256 of the SPA's verifier.
+pub fn code_challenge(
+    map: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<String>, ApiError> {
+    match map.get("code_challenge") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) if is_b64url(s, BINDING_LEN) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::Validation(
+            "code_challenge: base64url (no padding) of the SHA-256 of your verifier, 43 characters"
+                .into(),
+        )),
+    }
 }
 
 pub fn invalid(why: &str) -> ApiError {
@@ -88,6 +145,23 @@ impl OAuthState {
             t: None,
             g: None,
             o: None,
+            b: None,
+        }
+    }
+
+    /// Refuses a callback whose browser is not the one that started the sign-in:
+    /// `presented` (the binding cookie, or the SPA's verifier) must hash to `b`.
+    pub fn check_binding(&self, presented: Option<&str>) -> Result<(), ApiError> {
+        let expected = self
+            .b
+            .as_deref()
+            .ok_or_else(|| invalid("it is not bound to a browser"))?;
+        let presented =
+            presented.ok_or_else(|| invalid("this browser did not start the sign-in"))?;
+        if crate::auth::constant_time_eq(binding_hash(presented).as_bytes(), expected.as_bytes()) {
+            Ok(())
+        } else {
+            Err(invalid("this browser did not start the sign-in"))
         }
     }
 
@@ -119,6 +193,13 @@ impl OAuthState {
         if !is_b64url(&state.n, NONCE_LEN) {
             return Err(invalid("the nonce is malformed"));
         }
+        if state
+            .b
+            .as_deref()
+            .is_some_and(|b| !is_b64url(b, BINDING_LEN))
+        {
+            return Err(invalid("the binding is malformed"));
+        }
         if now > state.exp {
             return Err(ApiError::OAuth {
                 code: "oauth_state_expired",
@@ -130,9 +211,10 @@ impl OAuthState {
     }
 }
 
-/// The body of `POST /api/integrations/github/start`: `{"return_to"?: "/relative"}`.
+/// The body of `POST /api/integrations/github/start`: `{"return_to"?: "/relative",
+/// "code_challenge"?: "…"}` (the challenge is read by [`code_challenge`]).
 pub fn start_input(map: &serde_json::Map<String, serde_json::Value>) -> Result<String, ApiError> {
-    crate::tenancy::config::reject_unknown(map, &["return_to"], "")?;
+    crate::tenancy::config::reject_unknown(map, &["return_to", "code_challenge"], "")?;
     match map.get("return_to") {
         None | Some(serde_json::Value::Null) => Ok("/".into()),
         Some(serde_json::Value::String(s)) => return_path_param(Some(s)),
@@ -266,6 +348,69 @@ mod tests {
         ] {
             assert_eq!(parse(bad).unwrap_err().code(), "validation_failed");
         }
+    }
+
+    #[test]
+    fn binding_needs_the_starting_browsers_secret() {
+        let secret = b64url(&[9; 32]);
+        let mut s = state();
+        assert_eq!(
+            code(s.check_binding(Some(&secret)).unwrap_err()),
+            "oauth_state_invalid",
+            "an unbound state is refused"
+        );
+        s.b = Some(binding_hash(&secret));
+        let text = s.encode(&KEY);
+        let back = OAuthState::verify(&KEY, Some(&text), 1_000).unwrap();
+        assert!(back.check_binding(Some(&secret)).is_ok());
+        for other in [None, Some(""), Some("x"), Some(&b64url(&[8; 32])[..])] {
+            assert_eq!(
+                code(back.check_binding(other).unwrap_err()),
+                "oauth_state_invalid",
+                "{other:?}"
+            );
+        }
+        let mut bad = state();
+        bad.b = Some("short".into());
+        assert!(OAuthState::verify(&KEY, Some(&bad.encode(&KEY)), 1_000).is_err());
+    }
+
+    #[test]
+    fn binding_cookie_and_challenge() {
+        let c = binding_cookie("abc");
+        for attr in [
+            "__Host-ghplane_oauth=abc",
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+            "Path=/",
+            "Max-Age=600",
+        ] {
+            assert!(c.contains(attr), "{c}");
+        }
+        assert!(clear_binding_cookie().contains("Max-Age=0"));
+        assert_eq!(
+            binding_from_cookies(Some("a=b; __Host-ghplane_oauth=xyz ; c=d")),
+            Some("xyz")
+        );
+        assert_eq!(binding_from_cookies(Some("__Host-ghplane_oauth=")), None);
+        assert_eq!(binding_from_cookies(Some("ghplane_oauth=xyz")), None);
+        assert_eq!(binding_from_cookies(None), None);
+        let ok = b64url(&[1; 32]);
+        let parse = |v: serde_json::Value| code_challenge(v.as_object().unwrap());
+        assert_eq!(
+            parse(serde_json::json!({ "code_challenge": ok })).unwrap(),
+            Some(ok.clone())
+        );
+        assert_eq!(parse(serde_json::json!({})).unwrap(), None);
+        for bad in [serde_json::json!("short"), serde_json::json!(1)] {
+            assert!(parse(serde_json::json!({ "code_challenge": bad })).is_err());
+        }
+        // RFC 7636's S256 example: the challenge of this verifier.
+        assert_eq!(
+            binding_hash("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
     }
 
     #[test]

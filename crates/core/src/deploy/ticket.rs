@@ -17,6 +17,27 @@ use crate::tenancy::token::hash_secret;
 /// Long enough for a runner to start and ask; short enough that a leaked job body is soon
 /// worthless.
 pub const TICKET_TTL_MS: i64 = 10 * 60 * 1000;
+/// `DEPLOY_TICKET_TTL_SECONDS` may shorten or lengthen [`TICKET_TTL_MS`] within these bounds.
+pub const MIN_TICKET_TTL_SECS: u64 = 10;
+pub const MAX_TICKET_TTL_SECS: u64 = 60 * 60;
+
+/// The ticket lifetime in milliseconds from `DEPLOY_TICKET_TTL_SECONDS` (unset: ten
+/// minutes); a value that is not a whole number of seconds within
+/// [`MIN_TICKET_TTL_SECS`]..=[`MAX_TICKET_TTL_SECS`] is a misconfiguration.
+pub fn ticket_ttl_ms(var: Option<&str>) -> Result<i64, String> {
+    let Some(v) = var.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(TICKET_TTL_MS);
+    };
+    match v.parse::<u64>() {
+        Ok(secs) if (MIN_TICKET_TTL_SECS..=MAX_TICKET_TTL_SECS).contains(&secs) => {
+            Ok(secs as i64 * 1000)
+        }
+        _ => Err(format!(
+            "DEPLOY_TICKET_TTL_SECONDS: must be {MIN_TICKET_TTL_SECS} to {MAX_TICKET_TTL_SECS} seconds"
+        )),
+    }
+}
+
 const TICKET_PREFIX: &str = "ghpdt_";
 /// A project keeps at most this many tickets (one per dispatched deployment) ...
 pub const MAX_STORED_TICKETS: usize = 50;
@@ -192,6 +213,17 @@ mod tests {
         assert!(!format!("{t:?}").contains(&t.id));
         assert!(!Ticket::looks_like_id("ghpdt_short"));
         assert!(!Ticket::looks_like_id(&t.id.replace("ghpdt_", "ghp_x_")));
+    }
+
+    #[test]
+    fn ticket_lifetime_setting_is_checked() {
+        assert_eq!(ticket_ttl_ms(None), Ok(TICKET_TTL_MS));
+        assert_eq!(ticket_ttl_ms(Some("")), Ok(TICKET_TTL_MS));
+        assert_eq!(ticket_ttl_ms(Some("10")), Ok(10_000));
+        assert_eq!(ticket_ttl_ms(Some(" 3600 ")), Ok(3_600_000));
+        for bad in ["9", "0", "3601", "-5", "1.5", "ten", "600s"] {
+            assert!(ticket_ttl_ms(Some(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

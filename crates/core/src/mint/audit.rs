@@ -20,6 +20,41 @@ use crate::ids::{truncate, InstallationId};
 pub const AUDIT_RETENTION_DAYS: i64 = 90;
 pub const AUDIT_RETENTION_MS: i64 = AUDIT_RETENTION_DAYS * 86_400_000;
 
+/// A stored record is at most this long as JSON ([`MintAuditRecord::bounded`]).
+pub const MAX_RECORD_BYTES: usize = 16 * 1024;
+/// Repository names a bounded record keeps of each list (the full count is kept too).
+const KEPT_REPO_NAMES: usize = 20;
+/// Text fields of a bounded record are cut to this many bytes.
+const KEPT_TEXT_BYTES: usize = 256;
+
+/// The audit's storage budget: past either bound, the oldest rows are dropped (and the
+/// drop is counted, reported and logged).
+pub const AUDIT_MAX_ROWS: i64 = 200_000;
+pub const AUDIT_MAX_BYTES: i64 = 512 * 1024 * 1024;
+
+/// Whether `rows` records of `bytes` JSON in all are over the budget.
+pub fn over_budget(rows: i64, bytes: i64, max_rows: i64, max_bytes: i64) -> bool {
+    rows > max_rows || bytes > max_bytes
+}
+
+/// Requests refused before their OIDC token verified are only counted, per reason and
+/// minute, for this long.
+pub const DENIAL_COUNT_RETENTION_MS: i64 = 7 * 86_400_000;
+
+/// The minute (unix milliseconds, rounded down) a denial is counted in.
+pub fn minute_of(at_ms: i64) -> i64 {
+    at_ms - at_ms.rem_euclid(60_000)
+}
+
+/// Whether `reason` is a code a denial counter may be kept under: a stable code of the
+/// mint (`[a-z0-9_]`, at most 64 bytes), never text from the request.
+pub fn is_counter_reason(reason: &str) -> bool {
+    (1..=64).contains(&reason.len())
+        && reason
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -68,6 +103,15 @@ pub struct MintAuditRecord {
     pub permissions_granted: Option<BTreeMap<String, String>>,
     pub repository_selection: Option<String>,
     pub expires_at: Option<String>,
+
+    /// Set when the record was cut to [`MAX_RECORD_BYTES`]: the lists then keep their first
+    /// names, and these counts say how many there were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repos_requested_count: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repos_granted_count: Option<usize>,
 }
 
 impl MintAuditRecord {
@@ -104,7 +148,71 @@ impl MintAuditRecord {
             permissions_granted: None,
             repository_selection: None,
             expires_at: None,
+            truncated: None,
+            repos_requested_count: None,
+            repos_granted_count: None,
         }
+    }
+
+    fn encoded_len(&self) -> usize {
+        serde_json::to_vec(self).map_or(usize::MAX, |v| v.len())
+    }
+
+    /// The record cut to at most [`MAX_RECORD_BYTES`] of JSON: first the repository lists
+    /// (their first names, with the full counts), then every text field. A record within
+    /// the bound is returned as it is.
+    pub fn bounded(mut self) -> Self {
+        if self.encoded_len() <= MAX_RECORD_BYTES {
+            return self;
+        }
+        self.truncated = Some(true);
+        let cut = |list: &mut Option<Vec<String>>| -> Option<usize> {
+            let list = list.as_mut()?;
+            let count = list.len();
+            list.truncate(KEPT_REPO_NAMES);
+            for name in list.iter_mut() {
+                *name = truncate(name, 100);
+            }
+            Some(count)
+        };
+        self.repos_requested_count = cut(&mut self.repos_requested);
+        self.repos_granted_count = cut(&mut self.repos_granted);
+        if self.encoded_len() <= MAX_RECORD_BYTES {
+            return self;
+        }
+        for field in [
+            &mut self.reason_code,
+            &mut self.reason_detail,
+            &mut self.repository,
+            &mut self.repository_owner,
+            &mut self.job_workflow_ref,
+            &mut self.workflow_ref,
+            &mut self.run_id,
+            &mut self.run_attempt,
+            &mut self.actor,
+            &mut self.jti,
+            &mut self.event_name,
+            &mut self.git_ref,
+            &mut self.sha,
+            &mut self.role,
+            &mut self.target_org,
+            &mut self.app_id,
+            &mut self.repository_selection,
+            &mut self.expires_at,
+        ] {
+            if let Some(text) = field.as_mut() {
+                *text = truncate(text, KEPT_TEXT_BYTES);
+            }
+        }
+        if let Some(perms) = self.permissions_granted.as_mut() {
+            while perms.len() > 64 {
+                perms.pop_last();
+            }
+            for v in perms.values_mut() {
+                *v = truncate(v, 32);
+            }
+        }
+        self
     }
 
     /// A refusal. Pass `claims` only once the token's signature verified.
@@ -218,6 +326,52 @@ mod tests {
         assert_eq!(rec.expires_at_ms() - rec.at_ms, 90 * 86_400_000);
         let back: MintAuditRecord = serde_json::from_str(&json).unwrap();
         assert_eq!(back, rec);
+    }
+
+    #[test]
+    fn records_are_bounded() {
+        let names: Vec<String> = (0..500)
+            .map(|i| format!("r{i:03}{}", "x".repeat(96)))
+            .collect();
+        let req = parse_token_request(
+            serde_json::json!({"role": "coder", "repos": names})
+                .to_string()
+                .as_bytes(),
+            |_| true,
+        )
+        .unwrap();
+        let mut long = claims();
+        long.actor = Some("a".repeat(40_000));
+        let rec = MintAuditRecord::denied(0, Some(&long), Some(&req), &Denial::rate_limited());
+        assert!(serde_json::to_vec(&rec).unwrap().len() > MAX_RECORD_BYTES);
+        let bounded = rec.clone().bounded();
+        let json = serde_json::to_vec(&bounded).unwrap();
+        assert!(json.len() <= MAX_RECORD_BYTES, "{}", json.len());
+        assert_eq!(bounded.truncated, Some(true));
+        assert_eq!(bounded.repos_requested_count, Some(500));
+        assert_eq!(bounded.repos_requested.as_ref().unwrap().len(), 20);
+        assert_eq!(bounded.repos_requested.as_ref().unwrap()[0], names[0]);
+        assert!(bounded.actor.as_ref().unwrap().len() <= 256 + "…".len());
+        // A small record is kept as it is.
+        let small = MintAuditRecord::denied(0, Some(&claims()), None, &Denial::rate_limited());
+        assert_eq!(small.clone().bounded(), small);
+        assert!(small.truncated.is_none());
+    }
+
+    #[test]
+    fn budget_minutes_and_counter_reasons() {
+        assert!(!over_budget(10, 100, 10, 100));
+        assert!(over_budget(11, 100, 10, 100));
+        assert!(over_budget(10, 101, 10, 100));
+        assert_eq!(minute_of(120_001), 120_000);
+        assert_eq!(minute_of(179_999), 120_000);
+        assert_eq!(minute_of(-1), -60_000);
+        for ok in ["bad_signature", "missing_bearer", "payload_too_large", "a1"] {
+            assert!(is_counter_reason(ok), "{ok}");
+        }
+        for bad in ["", "Bad", "a b", "x.y.z", &"a".repeat(65), "r\u{e9}"] {
+            assert!(!is_counter_reason(bad), "{bad}");
+        }
     }
 
     #[test]

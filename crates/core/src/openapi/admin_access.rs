@@ -92,7 +92,9 @@ pub(crate) fn schemas() -> Vec<(&'static str, Value)> {
             json!({
                 "type": "object", "additionalProperties": false,
                 "properties": {"return_to": {"type": "string", "default": "/",
-                    "description": "Relative path (one leading `/`) the browser returns to after signing in."}}
+                    "description": "Relative path (one leading `/`) the browser returns to after signing in."},
+                    "code_challenge": {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$",
+                        "description": "Required from a cross-site admin SPA (an allowed `Origin`): base64url SHA-256 of a verifier the SPA keeps (PKCE S256); it redeems its session with it at `/api/integrations/github/session`."}}
             }),
         ),
         (
@@ -209,8 +211,9 @@ pub(crate) fn paths() -> Vec<(&'static str, Value)> {
                 "operationId": "githubConnectStart", "summary": "Start the GitHub sign-in: the authorize URL and its state",
                 "security": [], "requestBody": optional_json_body("ConnectStartInput"),
                 "responses": {
-                    "200": json_response("Navigate the browser to authorize_url", "ConnectStart"),
-                    "400": error_response("Invalid body or return_to"),
+                    "200": {"description": "Navigate the browser to authorize_url. A same-site sign-in also gets the `__Host-ghplane_oauth` cookie (HttpOnly, Secure, SameSite=Lax, 10 minutes) that binds the state to this browser",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ConnectStart"}}}},
+                    "400": error_response("Invalid body or return_to, or no code_challenge from a cross-site SPA"),
                     "413": error_response("Body over 64 KiB"),
                     "415": error_response("Not application/json (e.g. a cross-site text/plain post)"),
                     "500": error_response("Server error, or GITHUB_APP_ID / the app's client id missing")}
@@ -227,13 +230,33 @@ pub(crate) fn paths() -> Vec<(&'static str, Value)> {
                     {"name": "state", "in": "query", "required": false, "schema": {"type": "string"}},
                     {"name": "error", "in": "query", "required": false, "schema": {"type": "string"}}],
                 "responses": {
-                    "302": {"description": "Signed in: the session cookie is set and the browser goes to the return path (on the admin origin that started the flow, with `#ghplane_session=<token>` for a bearer session)",
+                    "302": {"description": "Signed in: the session cookie is set (and the `__Host-ghplane_oauth` binding cookie cleared) and the browser goes to the return path; a sign-in started by a cross-site SPA goes back to that origin with `#ghplane_code=<one-time code>`, which the SPA redeems with its verifier at `/api/integrations/github/session`",
                         "headers": {"Location": {"schema": {"type": "string"}, "required": true},
-                            "Set-Cookie": {"schema": {"type": "string"}, "required": true}}},
-                    "400": error_response("State missing, tampered or with a non-relative path (`oauth_state_invalid`), expired (`oauth_state_expired`), already used (`oauth_state_reused`); sign-in declined (`oauth_denied`); code refused (`oauth_code_invalid`); no code exchange is made for a bad state"),
+                            "Set-Cookie": {"schema": {"type": "string"}, "required": false}}},
+                    "400": error_response("State missing, tampered, with a non-relative path or started in another browser (no or another `__Host-ghplane_oauth` cookie) (`oauth_state_invalid`), expired (`oauth_state_expired`), already used (`oauth_state_reused`); sign-in declined (`oauth_denied`); code refused (`oauth_code_invalid`); no code exchange is made for a bad state"),
                     "500": error_response("Server error (no internals)"),
                     "502": error_response("GitHub refused the exchange (`oauth_exchange_failed`) or failed (`github_*`)"),
                     "503": error_response("GitHub rate limit (`github_rate_limited`)")}
+            }}),
+        ),
+        (
+            "/api/integrations/github/session",
+            json!({"post": {
+                "operationId": "githubConnectSession",
+                "summary": "A cross-site SPA trades the callback's one-time code and its PKCE verifier for its session (once, within two minutes)",
+                "security": [],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": false, "required": ["code", "code_verifier"],
+                    "properties": {"code": {"type": "string", "description": "The `ghplane_code` of the callback's redirect."},
+                        "code_verifier": {"type": "string", "minLength": 43, "maxLength": 128}}}}}},
+                "responses": {
+                    "200": {"description": "The session, to send as `Authorization: Bearer`", "content": {"application/json": {"schema": {
+                        "type": "object", "additionalProperties": false, "required": ["session", "session_expires_at"],
+                        "properties": {"session": {"type": "string"}, "session_expires_at": {"type": "string", "format": "date-time"}}}}}},
+                    "400": error_response("Malformed code or verifier (`validation_failed`); unknown, expired, used or not this SPA's code (`oauth_code_invalid`)"),
+                    "413": error_response("Body over 64 KiB"),
+                    "415": error_response("Not application/json"),
+                    "500": error_response("Server error (no internals)")}
             }}),
         ),
         (

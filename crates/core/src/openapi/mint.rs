@@ -145,7 +145,10 @@ pub(crate) fn schemas() -> Vec<(&'static str, Value)> {
                     "repos_granted": {"type": ["array", "null"], "items": {"type": "string"}},
                     "permissions_granted": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
                     "repository_selection": {"type": ["string", "null"]},
-                    "expires_at": {"type": ["string", "null"]}
+                    "expires_at": {"type": ["string", "null"]},
+                    "truncated": {"type": "boolean", "description": "The record was cut to 16 KiB: lists keep their first 20 names."},
+                    "repos_requested_count": {"type": "integer"},
+                    "repos_granted_count": {"type": "integer"}
                 }
             }),
         ),
@@ -191,7 +194,76 @@ pub(crate) fn paths() -> Vec<(&'static str, Value)> {
             }}),
         ),
         ("/api/mint/audit", json!({"get": audit_op()})),
+        ("/api/mint/audit/stats", json!({"get": audit_stats_op()})),
+        ("/api/admin/reseal", json!({"post": reseal_op()})),
     ]
+}
+
+fn audit_stats_op() -> Value {
+    let mut op = admin_op(
+        "mintAuditStats",
+        "The audit's size against its budget, rows the budget dropped, and requests refused before their OIDC token verified (counted per reason and minute, never stored)",
+        None,
+        json!({
+            "200": {"description": "Stats", "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": false, "required": ["records", "dropped", "unauthenticated"],
+                "properties": {
+                    "records": {"type": "object", "additionalProperties": false,
+                        "required": ["rows", "bytes", "maxRows", "maxBytes", "maxRecordBytes"],
+                        "properties": {"rows": {"type": "integer"}, "bytes": {"type": "integer"},
+                            "maxRows": {"type": "integer"}, "maxBytes": {"type": "integer"}, "maxRecordBytes": {"type": "integer"}}},
+                    "dropped": {"type": "object", "additionalProperties": false, "required": ["rows", "lastAt"],
+                        "properties": {"rows": {"type": "integer"}, "lastAt": {"type": ["string", "null"], "format": "date-time"}}},
+                    "unauthenticated": {"type": "object", "additionalProperties": false,
+                        "required": ["since", "total", "byReason", "perMinute"],
+                        "properties": {
+                            "since": {"type": "string", "format": "date-time"},
+                            "total": {"type": "integer"},
+                            "byReason": {"type": "object", "additionalProperties": {"type": "integer"}},
+                            "perMinute": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+                                "required": ["minute", "reason", "count"],
+                                "properties": {"minute": {"type": "string", "format": "date-time"},
+                                    "reason": {"type": "string"}, "count": {"type": "integer"}}}}}}
+                }}}}},
+            "400": error_response("Invalid `since` (`validation_failed`)")
+        }),
+    );
+    op["parameters"] = json!([
+        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}, "description": "Count from this minute on (default: the last hour; counters are kept 7 days)."}
+    ]);
+    op
+}
+
+fn reseal_op() -> Value {
+    let mut op = admin_op(
+        "reseal",
+        "Seal every stored secret again under the current ENCRYPTION_KEY, a batch of objects per call (idempotent; call with nextCursor until done)",
+        None,
+        json!({
+            "200": {"description": "What this batch did", "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": false,
+                "required": ["keyId", "objects", "resealed", "alreadyCurrent", "couldNotOpen", "unopenable", "failedObjects", "enrolledOnUse", "nextCursor", "done"],
+                "properties": {
+                    "keyId": {"type": "string", "description": "Id of the current key (first 8 hex digits of its SHA-256)."},
+                    "objects": {"type": "integer"},
+                    "resealed": {"type": "integer"},
+                    "alreadyCurrent": {"type": "integer"},
+                    "couldNotOpen": {"type": "integer"},
+                    "unopenable": {"type": "array", "items": {"type": "string"}, "description": "`object/slot` of each value no configured key opens."},
+                    "failedObjects": {"type": "array", "items": {"type": "object"}},
+                    "enrolledOnUse": {"type": "array", "items": {"type": "string", "enum": ["installation", "user"]}, "description": "Kinds of objects an older version wrote that no index lists: each is found once it has served a request since the upgrade (a delivery, a mint, an admin read, a sign-in)."},
+                    "nextCursor": {"type": ["string", "null"]},
+                    "done": {"type": "boolean"}
+                }}}}},
+            "400": error_response("Invalid cursor or limit (`validation_failed`)"),
+            "413": error_response("Body over 64 KiB"),
+            "415": error_response("Body is not application/json")
+        }),
+    );
+    op["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": {
+        "type": "object", "additionalProperties": false,
+        "properties": {"cursor": {"type": ["string", "null"]}, "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}}}}}});
+    op
 }
 
 fn audit_op() -> Value {

@@ -12,8 +12,8 @@ use crate::error::ApiError;
 use crate::ids::{AppId, RepoFullName};
 use crate::sealed::Secret;
 use crate::tenancy::config::{
-    invalid, label, parse_object, private_key, reject_unknown, webhook_secret, PrivateKeyInput,
-    SealedSecret,
+    invalid, label, parse_object, private_key, reject_unknown, secret_value, webhook_secret,
+    PrivateKeyInput, SealedSecret,
 };
 
 /// Default grace for the previous webhook secret after a rotation (`WEBHOOK_SECRET_GRACE_SECONDS`).
@@ -169,9 +169,7 @@ impl PlainAppInput {
             html_url: optional(&map, "htmlUrl", |v| https_url("htmlUrl", v))?,
             private_key: private_key(key)?,
             webhook_secret: optional(&map, "webhookSecret", webhook_secret)?,
-            client_secret: optional(&map, "clientSecret", |v| {
-                webhook_secret(v).map_err(|_| invalid("clientSecret", "must be a non-empty string"))
-            })?,
+            client_secret: optional(&map, "clientSecret", |v| secret_value("clientSecret", v))?,
             mode,
         })
     }
@@ -355,6 +353,28 @@ mod tests {
     }
 
     #[test]
+    fn blank_or_whitespace_secrets_are_refused() {
+        for field in ["webhookSecret", "clientSecret"] {
+            for blank in ["", " ", "   ", "\t", "\n \r"] {
+                let err = PlainAppInput::parse(
+                    json!({"privateKey": PEM, field: blank})
+                        .to_string()
+                        .as_bytes(),
+                )
+                .unwrap_err();
+                assert_eq!(err.code(), "validation_failed", "{field} {blank:?}");
+                assert!(err.public_message().contains(field), "{err:?}");
+            }
+            assert!(PlainAppInput::parse(
+                json!({"privateKey": PEM, field: " padded secret "})
+                    .to_string()
+                    .as_bytes()
+            )
+            .is_ok());
+        }
+    }
+
+    #[test]
     fn parses_org_and_repo_modes() {
         let org = PlainAppInput::parse(
             json!({"privateKey": PEM, "clientId": "Iv1.abc"})
@@ -431,6 +451,8 @@ mod tests {
         assert!(RotateInput::parse(br#"{"webhookSecret":"n","updateGithub":false}"#).is_ok());
         assert!(RotateInput::parse(br#"{"updateGithub":false}"#).is_err());
         assert!(RotateInput::parse(br#"{"webhookSecret":""}"#).is_err());
+        assert!(RotateInput::parse(br#"{"webhookSecret":"   "}"#).is_err());
+        assert!(RotateInput::parse(br#"{"webhookSecret":"\t\n"}"#).is_err());
     }
 
     #[test]

@@ -228,14 +228,22 @@ pub(crate) fn private_key(v: &Value) -> Result<PrivateKeyInput, ApiError> {
     })
 }
 
-pub(crate) fn webhook_secret(v: &Value) -> Result<Secret, ApiError> {
+/// A secret someone chose: not empty, not only whitespace (a guessable value), at most
+/// 1024 bytes.
+pub(crate) fn secret_value(field: &str, v: &Value) -> Result<Secret, ApiError> {
     match v.as_str() {
-        Some(s) if !s.is_empty() && s.len() <= MAX_SECRET_LEN => Ok(Secret::new(s.to_owned())),
+        Some(s) if !s.trim().is_empty() && s.len() <= MAX_SECRET_LEN => {
+            Ok(Secret::new(s.to_owned()))
+        }
         _ => Err(invalid(
-            "webhookSecret",
-            "must be a non-empty string of at most 1024 bytes",
+            field,
+            "must be a string of at most 1024 bytes that is not empty or only whitespace",
         )),
     }
+}
+
+pub(crate) fn webhook_secret(v: &Value) -> Result<Secret, ApiError> {
+    secret_value("webhookSecret", v)
 }
 
 pub(crate) fn label(field: &str, v: &Value) -> Result<String, ApiError> {
@@ -638,6 +646,11 @@ mod tests {
             (r#"{"appId": "1"}"#, "appId"),
             (r#"{"appId": 1, "bogus": 1}"#, "bogus"),
             (r#"{"appId": 1, "webhookSecret": ""}"#, "webhookSecret"),
+            (r#"{"appId": 1, "webhookSecret": "   "}"#, "webhookSecret"),
+            (
+                r#"{"appId": 1, "webhookSecret": "\t\n \r"}"#,
+                "webhookSecret",
+            ),
             (r#"{"appId": 1, "privateKey": "nope"}"#, "privateKey"),
             (r#"{"appId": 1, "repositories": ["x"]}"#, "repositories[0]"),
             (r#"{"appId": 1, "repositories": ["o/a", "o/a"]}"#, "twice"),
