@@ -4,6 +4,7 @@
 
 mod admin_access;
 mod api;
+mod cli_https;
 mod config;
 mod deploy;
 mod fake_github;
@@ -58,6 +59,7 @@ fn main() {
         deploy::TESTS,
         installer::TESTS,
         mint::TESTS,
+        cli_https::TESTS,
     ]
     .concat();
     if args.list {
