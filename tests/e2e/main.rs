@@ -12,6 +12,7 @@ mod github_handlers;
 mod identity;
 mod installer;
 mod installer_web;
+mod logs;
 mod meta;
 mod mint;
 mod oidc_issuer;
@@ -60,6 +61,7 @@ fn main() {
         installer::TESTS,
         mint::TESTS,
         cli_https::TESTS,
+        logs::TESTS,
     ]
     .concat();
     if args.list {
