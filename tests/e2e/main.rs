@@ -13,6 +13,7 @@ mod identity;
 mod installer;
 mod installer_web;
 mod logs;
+mod make_deploy;
 mod meta;
 mod mint;
 mod oidc_issuer;
@@ -62,6 +63,7 @@ fn main() {
         mint::TESTS,
         cli_https::TESTS,
         logs::TESTS,
+        make_deploy::TESTS,
     ]
     .concat();
     if args.list {
