@@ -20,12 +20,13 @@ export WRANGLER_SEND_ERROR_REPORTS := false
 export CARGO_TERM_COLOR := never
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 
-.PHONY: bench types help tools rust-target worker-build wasm-bindgen node build build-e2e no-test-switches dev test lint unit wasm-test e2e types-check fmt chromium
+.PHONY: bench types help tools rust-target worker-build wasm-bindgen node build build-e2e no-test-switches dev test lint unit wasm-test e2e types-check fmt chromium deploy deploy-preflight deploy-check
 
 help:
 	@echo "make dev    start the worker on http://127.0.0.1:8787 (wrangler dev, local Durable Objects)"
 	@echo "make test   fmt, clippy (host + wasm), unit, wasm, end-to-end tests and the types drift check"
 	@echo "make build  build the worker into build/"
+	@echo "make deploy ENV=staging|production   build and deploy (needs CLOUDFLARE_API_TOKEN)"
 	@echo "make bench  ghplane vs the Octokit peer vs the no-op floor (target/bench/report.json)"
 
 tools: rust-target worker-build wasm-bindgen node
@@ -107,7 +108,9 @@ e2e: build-e2e chromium
 # .dev.vars.example so the result never depends on a developer's own .dev.vars. wrangler 4.86
 # runs the custom build first, names the Durable Object classes from build/, ignores a path
 # argument and ignores --env-file under --check: so build, regenerate in place, compare.
-TYPES_CMD := wrangler types --env-file .dev.vars.example
+# Only the Env interface: the runtime's TypeScript types (500 KB) are for TypeScript workers,
+# and plain `string` vars, so changing a var's value needs no regeneration (adding one does).
+TYPES_CMD := wrangler types --env-file .dev.vars.example --include-runtime=false --strict-vars=false
 
 types: build
 	@$(TYPES_CMD) >/dev/null
@@ -122,9 +125,35 @@ types-check: build
 	    echo "worker-configuration.d.ts is stale: run 'make types'"; exit 1; fi; \
 	  rm -rf "$$tmp"; echo "worker-configuration.d.ts is up to date"
 
-test: lint unit wasm-test types-check e2e
+test: lint unit wasm-test types-check deploy-check e2e
 
 # Not part of `make test`: prints numbers, never fails on them. Installs wrk (Debian), the
 # peers' npm packages and binaryen (npm) into target/bench on first use.
 bench: tools
 	@python3 tests/bench/bench.py
+
+# Deployment. The checks come first, so a missing token fails before anything is installed or
+# built. wrangler runs the build (`build.command`) itself, with the tool paths exported above.
+DEPLOY_ENVS := staging production
+
+deploy-preflight:
+	@case " $(DEPLOY_ENVS) " in *" $(ENV) "*) ;; *) \
+	  echo "make deploy: ENV must be one of: $(DEPLOY_ENVS) (e.g. make deploy ENV=staging)" >&2; exit 2;; esac
+	@if [ -z "$${CLOUDFLARE_API_TOKEN:-}" ]; then \
+	  echo "make deploy: CLOUDFLARE_API_TOKEN is not set. Create an API token with the" >&2; \
+	  echo "'Edit Cloudflare Workers' template (dash.cloudflare.com/profile/api-tokens), export" >&2; \
+	  echo "it (and CLOUDFLARE_ACCOUNT_ID if it reaches several accounts), then run this again." >&2; \
+	  echo "Nothing was built or deployed. See docs/deploying.md." >&2; exit 2; fi
+
+deploy: deploy-preflight tools
+	@echo "== wrangler deploy --env $(ENV)"
+	@wrangler deploy --env $(ENV)
+
+# Every environment's configuration is valid and its bundle builds, without credentials.
+deploy-check: tools
+	@for env in $(DEPLOY_ENVS); do \
+	  out=target/deploy-dry-run/$$env; rm -rf "$$out"; mkdir -p "$$out"; \
+	  echo "== wrangler deploy --dry-run --env $$env"; \
+	  wrangler deploy --dry-run --env $$env --outdir "$$out" >"$$out.log" 2>&1 || { cat "$$out.log"; exit 1; }; \
+	  grep -E "Total Upload" "$$out.log" | sed "s/^/$$env: /" || { cat "$$out.log"; exit 1; }; \
+	done

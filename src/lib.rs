@@ -7,6 +7,8 @@ use ghplane_core::ApiError;
 use serde_json::json;
 use worker::{event, Context, Date, Env, Request, Response};
 
+#[cfg(test)]
+mod config_tests;
 mod cors;
 mod github;
 mod http;
@@ -32,6 +34,12 @@ pub use objects::repo_index::RepoIndex;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    // Every log line of this request carries its id (see `log::scope`).
+    let id = log::request_id(req.headers());
+    log::scope(id, handle(req, env)).await
+}
+
+async fn handle(req: Request, env: Env) -> worker::Result<Response> {
     let started = Date::now().as_millis();
     let method = req.method().to_string();
     let path = req.path();

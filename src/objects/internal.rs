@@ -59,6 +59,13 @@ pub async fn call<B: Serialize>(
         for (k, v) in headers {
             pairs.push(&Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)));
         }
+        // The object's log lines can then name the request that caused them.
+        if let Some(id) = crate::log::current() {
+            pairs.push(&Array::of2(
+                &JsValue::from_str(crate::log::REQUEST_ID_HEADER),
+                &JsValue::from_str(&id),
+            ));
+        }
         let result = match stub.ghplane_call(method.as_ref(), url, pairs, body.clone()) {
             Ok(promise) => JsFuture::from(promise).await,
             Err(e) => Err(e),

@@ -33,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("GHPLANE_SHARED_DIR", ROOT.parent / "shared"))
+FIXTURES = ROOT / "tests" / "fixtures"
 OUT = ROOT / "target" / "bench"
 WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
 DURATION = int(os.environ.get("BENCH_SECONDS", "8"))
@@ -206,12 +207,12 @@ def rest_example(operations, operation_id, status):
 
 class FakeGithub:
     """The only fake in the bench, as in the tests: GitHub's two mint operations, answered with
-    the examples of ../shared/fixtures/github-rest-operations.json, and a GitHub Actions OIDC
+    the examples of tests/fixtures/github-rest-operations.json, and a GitHub Actions OIDC
     issuer (discovery and key set). Counts every call so the report can say how many GitHub
     calls a warm mint makes."""
 
     def __init__(self):
-        operations = json.loads((SHARED / "fixtures/github-rest-operations.json").read_text())["operations"]
+        operations = json.loads((FIXTURES / "github-rest-operations.json").read_text())["operations"]
         installation = rest_example(operations, "apps/get-repo-installation", "200")
         installation["id"] = MINT_INSTALLATION_ID
         installation["account"]["login"] = MINT_ORG
@@ -385,10 +386,10 @@ def sign(body):
 
 
 def payloads():
-    issue = json.loads((SHARED / "fixtures/github-webhooks/issues/opened.payload.json").read_bytes())
+    issue = json.loads((FIXTURES / "github-webhooks/issues/opened.payload.json").read_bytes())
     issue["installation"] = {"id": INSTALLATION_ID, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg=="}
     small = json.dumps(issue).encode()
-    push = json.loads((SHARED / "fixtures/github-webhooks/push/with-new-branch.payload.json").read_bytes())
+    push = json.loads((FIXTURES / "github-webhooks/push/with-new-branch.payload.json").read_bytes())
     push["installation"] = {"id": INSTALLATION_ID}
 
     def padded(size):

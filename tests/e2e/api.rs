@@ -55,11 +55,13 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str) -> Api {
+        Api::with_agent(base, ureq::AgentBuilder::new())
+    }
+
+    /// A client built on `agent` (e.g. one that trusts a test CA for an https worker).
+    pub fn with_agent(base: &str, agent: ureq::AgentBuilder) -> Api {
         // Redirects are answers to check, not to follow.
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(30))
-            .redirects(0)
-            .build();
+        let agent = agent.timeout(Duration::from_secs(30)).redirects(0).build();
         let openapi = agent
             .get(&format!("{base}/openapi.json"))
             .call()

@@ -1,6 +1,6 @@
 //! A fake api.github.com for the end-to-end tests, driven by GitHub's own
 //! OpenAPI description of the operations ghplane calls
-//! (`fixtures/github-rest-operations.json`).
+//! (`tests/fixtures/github-rest-operations.json`).
 //!
 //! Every request is recorded, then checked the way GitHub checks it
 //! (headers, path parameters, the body against the operation's schema). A
@@ -892,10 +892,10 @@ impl Operation {
 fn operations() -> &'static [Operation] {
     static OPERATIONS: OnceLock<Vec<Operation>> = OnceLock::new();
     OPERATIONS.get_or_init(|| {
-        let shared = std::env::var_os("GHPLANE_SHARED_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared")));
-        let path = shared.join("fixtures/github-rest-operations.json");
+        let path = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/github-rest-operations.json"
+        ));
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|error| panic!("fake GitHub: reading {}: {error}", path.display()));
         let document: Value = serde_json::from_str(&text)

@@ -4,6 +4,7 @@
 
 mod admin_access;
 mod api;
+mod cli_https;
 mod config;
 mod deliveries;
 mod deploy;
@@ -14,6 +15,8 @@ mod hostile;
 mod identity;
 mod installer;
 mod installer_web;
+mod logs;
+mod make_deploy;
 mod meta;
 mod mint;
 mod oidc_issuer;
@@ -64,6 +67,9 @@ fn main() {
         installer::TESTS,
         mint::TESTS,
         hostile::TESTS,
+        cli_https::TESTS,
+        logs::TESTS,
+        make_deploy::TESTS,
     ]
     .concat();
     if args.list {

@@ -199,6 +199,12 @@ fn start(s: &Shared) -> MintEnv {
 
 /// Stops the mint worker if a test started it; its output, for the run-wide secret scan.
 pub fn finish() -> String {
+    let skipped = SKIPPED.load(std::sync::atomic::Ordering::Relaxed);
+    if skipped > 0 {
+        println!(
+            "SKIPPED: {skipped} test(s) of fullsend's mint client (../shared/peers/fullsend-mint-client is absent)"
+        );
+    }
     let Some(m) = MINT.get() else {
         return String::new();
     };
@@ -1383,8 +1389,37 @@ fn audit_filters_and_pages(s: &Shared) {
     assert_eq!(r.status, 401);
 }
 
-fn run_action(m: &MintEnv, s: &Shared, role: &str, repos: &str, run: &str) -> (i32, String) {
-    let script = crate::worker::repo_root().join("../shared/peers/fullsend-mint-client/run-action");
+/// fullsend's composite mint-token action, run as a script. It is a third-party client that
+/// is not vendored: it lives beside the checkout (`../shared/peers/fullsend-mint-client`, or
+/// `$GHPLANE_SHARED_DIR/peers/…`). CI always has it; a bare clone does not, and then the tests
+/// that drive it say so and pass (see docs/testing.md).
+fn fullsend_client(test: &str) -> Option<std::path::PathBuf> {
+    let shared = std::env::var_os("GHPLANE_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| crate::worker::repo_root().join("../shared"));
+    let script = shared.join("peers/fullsend-mint-client/run-action");
+    if script.is_file() {
+        return Some(script);
+    }
+    println!(
+        "SKIPPED: {test}: fullsend's mint client not found at {} (outside the repository; CI has it)",
+        script.display()
+    );
+    SKIPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    None
+}
+
+/// Tests that found no fullsend client; reported once more at the end of the run.
+static SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn run_action(
+    script: &std::path::Path,
+    m: &MintEnv,
+    s: &Shared,
+    role: &str,
+    repos: &str,
+    run: &str,
+) -> (i32, String) {
     let out = std::process::Command::new(script)
         .args(["--mint-url", &m.base, "--role", role, "--repos", repos])
         .args([
@@ -1403,6 +1438,9 @@ fn run_action(m: &MintEnv, s: &Shared, role: &str, repos: &str, run: &str) -> (i
 }
 
 fn fullsend_client_gets_a_token(s: &Shared) {
+    let Some(script) = fullsend_client("mint::fullsend_client_gets_a_token") else {
+        return;
+    };
     let m = env(s);
     let (repo, id) = (name("client"), unique_id());
     installed(s, ORG, &repo, id);
@@ -1410,7 +1448,7 @@ fn fullsend_client_gets_a_token(s: &Shared) {
     let mut c = org_claims(m, &repo);
     c.as_object_mut().unwrap().remove("aud");
     oidc_issuer::register_run(&run, c);
-    let (code, out) = run_action(m, s, "coder", &repo, &run);
+    let (code, out) = run_action(&script, m, s, "coder", &repo, &run);
     assert_eq!(code, 0, "{out}");
     let token = out
         .lines()
@@ -1431,11 +1469,14 @@ fn fullsend_client_gets_a_token(s: &Shared) {
 }
 
 fn fullsend_client_fails_cleanly_on_denied_role(s: &Shared) {
+    let Some(script) = fullsend_client("mint::fullsend_client_fails_cleanly_on_denied_role") else {
+        return;
+    };
     let m = env(s);
     let repo = name("client-denied");
     let run = name("run");
     oidc_issuer::register_run(&run, org_claims(m, &repo));
-    let (code, out) = run_action(m, s, "scribe", &repo, &run);
+    let (code, out) = run_action(&script, m, s, "scribe", &repo, &run);
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("403"), "{out}");
     assert!(!out.contains("token="), "{out}");

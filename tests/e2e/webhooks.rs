@@ -58,11 +58,12 @@ pub const GRACE_SECONDS: u64 = 4;
 /// into the end-to-end build: cargo feature `e2e-seams`, see `make build-e2e`).
 pub const FAIL_FIRST: &str = "fail-first-";
 
+/// octokit/webhooks' payload examples, vendored (see `tests/fixtures/README.md`).
 fn fixtures() -> PathBuf {
-    std::env::var_os("GHPLANE_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared")))
-        .join("fixtures/github-webhooks")
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/github-webhooks"
+    ))
 }
 
 pub fn fixture(event: &str, file: &str) -> Value {

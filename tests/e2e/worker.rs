@@ -43,6 +43,15 @@ pub struct WorkerOptions {
     pub secrets: Vec<(String, String)>,
     /// `wrangler dev --test-scheduled`: `GET /__scheduled` runs the cron handler.
     pub test_scheduled: bool,
+    /// Serve over https with this certificate (`wrangler dev --local-protocol https`).
+    pub https: Option<Https>,
+}
+
+/// A server certificate for `wrangler dev`, and the CA clients must trust for it.
+pub struct Https {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
 }
 
 impl WorkerOptions {
@@ -52,6 +61,7 @@ impl WorkerOptions {
             vars: Vec::new(),
             secrets: Vec::new(),
             test_scheduled: false,
+            https: None,
         }
     }
 }
@@ -82,7 +92,21 @@ impl Worker {
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.options.https.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// An HTTP client for this worker: it trusts the worker's CA when it serves https.
+    pub fn agent(&self) -> ureq::AgentBuilder {
+        let agent = ureq::AgentBuilder::new();
+        match &self.options.https {
+            None => agent,
+            Some(https) => agent.tls_config(client_tls(&https.ca)),
+        }
     }
 
     /// The worker's own workerd socket, without wrangler's dev proxy in front of it.
@@ -200,6 +224,13 @@ impl Worker {
         for (k, v) in &self.options.vars {
             cmd.arg("--var").arg(format!("{k}:{v}"));
         }
+        if let Some(https) = &self.options.https {
+            cmd.args(["--local-protocol", "https"])
+                .arg("--https-cert-path")
+                .arg(&https.cert)
+                .arg("--https-key-path")
+                .arg(&https.key);
+        }
         cmd.current_dir(&root)
             .env("WRANGLER_SEND_METRICS", "false")
             .env("WRANGLER_SEND_ERROR_REPORTS", "false")
@@ -221,9 +252,7 @@ impl Worker {
 
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(90);
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(2))
-            .build();
+        let agent = self.agent().timeout(Duration::from_secs(2)).build();
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
@@ -268,6 +297,22 @@ impl Drop for Worker {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// rustls trusting only `ca` (a PEM file).
+pub fn client_tls(ca: &Path) -> Arc<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca).expect("read the CA") {
+        roots
+            .add(cert.expect("a CA certificate"))
+            .expect("add the CA");
+    }
+    Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
 }
 
 fn pipe(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {

@@ -12,6 +12,9 @@ mod mint;
 mod projects;
 mod webhooks;
 
+#[cfg(test)]
+mod docs_tests;
+
 pub(crate) fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }

@@ -1,5 +1,5 @@
-//! The webhook pipeline over GitHub's real payloads (octokit/webhooks' examples, in the
-//! repository's sibling `shared/fixtures/github-webhooks/<event>/<action>….json`).
+//! The webhook pipeline over GitHub's real payloads (octokit/webhooks' examples, vendored in
+//! `tests/fixtures/github-webhooks/<event>/<action>….json`; source and license beside them).
 //!
 //! **Invariant:** every payload parses, and every handled one classifies to what its JSON
 //! says. The JSON is read as a `serde_json::Value` here only, to have an independent view.
@@ -31,13 +31,10 @@ impl Fixture {
 }
 
 fn fixtures_dir() -> PathBuf {
-    match std::env::var_os("GHPLANE_SHARED_DIR") {
-        Some(shared) => PathBuf::from(shared).join("fixtures/github-webhooks"),
-        None => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/github-webhooks"
-        )),
-    }
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/github-webhooks"
+    ))
 }
 
 /// Read once for all the tests in this file.
@@ -50,7 +47,7 @@ fn load() -> Vec<Fixture> {
     let dir = fixtures_dir();
     let folders = std::fs::read_dir(&dir).unwrap_or_else(|e| {
         panic!(
-            "webhook fixtures not found at {} ({e}); set GHPLANE_SHARED_DIR to the `shared` dir",
+            "webhook fixtures not found at {} ({e}); they are part of the repository",
             dir.display()
         )
     });
