@@ -198,7 +198,7 @@ fn bootstrap_over_https(s: &Shared) {
     let deployments: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         deployments,
-        json!({"deployments": [], "running": null, "pending": null})
+        json!({"deployments": [], "jobs": [], "running": null, "pending": null})
     );
 
     // A refusal over https carries the worker's code.
