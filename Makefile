@@ -20,13 +20,14 @@ export WRANGLER_SEND_ERROR_REPORTS := false
 export CARGO_TERM_COLOR := never
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 
-.PHONY: bench types help tools rust-target worker-build wasm-bindgen node build dev test lint unit wasm-test e2e types-check fmt chromium
+.PHONY: mutants cargo-mutants bench types help tools rust-target worker-build wasm-bindgen node build dev test lint unit wasm-test e2e types-check fmt chromium
 
 help:
 	@echo "make dev    start the worker on http://127.0.0.1:8787 (wrangler dev, local Durable Objects)"
 	@echo "make test   fmt, clippy (host + wasm), unit, wasm, end-to-end tests and the types drift check"
 	@echo "make build  build the worker into build/"
 	@echo "make bench  ghplane vs the Octokit peer vs the no-op floor (target/bench/report.json)"
+	@echo "make mutants  mutation testing of the security-critical core (docs/testing.md)"
 
 tools: rust-target worker-build wasm-bindgen node
 
@@ -119,3 +120,24 @@ test: lint unit wasm-test types-check e2e
 # peers' npm packages and binaryen (npm) into target/bench on first use.
 bench: tools
 	@python3 tests/bench/bench.py
+
+# Mutation testing of the security-critical core (docs/testing.md). Not part of `make test`:
+# it rebuilds the core once per mutant (about 500) and takes over an hour on two cores. One
+# job, each test run bounded; the report is in target/mutants/mutants.out.
+CARGO_MUTANTS_VERSION := 27.1.0
+MUTANTS_ROOT ?= $(TOOLS)
+MUTANTS_FILES ?= webhook/signature.rs auth.rs admin_access/state.rs deploy/ticket.rs sealed.rs \
+  mint/oidc.rs mint/policy.rs installer/claims.rs
+GHPLANE_SHARED_DIR ?= $(abspath $(CURDIR)/../shared)
+export GHPLANE_SHARED_DIR
+
+cargo-mutants:
+	@if [ "$$($(MUTANTS_ROOT)/bin/cargo-mutants mutants --version 2>/dev/null)" != "cargo-mutants $(CARGO_MUTANTS_VERSION)" ]; then \
+	  echo "installing cargo-mutants $(CARGO_MUTANTS_VERSION) into $(MUTANTS_ROOT) (a few minutes, once)"; \
+	  cargo install --quiet --root $(MUTANTS_ROOT) cargo-mutants --version $(CARGO_MUTANTS_VERSION) --locked; \
+	fi
+
+mutants: cargo-mutants
+	@$(MUTANTS_ROOT)/bin/cargo-mutants mutants -p ghplane-core \
+	  $(foreach f,$(MUTANTS_FILES),--file crates/core/src/$(f)) \
+	  -j 1 --timeout 120 --build-timeout 300 --output target/mutants -- --lib

@@ -52,8 +52,9 @@ pub const TESTS: &[(&str, TestFn)] = &[
     ),
 ];
 
-/// Grace for the previous webhook secret on the shared worker (seconds).
-pub const GRACE_SECONDS: u64 = 4;
+/// Grace for the previous webhook secret on the shared worker (seconds): long enough that the
+/// two posts after a rotation land inside it on a loaded 2-core machine.
+pub const GRACE_SECONDS: u64 = 15;
 /// Delivery ids starting with this fail on their first attempt (the worker's test seam).
 pub const FAIL_FIRST: &str = "fail-first-";
 
@@ -228,16 +229,20 @@ fn signature_failures_are_401_without_a_panic(s: &Shared) {
         ("x-github-hook-installation-target-id", app_s.as_str()),
         ("x-hub-signature-256", mega.as_str()),
     ];
-    // The runtime answers 431 or drops the connection; either way nothing reaches the worker.
-    if let Ok(r) = s
+    // Two outcomes, both the runtime's: depending on when workerd reads the oversized head,
+    // it answers 431 or closes the connection. The worker itself never sees the request, so
+    // its own 401 is not accepted here.
+    match s
         .api
         .try_send("POST", "/webhooks/github", &headers, Some(body))
     {
-        assert!(
-            r.status == 431 || r.status == 401,
-            "a 1 MB signature header got {}",
-            r.status
-        );
+        Err(closed) => println!("webhooks: a 1 MB signature header: connection closed ({closed})"),
+        Ok(r) => assert_eq!(
+            r.status,
+            431,
+            "a 1 MB signature header reached the worker: {}",
+            r.text()
+        ),
     }
     let unknown = post(&s.api, unique_id(), APP_WEBHOOK_SECRET, "ping", "d-2", body);
     assert_eq!(
@@ -595,7 +600,9 @@ fn another_apps_installation_is_403_and_unwritten(s: &Shared) {
     );
     assert_eq!(config(s, id).json(), before, "nothing written");
     assert!(work(s, id).is_empty());
-    let _ = app;
+    // The installation's own app still gets through: the refusals above were about the app.
+    let r = post_json(&s.api, app, "issues", &issue_opened(id, 5));
+    assert_eq!(r.status, 202, "{}", r.text());
 }
 
 fn issues_become_work_within_the_hourly_quota(s: &Shared) {
@@ -684,6 +691,8 @@ fn rotated_secrets_verify_during_grace_only(s: &Shared) {
         Some(&json!({"webhookSecret": "rotated-secret-e2e"})),
     );
     assert_eq!(r.status, 200, "{}", r.text());
+    let rotated = std::time::Instant::now();
+    let grace = std::time::Duration::from_secs(GRACE_SECONDS);
     assert_eq!(
         post(
             &s.api,
@@ -710,7 +719,9 @@ fn rotated_secrets_verify_during_grace_only(s: &Shared) {
         202,
         "old secret during grace"
     );
-    std::thread::sleep(std::time::Duration::from_secs(GRACE_SECONDS + 1));
+    // The grace ends at most GRACE_SECONDS after the rotation was answered.
+    let after_grace = rotated + grace + std::time::Duration::from_secs(1);
+    std::thread::sleep(after_grace.saturating_duration_since(std::time::Instant::now()));
     let old = post(
         &s.api,
         app,
@@ -759,8 +770,20 @@ fn a_25_mb_push_is_accepted(s: &Shared) {
         &body,
     );
     assert_eq!(r.status, 202, "{}", r.text());
-    assert!(
-        !s.worker.output().contains("Exceeded Memory Limit"),
-        "the isolate stayed within its memory"
-    );
+    // workerd prints a memory overrun asynchronously: wait until the delivery's own answer is
+    // in the delivery log (written after the body was dropped), then give the output a moment
+    // the answer itself did not need, and read it.
+    let log = s
+        .api
+        .admin("GET", &format!("/api/installations/{id}/deliveries"), None)
+        .json();
+    assert_eq!(log["deliveries"][0]["event"], "push", "{log}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        assert!(
+            !s.worker.output().contains("Exceeded Memory Limit"),
+            "the isolate stayed within its memory"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
