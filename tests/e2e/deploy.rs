@@ -46,6 +46,10 @@ pub const TESTS: &[(&str, TestFn)] = &[
         credentials_tickets_are_single_use_scoped_and_expire,
     ),
     (
+        "deploy::a_ticket_is_given_back_when_no_token_came_and_works_once_under_a_race",
+        a_ticket_is_given_back_when_no_token_came_and_works_once_under_a_race,
+    ),
+    (
         "deploy::a_silent_deployer_times_out_and_the_next_push_deploys",
         a_silent_deployer_times_out_and_the_next_push_deploys,
     ),
@@ -874,6 +878,75 @@ fn credentials_tickets_are_single_use_scoped_and_expire(s: &Shared) {
     let r = redeem(s, &url3, Some(&ticket3));
     assert_eq!((r.status, r.code().as_str()), (410, "ticket_expired"));
     // No ticket, token or hook secret in any log line: the run-wide scan (main.rs) checks.
+}
+
+/// The ticket is used up before the token is asked for, and given back only when no token
+/// came: GitHub refusing the token call leaves it usable; two redemptions at once get one
+/// token between them.
+fn a_ticket_is_given_back_when_no_token_came_and_works_once_under_a_race(s: &Shared) {
+    let t = tenant(s);
+    let d = Deployer::start();
+    let p = slug(s, "ticket-race-");
+    link(s, &t, &p, "main", &d.url());
+    push(s, &t, "main", &new_sha());
+    d.wait_for(1, soon());
+    let job = d.call(0).json();
+    let ticket = job["credentials"]["ticket"].as_str().unwrap().to_owned();
+    let url = path_of(job["credentials"]["url"].as_str().unwrap()).to_owned();
+
+    // GitHub refuses this installation's next token (not a retried status).
+    let tokens = format!("/app/installations/{}/access_tokens", t.installation);
+    let minted = || {
+        s.fake
+            .requests_for("apps/create-installation-access-token")
+            .iter()
+            .filter(|r| r.path == tokens)
+            .count()
+    };
+    let before = minted();
+    s.fake.fault(
+        "apps/create-installation-access-token",
+        Some(&tokens),
+        crate::fake_github::Reply::json(
+            403,
+            json!({"message": "Resource not accessible by integration",
+                "documentation_url": "https://docs.github.com/rest", "status": "403"}),
+        ),
+        Some(1),
+    );
+    let r = redeem(s, &url, Some(&ticket));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (502, "github_forbidden"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(minted(), before + 1, "the token was asked for once");
+
+    // Given back: two redemptions at once, exactly one gets the token.
+    let answers: Vec<Resp> = thread::scope(|scope| {
+        let racers: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| redeem(s, &url, Some(&ticket))))
+            .collect();
+        racers.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut outcomes: Vec<(u16, String)> = answers.iter().map(|r| (r.status, r.code())).collect();
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [
+            (200, String::new()),
+            (409, "ticket_already_redeemed".to_owned())
+        ],
+        "{:?}",
+        answers.iter().map(Resp::text).collect::<Vec<_>>()
+    );
+    let winner = answers.iter().find(|r| r.status == 200).unwrap().json();
+    assert_eq!(
+        installation_of(winner["token"].as_str().unwrap()),
+        Some(t.installation)
+    );
+    assert_eq!(minted(), before + 2, "one token for the two");
 }
 
 fn a_silent_deployer_times_out_and_the_next_push_deploys(s: &Shared) {

@@ -132,6 +132,10 @@ pub const TESTS: &[(&str, TestFn)] = &[
         "mint::fullsend_client_fails_cleanly_on_denied_role",
         fullsend_client_fails_cleanly_on_denied_role,
     ),
+    (
+        "mint::a_role_without_a_key_is_unhealthy_and_refused",
+        a_role_without_a_key_is_unhealthy_and_refused,
+    ),
 ];
 
 const ORG: &str = "mint-org";
@@ -1522,4 +1526,87 @@ fn fullsend_client_fails_cleanly_on_denied_role(s: &Shared) {
     assert!(out.contains("403"), "{out}");
     assert!(!out.contains("token="), "{out}");
     assert!(!out.contains(TOKEN_PREFIX), "{out}");
+}
+
+/// A mint whose `coder` App is neither registered nor given `CODER_APP_PEM` (on a worker of
+/// its own: the shared mint must stay healthy): `/health` names that role only, a coder mint
+/// is refused with `pem_unavailable`, and registering the App heals both.
+fn a_role_without_a_key_is_unhealthy_and_refused(s: &Shared) {
+    let m = env(s);
+    let (coder, triage) = (unique_id(), unique_id());
+    let mut o = WorkerOptions::new(&s.fake.base_url());
+    for (k, v) in [
+        (
+            "ROLE_APP_IDS",
+            json!({"coder": coder.to_string(), "triage": triage.to_string()}).to_string(),
+        ),
+        ("ALLOWED_ROLES", "coder,triage".into()),
+        ("ALLOWED_ORGS", ORG.into()),
+        ("ALLOWED_WORKFLOW_FILES", "code.yml,triage.yml".into()),
+        ("OIDC_ISSUER", m.issuer.clone()),
+    ] {
+        o.vars.push((k.into(), v));
+    }
+    o.secrets.push((
+        "TRIAGE_APP_PEM".into(),
+        format!("\"{}\"", PRIVATE_KEY.trim_end().replace('\n', "\\n")),
+    ));
+    let worker = Worker::start(&s.run_dir.join("mint-no-key"), o);
+    let api = Api::new(&worker.base_url());
+
+    let r = api.send("GET", "/health", &[], None);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({"status": "unhealthy", "reason": format!(
+            "role \"coder\": app {coder} is not registered and CODER_APP_PEM is not set")}),
+    );
+
+    let (repo, id) = (name("no-key"), unique_id());
+    installed(s, ORG, &repo, id);
+    let mint = |expected: u16| {
+        let jwt = oidc_issuer::sign(KID_A, &org_claims(m, &repo));
+        let body = json!({"role": "coder", "repos": [repo]}).to_string();
+        let r = api.send(
+            "POST",
+            "/v1/token",
+            &[
+                ("content-type", "application/json"),
+                ("cf-connecting-ip", &ip()),
+                ("authorization", &format!("Bearer {jwt}")),
+            ],
+            Some(body.as_bytes()),
+        );
+        assert_eq!(r.status, expected, "{}", r.text());
+        r
+    };
+    let r = mint(403);
+    denied(&r, 403, "pem_unavailable", "mint failed");
+    let rec = api
+        .admin("GET", "/api/mint/audit?outcome=denied&limit=1", None)
+        .json()["records"][0]
+        .clone();
+    assert_eq!(rec["reason_code"], "pem_unavailable", "{rec}");
+    assert_eq!(
+        rec["reason_detail"],
+        format!("no CODER_APP_PEM and app {coder} is not registered")
+    );
+    assert!(
+        token_requests(s, id).is_empty(),
+        "nothing was asked of GitHub for the installation"
+    );
+
+    crate::identity::register_app(&api, coder);
+    let r = api.send("GET", "/health", &[], None);
+    assert_eq!(
+        (r.status, r.json()["status"].as_str()),
+        (200, Some("ok")),
+        "{}",
+        r.text()
+    );
+    let r = mint(200);
+    assert!(r.json()["token"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{TOKEN_PREFIX}{id}_")));
 }

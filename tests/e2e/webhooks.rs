@@ -50,6 +50,10 @@ pub const TESTS: &[(&str, TestFn)] = &[
         "webhooks::a_25_mb_push_is_accepted",
         a_25_mb_push_is_accepted,
     ),
+    (
+        "webhooks::deliveries_without_an_installation_are_deduplicated_and_listed_by_the_app",
+        deliveries_without_an_installation_are_deduplicated_and_listed_by_the_app,
+    ),
 ];
 
 /// Grace for the previous webhook secret on the shared worker (seconds): long enough that the
@@ -786,4 +790,51 @@ fn a_25_mb_push_is_accepted(s: &Shared) {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// A `ping` names no installation: the app's own object dedupes it and keeps it in the
+/// app's delivery log (`GET /api/apps/{app_id}/deliveries`).
+fn deliveries_without_an_installation_are_deduplicated_and_listed_by_the_app(s: &Shared) {
+    let app = unique_id();
+    register_app(&s.api, app);
+    let ping = br#"{"zen":"Avoid administrative distraction.","hook_id":7}"#;
+    let delivery = delivery_id();
+    let first = post(&s.api, app, APP_WEBHOOK_SECRET, "ping", &delivery, ping);
+    assert_eq!(
+        (first.status, first.json()["status"].as_str()),
+        (202, Some("accepted")),
+        "{}",
+        first.text()
+    );
+    let again = post(&s.api, app, APP_WEBHOOK_SECRET, "ping", &delivery, ping);
+    assert_eq!(
+        (again.status, again.json()["status"].as_str()),
+        (200, Some("duplicate")),
+        "{}",
+        again.text()
+    );
+    let other = delivery_id();
+    let r = post(&s.api, app, APP_WEBHOOK_SECRET, "ping", &other, ping);
+    assert_eq!(r.status, 202, "{}", r.text());
+
+    let log = s
+        .api
+        .admin("GET", &format!("/api/apps/{app}/deliveries"), None);
+    assert_eq!(log.status, 200, "{}", log.text());
+    let rows = log.json()["deliveries"].as_array().unwrap().clone();
+    let ids: Vec<&str> = rows.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [other.as_str(), delivery.as_str()],
+        "newest first, once each"
+    );
+    assert_eq!(rows[1]["event"], "ping");
+    assert_eq!(rows[1]["outcome"], "accepted");
+    assert_eq!(rows[1]["attempts"], 1);
+    let page = s
+        .api
+        .admin("GET", &format!("/api/apps/{app}/deliveries?limit=1"), None)
+        .json();
+    assert_eq!(page["deliveries"][0]["id"], other.as_str());
+    assert!(page["nextCursor"].is_string(), "{page}");
 }
