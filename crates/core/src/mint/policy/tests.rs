@@ -1171,3 +1171,15 @@ fn status_body_like_fullsend() {
     let empty = policy(&[("ROLE_APP_IDS", r#"{"a/coder":"1"}"#)]);
     assert!(crate::mint::wire::status_body(&empty, &c, "", "").contains("\"roles\":null"));
 }
+
+// Gaps `make mutants` found (docs/testing.md).
+
+#[test]
+fn a_problem_displays_as_its_message() {
+    let all = try_policy(&[("ALLOWED_ORGS", "test-org")]).unwrap_err();
+    assert!(!all.is_empty());
+    for p in all {
+        assert!(!p.message.is_empty());
+        assert_eq!(p.to_string(), p.message);
+    }
+}
