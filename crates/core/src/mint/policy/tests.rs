@@ -1183,3 +1183,14 @@ fn a_problem_displays_as_its_message() {
         assert_eq!(p.to_string(), p.message);
     }
 }
+
+#[test]
+fn no_coder_app_is_no_warning_when_fix_is_not_allowed() {
+    let p = policy(&[
+        ("ROLE_APP_IDS", r#"{"review":"300"}"#),
+        ("ALLOWED_ROLES", "review"),
+    ]);
+    assert!(!p.allows_role("fix"));
+    assert_eq!(p.app_id_for("fix"), None);
+    assert!(p.warnings().is_empty());
+}
