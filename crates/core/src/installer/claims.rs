@@ -1022,4 +1022,32 @@ mod tests {
         assert_eq!(view(&mut c, 9, Some(20)), ["o/b"]);
         assert_eq!(view(&mut c, 1, Some(30)), ["o/a", "o/c"]);
     }
+
+    #[test]
+    fn conflicts_are_refreshed_per_org_installation() {
+        let mut c = Claims::default();
+        claim(&mut c, 1, "o/a").unwrap();
+        claim(&mut c, 2, "o/b").unwrap();
+        assert_eq!(
+            cover(&mut c, 10, false, &["o/a"]).new_conflicts,
+            [repo("o/a")]
+        );
+        // Another installation's refresh leaves installation 10's conflict alone.
+        assert_eq!(
+            cover(&mut c, 20, false, &["o/b"]).new_conflicts,
+            [repo("o/b")]
+        );
+        let all: Vec<_> = c
+            .conflicts
+            .iter()
+            .map(|k| (k.repository.clone(), k.org_installation))
+            .collect();
+        assert_eq!(all, [(repo("o/a"), inst(10)), (repo("o/b"), inst(20))]);
+        // A repository newly reached is a new conflict even though the installation has one.
+        assert_eq!(
+            cover(&mut c, 10, false, &["o/a", "o/b"]).new_conflicts,
+            [repo("o/b")]
+        );
+        assert_eq!(c.conflicts.len(), 3);
+    }
 }
