@@ -1050,4 +1050,64 @@ mod tests {
         );
         assert_eq!(c.conflicts.len(), 3);
     }
+
+    #[test]
+    fn releasing_an_installation_keeps_other_installations_conflicts_and_org_installers() {
+        let mut c = Claims::default();
+        claim(&mut c, 1, "o/a").unwrap();
+        claim(&mut c, 2, "o/b").unwrap();
+        cover(&mut c, 10, false, &["o/a"]);
+        cover(&mut c, 20, false, &["o/b"]);
+        c.apply(
+            ClaimRequest::ReleaseInstallation {
+                installation_id: inst(10),
+            },
+            "t",
+        )
+        .unwrap();
+        let left: Vec<_> = c.conflicts.iter().map(|k| k.org_installation).collect();
+        assert_eq!(left, [inst(20)]);
+
+        let mut c = Claims::default();
+        org(&mut c, 5, &[]).unwrap();
+        c.apply(
+            ClaimRequest::SetApp {
+                installer: id(5),
+                app_id: app(2),
+            },
+            "t",
+        )
+        .unwrap();
+        c.apply(
+            ClaimRequest::Cover {
+                installation_id: inst(8),
+                app_id: app(2),
+                all: true,
+                repositories: Vec::new(),
+            },
+            "t",
+        )
+        .unwrap();
+        // Another installation going away leaves the org installer in place.
+        let answer = c
+            .apply(
+                ClaimRequest::ReleaseInstallation {
+                    installation_id: inst(99),
+                },
+                "t",
+            )
+            .unwrap();
+        assert_eq!(answer.installer, None);
+        assert_eq!(c.org_installers.len(), 1);
+        let answer = c
+            .apply(
+                ClaimRequest::ReleaseInstallation {
+                    installation_id: inst(8),
+                },
+                "t",
+            )
+            .unwrap();
+        assert_eq!(answer.installer, Some(id(5)));
+        assert!(c.org_installers.is_empty());
+    }
 }
