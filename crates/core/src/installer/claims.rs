@@ -1110,4 +1110,97 @@ mod tests {
         assert_eq!(answer.installer, Some(id(5)));
         assert!(c.org_installers.is_empty());
     }
+
+    /// Dedicated o/a (installer 1) and o/b (installer 2); org installer 5 (app 2, excluding
+    /// both) installed as 8 on both; another app's installation 9 on o/b.
+    fn org_with_conflicts() -> Claims {
+        let mut c = Claims::default();
+        claim(&mut c, 1, "o/a").unwrap();
+        claim(&mut c, 2, "o/b").unwrap();
+        org(&mut c, 5, &["o/a", "o/b"]).unwrap();
+        c.apply(
+            ClaimRequest::SetApp {
+                installer: id(5),
+                app_id: app(2),
+            },
+            "t",
+        )
+        .unwrap();
+        let cover_as = |c: &mut Claims, installation: u64, a: u64, all: bool, repos: &[&str]| {
+            c.apply(
+                ClaimRequest::Cover {
+                    installation_id: inst(installation),
+                    app_id: app(a),
+                    all,
+                    repositories: repos
+                        .iter()
+                        .map(|r| Repository {
+                            full_name: repo(r),
+                            id: None,
+                        })
+                        .collect(),
+                },
+                "t",
+            )
+            .unwrap()
+            .new_conflicts
+        };
+        // Exclusions are expected only under `all`: listed by name, they conflict.
+        assert_eq!(
+            cover_as(&mut c, 8, 2, false, &["o/a", "o/b"]),
+            [repo("o/a"), repo("o/b")]
+        );
+        assert_eq!(
+            cover_as(&mut c, 8, 2, true, &[]),
+            Vec::<RepoFullName>::new()
+        );
+        assert_eq!(
+            cover_as(&mut c, 8, 2, false, &["o/a", "o/b"]),
+            [repo("o/a"), repo("o/b")]
+        );
+        // Another app's `all` installation is not excused by installer 5's exclusions.
+        assert_eq!(
+            cover_as(&mut c, 9, 3, true, &[]),
+            [repo("o/a"), repo("o/b")]
+        );
+        assert_eq!(
+            cover_as(&mut c, 9, 3, false, &["o/b"]),
+            Vec::<RepoFullName>::new()
+        );
+        c
+    }
+
+    fn conflict_pairs(c: &Claims) -> Vec<(String, u64)> {
+        c.conflicts
+            .iter()
+            .map(|k| (k.repository.to_string(), k.org_installation.get()))
+            .collect()
+    }
+
+    #[test]
+    fn releasing_the_org_installer_takes_its_installation_and_conflicts_only() {
+        let mut c = org_with_conflicts();
+        assert_eq!(
+            conflict_pairs(&c),
+            [("o/a".into(), 8), ("o/b".into(), 8), ("o/b".into(), 9)]
+        );
+        c.apply(ClaimRequest::Release { installer: id(5) }, "t")
+            .unwrap();
+        assert!(c.org_installers.is_empty());
+        let covered: Vec<_> = c.coverage.iter().map(|k| k.installation_id).collect();
+        assert_eq!(covered, [inst(9)]);
+        assert_eq!(conflict_pairs(&c), [("o/b".into(), 9)]);
+        assert_eq!(c.dedicated.len(), 2);
+    }
+
+    #[test]
+    fn releasing_a_dedicated_installer_leaves_the_org_installer_alone() {
+        let mut c = org_with_conflicts();
+        c.apply(ClaimRequest::Release { installer: id(1) }, "t")
+            .unwrap();
+        assert_eq!(c.org_installers.len(), 1);
+        let covered: Vec<_> = c.coverage.iter().map(|k| k.installation_id).collect();
+        assert_eq!(covered, [inst(8), inst(9)]);
+        assert_eq!(conflict_pairs(&c), [("o/b".into(), 8), ("o/b".into(), 9)]);
+    }
 }

@@ -624,6 +624,8 @@ mod tests {
         assert_eq!(c.git_ref.as_deref(), Some("refs/heads/main"));
         assert_eq!(c.repository_id.as_deref(), Some("42"));
         assert!(!format!("{j:?}").contains(&t[..10]));
+        // Only the key id shows: a debug line never carries the token.
+        assert_eq!(format!("{j:?}"), r#"UnverifiedJwt { kid: "k1", .. }"#);
     }
 
     #[test]

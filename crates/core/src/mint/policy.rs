@@ -377,10 +377,8 @@ impl Policy {
                 .or_else(|| lower.strip_prefix(&upstream))
                 .ok_or("job_workflow_ref does not reference .fullsend or upstream repo")?
         };
-        let path = match rel.find('@') {
-            Some(at) if at > 0 => &rel[..at],
-            _ => rel,
-        };
+        // Up to the `@ref`. (A ref with no path before it leaves no workflow file either way.)
+        let path = rel.split_once('@').map_or(rel, |(path, _)| path);
         let file = path
             .strip_prefix(".github/workflows/")
             .ok_or("job_workflow_ref does not reference a workflow file")?;

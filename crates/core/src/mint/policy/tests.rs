@@ -1194,3 +1194,26 @@ fn no_coder_app_is_no_warning_when_fix_is_not_allowed() {
     assert_eq!(p.app_id_for("fix"), None);
     assert!(p.warnings().is_empty());
 }
+
+#[test]
+fn a_repository_with_no_owner_has_no_own_fullsend_repo() {
+    let p = base(&[("ALLOWED_WORKFLOW_FILES", "dispatch.yml")]);
+    assert_eq!(
+        wf_err(
+            &p,
+            "/.fullsend/.github/workflows/dispatch.yml@main",
+            "/my-repo",
+            false
+        ),
+        "job_workflow_ref does not reference .fullsend or upstream repo"
+    );
+    assert_eq!(
+        wf_err(
+            &p,
+            "myorg/.fullsend/@main/.github/workflows/dispatch.yml",
+            "myorg/my-repo",
+            false
+        ),
+        "job_workflow_ref does not reference a workflow file"
+    );
+}
