@@ -790,6 +790,7 @@ mod tests {
         ]});
         let set = parse_jwks(body.to_string().as_bytes()).unwrap();
         assert_eq!(set.kids().collect::<Vec<_>>(), ["bare", "k1", "k4"]);
+        assert_eq!((set.len(), set.is_empty()), (3, false));
         let k = set.get("k1").unwrap();
         assert_eq!((k.n.len(), k.e.as_slice()), (256, &[1u8, 0, 1][..]));
         assert_eq!(k.to_jwk_json()["e"], "AQAB");

@@ -412,10 +412,9 @@ impl Policy {
             Ok(shape) if repos.is_empty() => (shape, Pending::CrossOrgInstallation),
             Ok(shape) => (shape, Pending::CrossOrgRepos),
             // Only the per-repo "not your own repository" refusal can be lifted, by
-            // repo-level grants on every requested repository.
-            Err(ScopeError::PerRepoCrossRepo) if per_repo && !repos.is_empty() => {
-                (None, Pending::IntraOrgRepos)
-            }
+            // repo-level grants on every requested repository. (`repos_scope` gives it only
+            // to a per-repo caller that named repositories: no guard is needed here.)
+            Err(ScopeError::PerRepoCrossRepo) => (None, Pending::IntraOrgRepos),
             Err(e) => return Err(e.denial()),
         };
         Ok(Prepared {
