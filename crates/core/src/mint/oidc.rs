@@ -486,7 +486,8 @@ fn exponent_ok(e: &[u8]) -> bool {
     if e.len() > 4 {
         return false;
     }
-    let v = e.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b));
+    // `+`, not `|`: the same here (the low byte is free), and no mutation of it is equivalent.
+    let v = e.iter().fold(0u64, |acc, &b| (acc << 8) + u64::from(b));
     (2..=0x7fff_ffff).contains(&v)
 }
 
@@ -767,6 +768,45 @@ mod tests {
         n[0] = 0x80;
         json!({"kty":"RSA","alg":"RS256","use":"sig","kid":kid,
                "n": RAW_URL.encode(&n), "e": RAW_URL.encode([1, 0, 1])})
+    }
+
+    #[test]
+    fn origin_splits_like_go() {
+        assert_eq!(
+            origin("HTTPS://user@Host:8443/x?y"),
+            Some(("https".into(), "Host:8443".into()))
+        );
+        assert_eq!(
+            origin("h+t.t-p://a#f"),
+            Some(("h+t.t-p".into(), "a".into()))
+        );
+        for bad in ["h_ttp://a", "1http://a", "://a", "https:a", "nope"] {
+            assert_eq!(origin(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn key_sizes_and_exponents_at_their_limits() {
+        assert_eq!(bit_len(&[]), 0);
+        assert_eq!(bit_len(&[0x01]), 1);
+        assert_eq!(bit_len(&[0xff]), 8);
+        assert_eq!(bit_len(&[0x80, 0]), 16);
+        assert_eq!(bit_len(&[0x01, 0, 0]), 17);
+        assert!(!exponent_ok(&[1]));
+        assert!(exponent_ok(&[2]));
+        assert!(exponent_ok(&[1, 0, 1]));
+        assert!(exponent_ok(&[0x7f, 0xff, 0xff, 0xff]));
+        assert!(!exponent_ok(&[0x80, 0, 0, 0]));
+        assert!(!exponent_ok(&[1, 0, 0, 0, 3]));
+        // Longer than eight bytes would wrap the fold: refused on length first.
+        assert!(!exponent_ok(&[1, 0, 0, 0, 0, 0, 0, 0, 3]));
+    }
+
+    #[test]
+    fn a_null_key_set_is_empty() {
+        assert!(parse_jwks(b"null").unwrap().is_empty());
+        assert!(parse_jwks(br#"{"keys":null}"#).unwrap().is_empty());
+        assert_eq!(parse_jwks(b"[]"), Err(JwksError::JwksJson));
     }
 
     #[test]

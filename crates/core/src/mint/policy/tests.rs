@@ -1217,3 +1217,65 @@ fn a_repository_with_no_owner_has_no_own_fullsend_repo() {
         "job_workflow_ref does not reference a workflow file"
     );
 }
+
+#[test]
+fn a_null_custom_role_is_a_role_without_permissions_not_a_parse_error() {
+    let ids = ("ROLE_APP_IDS", r#"{"triage":"100"}"#);
+    let p = policy(&[ids, ("CUSTOM_ROLE_PERMISSIONS", r#"{"ops":null}"#)]);
+    assert_eq!(p.custom_roles.len(), 1);
+    assert!(p.custom_roles["ops"].is_empty());
+    assert_eq!(
+        problems(&[ids, ("CUSTOM_ROLE_PERMISSIONS", r#"{"ops":1}"#)]),
+        ["failed to parse CUSTOM_ROLE_PERMISSIONS: role \"ops\": want an object"]
+    );
+}
+
+#[test]
+fn an_enrolled_pair_is_the_own_repository_and_fullsend_only() {
+    let scope = |repos: &[&str]| {
+        let repos: Vec<String> = repos.iter().map(|r| (*r).to_owned()).collect();
+        repos_scope(false, "org/api", &repos, false)
+    };
+    assert_eq!(
+        scope(&["api", ".fullsend"]),
+        Ok(Some(ScopeShape::EnrolledPair))
+    );
+    assert_eq!(
+        scope(&[".fullsend", "api"]),
+        Ok(Some(ScopeShape::EnrolledPair))
+    );
+    for other in [
+        ["api", "web"],
+        ["web", "api"],
+        ["web", ".fullsend"],
+        [".fullsend", "web"],
+    ] {
+        assert_eq!(scope(&other), Err(ScopeError::PerOrg), "{other:?}");
+    }
+}
+
+#[test]
+fn a_foreign_lookup_names_its_org_and_a_failed_read_is_no_grant() {
+    let org = ForeignLookup {
+        scope: ForeignScope::Org {
+            org: "other".into(),
+        },
+        role: "coder".into(),
+        app_id: "200".into(),
+    };
+    let repo = ForeignLookup {
+        scope: ForeignScope::Repo {
+            org: "other".into(),
+            repo: "api".into(),
+        },
+        ..org.clone()
+    };
+    assert_eq!((org.org(), repo.org()), ("other", "other"));
+    let mut g = ForeignGrants::new();
+    g.record_value(&org, Some("test-org"));
+    assert_eq!(g.allows(&org, "test-org/api", "test-org"), Some(true));
+    // The latest read counts: a failure after a value leaves no grant.
+    g.record_failure(&org);
+    assert_eq!(g.allows(&org, "test-org/api", "test-org"), None);
+    assert_eq!(g.allowlist(&org), None);
+}
