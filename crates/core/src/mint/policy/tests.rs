@@ -1279,3 +1279,16 @@ fn a_foreign_lookup_names_its_org_and_a_failed_read_is_no_grant() {
     assert_eq!(g.allows(&org, "test-org/api", "test-org"), None);
     assert_eq!(g.allowlist(&org), None);
 }
+
+#[test]
+fn a_null_level_reads_as_empty_and_a_repeated_role_is_no_collision() {
+    let ids = ("ROLE_APP_IDS", r#"{"triage":"100"}"#);
+    // As Go decodes `null` into a string: "", then refused as a level (not as the shape).
+    assert_eq!(
+        problems(&[ids, ("CUSTOM_ROLE_PERMISSIONS", r#"{"ops":{"contents":null}}"#)]),
+        ["registering custom role permissions: custom role \"ops\": permission \"contents\" has invalid level \"\" (must be read or write)"]
+    );
+    // A key given twice is one role (the last value wins), not two colliding secrets.
+    let p = policy(&[("ROLE_APP_IDS", r#"{"coder":"1","coder":"2"}"#)]);
+    assert_eq!(p.app_id_for("coder"), Some("2"));
+}
