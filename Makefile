@@ -20,7 +20,7 @@ export WRANGLER_SEND_ERROR_REPORTS := false
 export CARGO_TERM_COLOR := never
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 
-.PHONY: bench types help tools rust-target worker-build wasm-bindgen node build build-e2e no-test-switches dev test lint unit wasm-test e2e types-check fmt chromium deploy deploy-preflight deploy-check
+.PHONY: mutants cargo-mutants bench types help tools rust-target worker-build wasm-bindgen node build build-e2e no-test-switches dev test lint unit wasm-test e2e types-check fmt chromium deploy deploy-preflight deploy-check
 
 help:
 	@echo "make dev    start the worker on http://127.0.0.1:8787 (wrangler dev, local Durable Objects)"
@@ -28,6 +28,7 @@ help:
 	@echo "make build  build the worker into build/"
 	@echo "make deploy ENV=staging|production   build and deploy (needs CLOUDFLARE_API_TOKEN)"
 	@echo "make bench  ghplane vs the Octokit peer vs the no-op floor (target/bench/report.json)"
+	@echo "make mutants  mutation testing of the security-critical core (docs/testing.md)"
 
 tools: rust-target worker-build wasm-bindgen node
 
@@ -157,3 +158,22 @@ deploy-check: tools
 	  wrangler deploy --dry-run --env $$env --outdir "$$out" >"$$out.log" 2>&1 || { cat "$$out.log"; exit 1; }; \
 	  grep -E "Total Upload" "$$out.log" | sed "s/^/$$env: /" || { cat "$$out.log"; exit 1; }; \
 	done
+
+# Mutation testing of the security-critical core (docs/testing.md). Not part of `make test`:
+# it rebuilds the core once per mutant (about 500) and takes over an hour on two cores. One
+# job, each test run bounded; the report is in target/mutants/mutants.out.
+CARGO_MUTANTS_VERSION := 27.1.0
+MUTANTS_ROOT ?= $(TOOLS)
+MUTANTS_FILES ?= webhook/signature.rs auth.rs admin_access/state.rs deploy/ticket.rs sealed.rs \
+  mint/oidc.rs mint/policy.rs installer/claims.rs
+
+cargo-mutants:
+	@if [ "$$($(MUTANTS_ROOT)/bin/cargo-mutants mutants --version 2>/dev/null)" != "cargo-mutants $(CARGO_MUTANTS_VERSION)" ]; then \
+	  echo "installing cargo-mutants $(CARGO_MUTANTS_VERSION) into $(MUTANTS_ROOT) (a few minutes, once)"; \
+	  cargo install --quiet --root $(MUTANTS_ROOT) cargo-mutants --version $(CARGO_MUTANTS_VERSION) --locked; \
+	fi
+
+mutants: cargo-mutants
+	@$(MUTANTS_ROOT)/bin/cargo-mutants mutants -p ghplane-core \
+	  $(foreach f,$(MUTANTS_FILES),--file crates/core/src/$(f)) \
+	  -j 1 --timeout 120 --build-timeout 300 --output target/mutants -- --lib

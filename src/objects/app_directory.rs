@@ -19,7 +19,7 @@ use crate::settings;
 
 const OBJECT_NAME: &str = "apps";
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectorySecret {
     pub sealed: Sealed,
     /// `None` for the current secret; the end of the grace period for the previous one.

@@ -23,51 +23,43 @@ use worker::{Env, Request, Response};
 
 use crate::http::{read_capped, BodyError};
 use crate::objects::app::{object_name, AppClient, WEBHOOK_SECRET_SLOT};
-use crate::objects::app_directory::DirectoryClient;
+use crate::objects::app_directory::{DirectoryClient, DirectorySecret};
 use crate::objects::deliveries::{DeliveryRequest, Received};
 use crate::objects::installation::InstallationClient;
 use crate::objects::internal::now_ms;
 use crate::secrets::Keyring;
 
-/// Opened webhook secrets are kept this long per isolate. A signature that fails against
-/// cached secrets is checked once more against fresh ones, so a rotation never causes a
-/// false 401; the cache only saves the lookup on the common path.
-const SECRETS_TTL_MS: i64 = 10_000;
-
+/// Opened webhook secrets, per isolate. The directory is read on every delivery, so deleting
+/// or uninstalling an app, or rotating its secret, takes effect at once in every isolate: an
+/// entry is reused only while the directory still holds exactly the sealed values it was
+/// opened from. The cache saves the key import and the decryptions, never the lookup.
 struct OpenedSecret {
     secret: Vec<u8>,
     valid_until_ms: Option<i64>,
 }
 
-/// Per app: when the secrets were fetched, and the secrets.
-type SecretCache = HashMap<AppId, (i64, Rc<Vec<OpenedSecret>>)>;
+/// Per app: the directory's sealed secrets, and what they open to.
+type SecretCache = HashMap<AppId, (Vec<DirectorySecret>, Rc<Vec<OpenedSecret>>)>;
 
 thread_local! {
     static SECRETS: RefCell<SecretCache> = RefCell::new(HashMap::new());
 }
 
 /// The app's webhook secrets; `None` for an app that is not registered.
-async fn secrets(
-    env: &Env,
-    app: AppId,
-    fresh: bool,
-) -> Result<Option<Rc<Vec<OpenedSecret>>>, ApiError> {
-    let now = now_ms();
-    if !fresh {
-        let cached = SECRETS.with(|c| {
-            c.borrow()
-                .get(&app)
-                .filter(|(at, _)| now - at < SECRETS_TTL_MS)
-                .map(|(_, s)| s.clone())
-        });
-        if cached.is_some() {
-            return Ok(cached);
-        }
-    }
+async fn secrets(env: &Env, app: AppId) -> Result<Option<Rc<Vec<OpenedSecret>>>, ApiError> {
     let Some(entry) = DirectoryClient::new(env)?.get(app).await? else {
         SECRETS.with(|c| c.borrow_mut().remove(&app));
         return Ok(None);
     };
+    let cached = SECRETS.with(|c| {
+        c.borrow()
+            .get(&app)
+            .filter(|(sealed, _)| *sealed == entry.secrets)
+            .map(|(_, opened)| opened.clone())
+    });
+    if cached.is_some() {
+        return Ok(cached);
+    }
     let ring = Keyring::from_env(env).await?;
     let mut opened = Vec::with_capacity(entry.secrets.len());
     for s in &entry.secrets {
@@ -80,7 +72,7 @@ async fn secrets(
         });
     }
     let opened = Rc::new(opened);
-    SECRETS.with(|c| c.borrow_mut().insert(app, (now, opened.clone())));
+    SECRETS.with(|c| c.borrow_mut().insert(app, (entry.secrets, opened.clone())));
     Ok(Some(opened))
 }
 
@@ -116,7 +108,7 @@ pub async fn receive(mut req: Request, env: &Env, _m: &Matched) -> Result<Respon
     let received_at = now_ms();
     let headers = check_headers(|name| req.headers().get(name).ok().flatten())?;
     let app = headers.target_app.ok_or(WebhookError::UnknownApp)?;
-    let Some(mut known) = secrets(env, app, false).await? else {
+    let Some(known) = secrets(env, app).await? else {
         return Err(WebhookError::UnknownApp.into());
     };
     // Capped while streaming: a chunked body over GitHub's 25 MB is refused at the cap,
@@ -132,17 +124,9 @@ pub async fn receive(mut req: Request, env: &Env, _m: &Matched) -> Result<Respon
             }
         })?;
     let signature = headers.signature.as_deref();
-    if verifies(&known, &body, signature, received_at)
+    verifies(&known, &body, signature, received_at)
         .await?
-        .is_err()
-    {
-        known = secrets(env, app, true)
-            .await?
-            .ok_or(WebhookError::UnknownApp)?;
-        verifies(&known, &body, signature, received_at)
-            .await?
-            .map_err(WebhookError::InvalidSignature)?;
-    }
+        .map_err(WebhookError::InvalidSignature)?;
     let event = parse_event(&headers.event, &body)?;
     // The body is no longer needed: drop it before the hand-off (a push may be 25 MB).
     drop(body);

@@ -860,6 +860,21 @@ fn bad_states_are_refused_without_a_code_exchange(s: &Shared) {
         None,
     );
     assert_eq!((r.status, r.code().as_str()), (400, "oauth_denied"));
+    // The declined state is spent: a real code with it is refused before any exchange.
+    let fresh = start(s, "/");
+    let real = code_of(&approve(
+        s,
+        fresh["authorize_url"].as_str().unwrap(),
+        &login,
+    ));
+    let r = callback_with(s, &real, Some(declined_state));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "oauth_state_reused"),
+        "{}",
+        r.text()
+    );
+    assert!(exchanges_of(s, &real).is_empty());
     // A code GitHub never issued: GitHub's 200 carrying `error` is a failure.
     let unknown = start(s, "/");
     let r = callback_with(
@@ -1022,8 +1037,12 @@ fn listing_failures_are_classified_without_fallback(s: &Shared) {
             "a user token was used for {other}"
         );
     }
+    // Only this area's app (signed as its client id) counts: other tests may list theirs.
     assert!(
-        s.fake.requests_for("apps/list-installations").is_empty(),
+        s.fake
+            .requests_for("apps/list-installations")
+            .iter()
+            .all(|r| crate::identity::app_jwt_issuer(r) != Some(client_id())),
         "never the app-wide listing"
     );
 }

@@ -47,6 +47,10 @@ pub const TESTS: &[(&str, TestFn)] = &[
         credentials_tickets_are_single_use_scoped_and_expire,
     ),
     (
+        "deploy::a_ticket_is_given_back_when_no_token_came_and_works_once_under_a_race",
+        a_ticket_is_given_back_when_no_token_came_and_works_once_under_a_race,
+    ),
+    (
         "deploy::a_silent_deployer_times_out_and_the_next_push_deploys",
         a_silent_deployer_times_out_and_the_next_push_deploys,
     ),
@@ -60,8 +64,10 @@ pub const TESTS: &[(&str, TestFn)] = &[
     ),
 ];
 
-/// `DEPLOY_DEBOUNCE_SECONDS` and `DEPLOY_TIMEOUT_SECONDS` of the shared worker.
-pub const DEBOUNCE_SECONDS: u64 = 2;
+/// `DEPLOY_DEBOUNCE_SECONDS` and `DEPLOY_TIMEOUT_SECONDS` of the shared worker. The window
+/// is wide enough that a burst of pushes from one test thread stays inside it on a loaded
+/// 2-core machine.
+pub const DEBOUNCE_SECONDS: u64 = 5;
 pub const TIMEOUT_SECONDS: u64 = 10;
 /// `DEPLOY_TICKET_TTL_SECONDS` of the shared worker: long enough for every redemption the
 /// tests make, short enough to watch one expire.
@@ -103,6 +109,9 @@ pub(crate) struct Deployer {
     addr: SocketAddr,
     state: Arc<Mutex<DeployerState>>,
     stop: Arc<AtomicBool>,
+    /// The count the last `stays_at` settled on, checked again when the test ends: a late
+    /// duplicate dispatch after the quiet window would otherwise pass unseen.
+    settled: Mutex<Option<usize>>,
 }
 
 impl Deployer {
@@ -122,7 +131,12 @@ impl Deployer {
                 thread::spawn(move || serve(stream, &st));
             }
         });
-        Deployer { addr, state, stop }
+        Deployer {
+            addr,
+            state,
+            stop,
+            settled: Mutex::new(None),
+        }
     }
 
     pub(crate) fn url(&self) -> String {
@@ -152,6 +166,7 @@ impl Deployer {
     /// Waits until `n` jobs arrived.
     #[track_caller]
     pub(crate) fn wait_for(&self, n: usize, within: Duration) {
+        *self.settled.lock().unwrap() = None;
         let deadline = Instant::now() + within;
         while self.count() < n {
             assert!(
@@ -168,6 +183,7 @@ impl Deployer {
     pub(crate) fn stays_at(&self, n: usize, during: Duration) {
         thread::sleep(during);
         assert_eq!(self.count(), n, "jobs delivered");
+        *self.settled.lock().unwrap() = Some(n);
     }
 }
 
@@ -175,6 +191,9 @@ impl Drop for Deployer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect(self.addr);
+        if let (Some(n), false) = (*self.settled.lock().unwrap(), thread::panicking()) {
+            assert_eq!(self.count(), n, "jobs delivered after the test settled");
+        }
     }
 }
 
@@ -630,7 +649,7 @@ fn five_pushes_in_the_window_deploy_once_with_the_last_sha(s: &Shared) {
     assert_eq!(created["ref"], shas[4]);
     assert_eq!(created["auto_merge"], false);
     assert_eq!(created["required_contexts"], json!([]));
-    assert_eq!(created["environment"], "test");
+    assert_eq!(created["environment"], s.worker.environment());
 
     let list = deployments(s, &p);
     assert_eq!(list["deployments"].as_array().unwrap().len(), 1);
@@ -891,6 +910,75 @@ fn credentials_tickets_are_single_use_scoped_and_expire(s: &Shared) {
     // No ticket, token or hook secret in any log line: the run-wide scan (main.rs) checks.
 }
 
+/// The ticket is used up before the token is asked for, and given back only when no token
+/// came: GitHub refusing the token call leaves it usable; two redemptions at once get one
+/// token between them.
+fn a_ticket_is_given_back_when_no_token_came_and_works_once_under_a_race(s: &Shared) {
+    let t = tenant(s);
+    let d = Deployer::start();
+    let p = slug(s, "ticket-race-");
+    link(s, &t, &p, "main", &d.url());
+    push(s, &t, "main", &new_sha());
+    d.wait_for(1, soon());
+    let job = d.call(0).json();
+    let ticket = job["credentials"]["ticket"].as_str().unwrap().to_owned();
+    let url = path_of(job["credentials"]["url"].as_str().unwrap()).to_owned();
+
+    // GitHub refuses this installation's next token (not a retried status).
+    let tokens = format!("/app/installations/{}/access_tokens", t.installation);
+    let minted = || {
+        s.fake
+            .requests_for("apps/create-installation-access-token")
+            .iter()
+            .filter(|r| r.path == tokens)
+            .count()
+    };
+    let before = minted();
+    s.fake.fault(
+        "apps/create-installation-access-token",
+        Some(&tokens),
+        crate::fake_github::Reply::json(
+            403,
+            json!({"message": "Resource not accessible by integration",
+                "documentation_url": "https://docs.github.com/rest", "status": "403"}),
+        ),
+        Some(1),
+    );
+    let r = redeem(s, &url, Some(&ticket));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (502, "github_forbidden"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(minted(), before + 1, "the token was asked for once");
+
+    // Given back: two redemptions at once, exactly one gets the token.
+    let answers: Vec<Resp> = thread::scope(|scope| {
+        let racers: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| redeem(s, &url, Some(&ticket))))
+            .collect();
+        racers.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut outcomes: Vec<(u16, String)> = answers.iter().map(|r| (r.status, r.code())).collect();
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [
+            (200, String::new()),
+            (409, "ticket_already_redeemed".to_owned())
+        ],
+        "{:?}",
+        answers.iter().map(Resp::text).collect::<Vec<_>>()
+    );
+    let winner = answers.iter().find(|r| r.status == 200).unwrap().json();
+    assert_eq!(
+        installation_of(winner["token"].as_str().unwrap()),
+        Some(t.installation)
+    );
+    assert_eq!(minted(), before + 2, "one token for the two");
+}
+
 fn a_silent_deployer_times_out_and_the_next_push_deploys(s: &Shared) {
     let t = tenant(s);
     let d = Deployer::start();
@@ -977,12 +1065,17 @@ fn a_failing_hook_is_retried_then_failed_keeping_the_follow_up(s: &Shared) {
     assert_eq!(deployments(s, &p)["deployments"][0]["state"], "queued");
     assert_eq!(report(s, &p, 1, &secret, "success").status, 200);
 
-    // A refusal ends the deployment at once; the push queued meanwhile still deploys.
-    d.reply_with(&[(410, 2500)]);
+    // A refusal ends the deployment at once; the push queued meanwhile still deploys. The
+    // refusal is held 8 s (under the worker's 10 s hook timeout) so that the follow-up is
+    // seen queued behind the running deployment, not deployed fresh after it.
+    d.reply_with(&[(410, 8000)]);
     push(s, &t, "main", &new_sha());
     d.wait_for(4, soon());
     let follow = new_sha();
     push(s, &t, "main", &follow);
+    let queued = deployments(s, &p);
+    assert_eq!(queued["running"], 2, "{queued}");
+    assert_eq!(queued["pending"]["sha"], follow, "{queued}");
     d.wait_for(5, soon());
     let job = d.call(4).json();
     assert_eq!(job["deployment"]["id"], 3);

@@ -2080,7 +2080,8 @@ pub fn selftest_faults_apply_the_given_times() {
 
 pub fn selftest_delays_do_not_block_others() {
     let fake = FakeGithub::start();
-    let delay = Duration::from_millis(500);
+    // Long enough that the undelayed request is surely answered first on a loaded machine.
+    let delay = Duration::from_secs(5);
     let slow_reply = Reply::json(201, json!({ "token": "slow" })).delay(delay);
     fake.fault(
         TOKEN_OPERATION,
@@ -2152,7 +2153,6 @@ pub fn selftest_handlers_answer_dynamically() {
 
 pub fn selftest_drop_stops_the_server() {
     let fake = FakeGithub::start();
-    let base_url = fake.base_url();
     fake.fault(
         TOKEN_OPERATION,
         None,
@@ -2176,7 +2176,8 @@ pub fn selftest_drop_stops_the_server() {
         result.is_err(),
         "expected a transport error, got {result:?}"
     );
-    assert!(TcpStream::connect(base_url.trim_start_matches("http://")).is_err());
+    // Not checked: that connecting to the old port now fails. Self-tests running in parallel
+    // bind port 0 too, and may be given that port again.
 }
 
 pub fn selftest_schema_validation() {

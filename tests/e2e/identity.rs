@@ -287,13 +287,14 @@ fn concurrent_requests_share_one_mint(s: &Shared) {
 
 fn cached_token_is_renewed_five_minutes_before_expiry(s: &Shared) {
     let (_, id, key) = tenant(s, json!({}));
-    // Fresh for 6 s: GitHub says it expires in 5 min + 6 s.
-    set_token_lifetime(id, 300 + 6);
+    // Fresh for 15 s (GitHub says it expires in 5 min + 15 s), so the second call below has
+    // 14 s to arrive on a loaded machine (the expiry is rounded down to the second).
+    set_token_lifetime(id, 300 + 15);
     let first = token(&s.api, id, &key, &read_only()).json()["token"].clone();
     let second = token(&s.api, id, &key, &read_only()).json()["token"].clone();
     assert_eq!(first, second, "a fresh cached token is reused");
     assert_eq!(mints_for(s, id), 1);
-    std::thread::sleep(Duration::from_secs(7));
+    std::thread::sleep(Duration::from_secs(16));
     let third = token(&s.api, id, &key, &read_only()).json()["token"].clone();
     assert_ne!(third, first, "past expiry − 5 min a new token is minted");
     assert_eq!(mints_for(s, id), 2);
@@ -492,13 +493,28 @@ fn rate_limit_is_waited_out_and_422_is_not_retried(s: &Shared) {
     assert_eq!(mints_for(s, id), 3);
 }
 
+/// The `iss` of the App JWT a GitHub request was sent with.
+pub fn app_jwt_issuer(r: &crate::fake_github::RecordedRequest) -> Option<String> {
+    let jwt = r.header("authorization")?.strip_prefix("Bearer ")?;
+    let claims = URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1)?).ok()?;
+    let claims: Value = serde_json::from_slice(&claims).ok()?;
+    claims["iss"].as_str().map(str::to_owned)
+}
+
 fn rotation_tells_github_and_keeps_previous_during_grace(s: &Shared) {
     let app = unique_id();
     register_app(&s.api, app);
-    let before = s
-        .fake
-        .requests_for("apps/update-webhook-config-for-app")
-        .len();
+    // Every app rotates through the same `PATCH /app/hook/config`: this test's requests are
+    // the ones signed as its own app (`register_app` sets the client id).
+    let issuer = format!("Iv1.e2e{app}");
+    let pushes_of_app = || -> Vec<crate::fake_github::RecordedRequest> {
+        s.fake
+            .requests_for("apps/update-webhook-config-for-app")
+            .into_iter()
+            .filter(|r| app_jwt_issuer(r).as_deref() == Some(issuer.as_str()))
+            .collect()
+    };
+    assert!(pushes_of_app().is_empty());
     let r = s
         .api
         .admin("POST", &format!("/api/apps/{app}/webhook-secret"), None);
@@ -509,9 +525,9 @@ fn rotation_tells_github_and_keeps_previous_during_grace(s: &Shared) {
         view["webhookSecret"]["previousValidUntil"].is_string(),
         "the old secret stays valid for the grace period"
     );
-    let pushes = s.fake.requests_for("apps/update-webhook-config-for-app");
-    assert_eq!(pushes.len(), before + 1);
-    let pushed = pushes.last().unwrap().json();
+    let pushes = pushes_of_app();
+    assert_eq!(pushes.len(), 1);
+    let pushed = pushes[0].json();
     let secret = pushed["secret"]
         .as_str()
         .expect("GitHub receives the new secret");
@@ -521,13 +537,22 @@ fn rotation_tells_github_and_keeps_previous_during_grace(s: &Shared) {
         "a generated secret is never shown"
     );
 
-    // GitHub refusing the new secret leaves everything as it was.
-    s.fake.fault(
-        "apps/update-webhook-config-for-app",
-        None,
-        Reply::json(500, json!({"message": "boom"})),
-        Some(4),
-    );
+    // GitHub refusing the new secret leaves everything as it was. Only this app's requests
+    // fail (four: the first try and its three retries); other apps rotate undisturbed.
+    let refusals = std::sync::atomic::AtomicUsize::new(4);
+    let refused = issuer.clone();
+    s.fake
+        .handle("apps/update-webhook-config-for-app", move |r| {
+            (app_jwt_issuer(r).as_deref() == Some(refused.as_str())
+                && refusals
+                    .fetch_update(
+                        std::sync::atomic::Ordering::SeqCst,
+                        std::sync::atomic::Ordering::SeqCst,
+                        |n| n.checked_sub(1),
+                    )
+                    .is_ok())
+            .then(|| Reply::json(500, json!({"message": "boom"})))
+        });
     let failed = s.api.admin(
         "POST",
         &format!("/api/apps/{app}/webhook-secret"),
@@ -540,5 +565,10 @@ fn rotation_tells_github_and_keeps_previous_during_grace(s: &Shared) {
     assert_eq!(
         s.api.admin("GET", &format!("/api/apps/{app}"), None).json()["updatedAt"],
         view["updatedAt"]
+    );
+    assert_eq!(
+        pushes_of_app().len(),
+        1 + 4,
+        "tried four times, all refused"
     );
 }

@@ -21,7 +21,7 @@ fn healthz_reports_version_and_environment(s: &Shared) {
     let body = r.json();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(body["environment"], "test");
+    assert_eq!(body["environment"], s.worker.environment());
 }
 
 fn unknown_route_is_json_404(s: &Shared) {

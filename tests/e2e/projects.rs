@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -130,8 +130,32 @@ enum Script {
     Reply(Reply),
     /// Create the repository, then close the connection: the answer is lost.
     CreateAndDrop,
-    /// Create the repository, then answer after this long.
-    CreateSlowly(Duration),
+    /// Create the repository, then answer once the test releases the latch: the creation
+    /// stays in flight for exactly as long as the test needs, whatever the machine's load.
+    CreateHeld(Arc<Latch>),
+}
+
+/// Opened once by the test; a held reply waits for it (a minute at most, so that a failing
+/// test never hangs the run). The fake answers each connection on its own thread.
+#[derive(Default)]
+struct Latch {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Latch {
+    fn wait(&self) {
+        let open = self.open.lock().unwrap();
+        let _ = self
+            .opened
+            .wait_timeout_while(open, Duration::from_secs(60), |open| !*open)
+            .unwrap();
+    }
+
+    fn release(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
 }
 
 #[derive(Default)]
@@ -209,11 +233,11 @@ pub fn install(fake: &FakeGithub) {
             let slug = o.scripts.keys().find(|s| names_of(s, &name)).cloned()?;
             o.scripts.get_mut(&slug)?.pop_front()
         });
-        let (drop, delay) = match step {
+        let (drop, latch) = match step {
             Some(Script::Reply(reply)) => return Some(reply),
-            Some(Script::CreateAndDrop) => (true, Duration::ZERO),
-            Some(Script::CreateSlowly(d)) => (false, d),
-            None => (false, Duration::ZERO),
+            Some(Script::CreateAndDrop) => (true, None),
+            Some(Script::CreateHeld(latch)) => (false, Some(latch)),
+            None => (false, None),
         };
         let repo = repo_json(&org, &name, body["description"].as_str(), "main");
         let created = with_org(|o| {
@@ -224,10 +248,13 @@ pub fn install(fake: &FakeGithub) {
             o.repos.insert(key, repo.clone());
             true
         });
+        if let (true, Some(latch)) = (created, latch) {
+            latch.wait();
+        }
         Some(match (created, drop) {
             (false, _) => name_taken(),
             (true, true) => Reply::dropped(),
-            (true, false) => Reply::json(201, repo).delay(delay),
+            (true, false) => Reply::json(201, repo),
         })
     });
     // The org's repositories as created; anyone else's repository exists (with default
@@ -399,9 +426,16 @@ fn create_repo_401_is_github_unauthorized(s: &Shared) {
     assert_eq!(body["project"]["githubRepo"], Value::Null);
     assert_eq!(body["project"]["autoCreate"], Value::Null);
     assert_eq!(creates(&s.fake, &slug).len(), 1, "a 401 is not retried");
-    // Approving again retries, with a freshly minted token.
+    // Approving again retries, with a freshly minted token (the refused one was dropped).
     let again = approved(&s.api, &slug);
     assert_eq!(again["repo"]["status"], "created", "{again}");
+    let posts = creates(&s.fake, &slug);
+    assert_eq!(posts.len(), 2);
+    assert_ne!(
+        posts[1].header("authorization"),
+        posts[0].header("authorization"),
+        "the token GitHub refused is not used again"
+    );
 }
 
 fn create_repo_422_then_success_uses_the_suffixed_name(s: &Shared) {
@@ -631,7 +665,8 @@ fn manual_override_then_approve_creates_nothing(s: &Shared) {
 /// creation made is reported, in the answer and in the history.
 fn manual_override_during_creation_wins_and_history_keeps_the_created_repo(s: &Shared) {
     let slug = project(&s.api, "review");
-    script(&slug, vec![Script::CreateSlowly(Duration::from_secs(2))]);
+    let latch = Arc::new(Latch::default());
+    script(&slug, vec![Script::CreateHeld(latch.clone())]);
     let manual = format!("client-{}/app", unique_id());
     let body = std::thread::scope(|scope| {
         let approval = scope.spawn(|| approved(&s.api, &slug));
@@ -650,6 +685,7 @@ fn manual_override_during_creation_wins_and_history_keeps_the_created_repo(s: &S
             r.json()["autoCreate"].is_object(),
             "the creation was still in flight"
         );
+        latch.release();
         approval.join().unwrap()
     });
     let auto = format!("{ORG}/{slug}");
@@ -674,16 +710,28 @@ fn manual_override_during_creation_wins_and_history_keeps_the_created_repo(s: &S
 
 fn concurrent_approvals_create_one_repo(s: &Shared) {
     let slug = project(&s.api, "interviewing");
-    // Slow enough that every approval arrives while the first creation is in flight.
-    script(
-        &slug,
-        vec![Script::CreateSlowly(Duration::from_millis(1500))],
-    );
+    // The first creation stays in flight until the three other approvals have been answered.
+    let latch = Arc::new(Latch::default());
+    script(&slug, vec![Script::CreateHeld(latch.clone())]);
     let answers: Vec<Value> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| approved(&s.api, &slug)))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..4 {
+            let tx = tx.clone();
+            let (api, slug) = (&s.api, &slug);
+            scope.spawn(move || tx.send(approved(api, slug)).unwrap());
+        }
+        let wait = Duration::from_secs(60);
+        let mut answers: Vec<Value> = (0..3).map(|_| rx.recv_timeout(wait).unwrap()).collect();
+        for a in &answers {
+            assert_eq!(
+                (a["repo"]["status"].as_str(), a["repo"]["reason"].as_str()),
+                (Some("skipped"), Some("in_flight")),
+                "{a}"
+            );
+        }
+        latch.release();
+        answers.push(rx.recv_timeout(wait).unwrap());
+        answers
     });
     assert_eq!(
         creates(&s.fake, &slug).len(),

@@ -50,10 +50,15 @@ pub const TESTS: &[(&str, TestFn)] = &[
         "webhooks::a_25_mb_push_is_accepted",
         a_25_mb_push_is_accepted,
     ),
+    (
+        "webhooks::deliveries_without_an_installation_are_deduplicated_and_listed_by_the_app",
+        deliveries_without_an_installation_are_deduplicated_and_listed_by_the_app,
+    ),
 ];
 
-/// Grace for the previous webhook secret on the shared worker (seconds).
-pub const GRACE_SECONDS: u64 = 4;
+/// Grace for the previous webhook secret on the shared worker (seconds): long enough that the
+/// two posts after a rotation land inside it on a loaded 2-core machine.
+pub const GRACE_SECONDS: u64 = 15;
 /// Delivery ids starting with this fail on their first attempt (a test seam compiled only
 /// into the end-to-end build: cargo feature `e2e-seams`, see `make build-e2e`).
 pub const FAIL_FIRST: &str = "fail-first-";
@@ -148,6 +153,9 @@ fn every_real_payload_is_accepted_and_classified(s: &Shared) {
     }
     files.sort();
     let (mut accepted, mut ignored) = (0, 0);
+    // Installations this loop created (`installation.created` comes first in sorted order):
+    // a handled payload is accepted exactly when it names one of them, or is a ping.
+    let mut known = std::collections::HashSet::new();
     for (event, file) in &files {
         let raw = std::fs::read(fixtures().join(event).join(file)).unwrap();
         let value: Value = serde_json::from_slice(&raw).unwrap();
@@ -157,14 +165,34 @@ fn every_real_payload_is_accepted_and_classified(s: &Shared) {
         let r = post(&s.api, app, APP_WEBHOOK_SECRET, event, &delivery_id(), &raw);
         assert!(r.status == 202, "{event}/{file}: {} {}", r.status, r.text());
         let body = r.json();
-        let reason = body["reason"].as_str().unwrap_or("");
-        let not_handled = matches!(reason, "event_not_handled" | "action_not_handled");
-        if handled(event, action) {
-            assert!(!not_handled, "{event}/{file} is handled, got {body}");
+        let outcome = (body["status"].as_str(), body["reason"].as_str());
+        let installation = value["installation"]["id"].as_u64();
+        let expected = if !handled(event, action) {
+            let some_action_handled = matches!(
+                event.as_str(),
+                "installation" | "installation_repositories" | "issues" | "repository"
+            );
+            let reason = if some_action_handled {
+                "action_not_handled"
+            } else {
+                "event_not_handled"
+            };
+            (Some("ignored"), Some(reason))
+        } else if event == "ping" {
+            (Some("accepted"), None)
+        } else if let Some(id) = installation {
+            if (event.as_str(), action) == ("installation", Some("created")) {
+                known.insert(id);
+            }
+            if known.contains(&id) {
+                (Some("accepted"), None)
+            } else {
+                (Some("ignored"), Some("unknown_installation"))
+            }
         } else {
-            assert_eq!(body["status"], "ignored", "{event}/{file}: {body}");
-            assert!(not_handled, "{event}/{file}: {body}");
-        }
+            (Some("ignored"), Some("missing_installation"))
+        };
+        assert_eq!(outcome, expected, "{event}/{file}: {body}");
         if body["status"] == "accepted" {
             accepted += 1
         } else {
@@ -180,6 +208,7 @@ fn every_real_payload_is_accepted_and_classified(s: &Shared) {
         "expected the 273 fixtures, found {}",
         files.len()
     );
+    assert!(accepted >= 7, "{accepted} accepted");
 }
 
 fn signature_failures_are_401_without_a_panic(s: &Shared) {
@@ -230,16 +259,20 @@ fn signature_failures_are_401_without_a_panic(s: &Shared) {
         ("x-github-hook-installation-target-id", app_s.as_str()),
         ("x-hub-signature-256", mega.as_str()),
     ];
-    // The runtime answers 431 or drops the connection; either way nothing reaches the worker.
-    if let Ok(r) = s
+    // Two outcomes, both the runtime's: depending on when workerd reads the oversized head,
+    // it answers 431 or closes the connection. The worker itself never sees the request, so
+    // its own 401 is not accepted here.
+    match s
         .api
         .try_send("POST", "/webhooks/github", &headers, Some(body))
     {
-        assert!(
-            r.status == 431 || r.status == 401,
-            "a 1 MB signature header got {}",
-            r.status
-        );
+        Err(closed) => println!("webhooks: a 1 MB signature header: connection closed ({closed})"),
+        Ok(r) => assert_eq!(
+            r.status,
+            431,
+            "a 1 MB signature header reached the worker: {}",
+            r.text()
+        ),
     }
     let unknown = post(&s.api, unique_id(), APP_WEBHOOK_SECRET, "ping", "d-2", body);
     assert_eq!(
@@ -600,7 +633,9 @@ fn another_apps_installation_is_403_and_unwritten(s: &Shared) {
     );
     assert_eq!(config(s, id).json(), before, "nothing written");
     assert!(work(s, id).is_empty());
-    let _ = app;
+    // The installation's own app still gets through: the refusals above were about the app.
+    let r = post_json(&s.api, app, "issues", &issue_opened(id, 5));
+    assert_eq!(r.status, 202, "{}", r.text());
 }
 
 fn issues_become_work_within_the_hourly_quota(s: &Shared) {
@@ -689,6 +724,8 @@ fn rotated_secrets_verify_during_grace_only(s: &Shared) {
         Some(&json!({"webhookSecret": "rotated-secret-e2e"})),
     );
     assert_eq!(r.status, 200, "{}", r.text());
+    let rotated = std::time::Instant::now();
+    let grace = std::time::Duration::from_secs(GRACE_SECONDS);
     assert_eq!(
         post(
             &s.api,
@@ -715,7 +752,9 @@ fn rotated_secrets_verify_during_grace_only(s: &Shared) {
         202,
         "old secret during grace"
     );
-    std::thread::sleep(std::time::Duration::from_secs(GRACE_SECONDS + 1));
+    // The grace ends at most GRACE_SECONDS after the rotation was answered.
+    let after_grace = rotated + grace + std::time::Duration::from_secs(1);
+    std::thread::sleep(after_grace.saturating_duration_since(std::time::Instant::now()));
     let old = post(
         &s.api,
         app,
@@ -764,8 +803,67 @@ fn a_25_mb_push_is_accepted(s: &Shared) {
         &body,
     );
     assert_eq!(r.status, 202, "{}", r.text());
-    assert!(
-        !s.worker.output().contains("Exceeded Memory Limit"),
-        "the isolate stayed within its memory"
+    // workerd prints a memory overrun asynchronously: wait until the delivery's own answer is
+    // in the delivery log (written after the body was dropped), then give the output a moment
+    // the answer itself did not need, and read it.
+    let log = s
+        .api
+        .admin("GET", &format!("/api/installations/{id}/deliveries"), None)
+        .json();
+    assert_eq!(log["deliveries"][0]["event"], "push", "{log}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        assert!(
+            !s.worker.output().contains("Exceeded Memory Limit"),
+            "the isolate stayed within its memory"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A `ping` names no installation: the app's own object dedupes it and keeps it in the
+/// app's delivery log (`GET /api/apps/{app_id}/deliveries`).
+fn deliveries_without_an_installation_are_deduplicated_and_listed_by_the_app(s: &Shared) {
+    let app = unique_id();
+    register_app(&s.api, app);
+    let ping = br#"{"zen":"Avoid administrative distraction.","hook_id":7}"#;
+    let delivery = delivery_id();
+    let first = post(&s.api, app, APP_WEBHOOK_SECRET, "ping", &delivery, ping);
+    assert_eq!(
+        (first.status, first.json()["status"].as_str()),
+        (202, Some("accepted")),
+        "{}",
+        first.text()
     );
+    let again = post(&s.api, app, APP_WEBHOOK_SECRET, "ping", &delivery, ping);
+    assert_eq!(
+        (again.status, again.json()["status"].as_str()),
+        (200, Some("duplicate")),
+        "{}",
+        again.text()
+    );
+    let other = delivery_id();
+    let r = post(&s.api, app, APP_WEBHOOK_SECRET, "ping", &other, ping);
+    assert_eq!(r.status, 202, "{}", r.text());
+
+    let log = s
+        .api
+        .admin("GET", &format!("/api/apps/{app}/deliveries"), None);
+    assert_eq!(log.status, 200, "{}", log.text());
+    let rows = log.json()["deliveries"].as_array().unwrap().clone();
+    let ids: Vec<&str> = rows.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [other.as_str(), delivery.as_str()],
+        "newest first, once each"
+    );
+    assert_eq!(rows[1]["event"], "ping");
+    assert_eq!(rows[1]["outcome"], "accepted");
+    assert_eq!(rows[1]["attempts"], 1);
+    let page = s
+        .api
+        .admin("GET", &format!("/api/apps/{app}/deliveries?limit=1"), None)
+        .json();
+    assert_eq!(page["deliveries"][0]["id"], other.as_str());
+    assert!(page["nextCursor"].is_string(), "{page}");
 }

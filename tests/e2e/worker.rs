@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -72,7 +73,16 @@ pub struct Worker {
     child: Option<Child>,
     port: u16,
     output: Arc<Mutex<String>>,
+    /// This worker's `ENVIRONMENT`, unique per worker and process, so that readiness proves
+    /// the server on the port is this worker and not another one (ports are picked by binding
+    /// port 0 and letting go, so another process may take the same one in between).
+    environment: String,
 }
+
+static NEXT_WORKER: AtomicU32 = AtomicU32::new(1);
+
+/// How often a worker is started on fresh ports when the port it was given was taken.
+const SPAWN_ATTEMPTS: usize = 3;
 
 impl Worker {
     /// Starts a worker whose state lives under `dir` (created; reused across restarts).
@@ -85,6 +95,11 @@ impl Worker {
             child: None,
             port: 0,
             output: Arc::default(),
+            environment: format!(
+                "test-{}-{}",
+                std::process::id(),
+                NEXT_WORKER.fetch_add(1, Ordering::Relaxed)
+            ),
         };
         w.write_dev_vars();
         w.spawn();
@@ -158,6 +173,11 @@ impl Worker {
         )
     }
 
+    /// The `ENVIRONMENT` this worker runs with (`/healthz` shows it; deployments carry it).
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+
     /// Everything wrangler and workerd printed so far (console lines included).
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()
@@ -201,7 +221,21 @@ impl Worker {
         self.spawn();
     }
 
+    /// Starts wrangler on fresh ports until this worker answers on one of them.
     fn spawn(&mut self) {
+        for attempt in 1..=SPAWN_ATTEMPTS {
+            match self.spawn_once() {
+                Ok(()) => return,
+                Err(why) if attempt < SPAWN_ATTEMPTS => {
+                    println!("worker: retrying on fresh ports ({why})");
+                    self.stop();
+                }
+                Err(why) => panic!("worker not started: {why}:\n{}", self.output()),
+            }
+        }
+    }
+
+    fn spawn_once(&mut self) -> Result<(), String> {
         self.port = free_port();
         let inspector = free_port();
         let root = repo_root();
@@ -217,7 +251,7 @@ impl Worker {
             .arg("--var")
             .arg(format!("GITHUB_API_BASE:{}", self.options.github_api_base))
             .arg("--var")
-            .arg("ENVIRONMENT:test");
+            .arg(format!("ENVIRONMENT:{}", self.environment));
         if self.options.test_scheduled {
             cmd.arg("--test-scheduled");
         }
@@ -247,24 +281,30 @@ impl Worker {
         pipe(child.stdout.take().unwrap(), self.output.clone());
         pipe(child.stderr.take().unwrap(), self.output.clone());
         self.child = Some(child);
-        self.wait_ready();
+        self.wait_ready()
     }
 
-    fn wait_ready(&mut self) {
+    /// Ready when `/healthz` on our port answers with this worker's own `ENVIRONMENT`. An
+    /// early exit (the port was taken) or another server answering there is an `Err`, and
+    /// the caller starts again on fresh ports.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(90);
         let agent = self.agent().timeout(Duration::from_secs(2)).build();
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("wrangler dev exited early ({status}):\n{}", self.output());
+                    return Err(format!("wrangler dev exited early ({status})"));
                 }
             }
-            if agent
-                .get(&format!("{}/healthz", self.base_url()))
-                .call()
-                .is_ok()
-            {
-                return;
+            if let Ok(r) = agent.get(&format!("{}/healthz", self.base_url())).call() {
+                let body: Value = r.into_json().unwrap_or_default();
+                if body["environment"] == self.environment.as_str() {
+                    return Ok(());
+                }
+                return Err(format!(
+                    "another server answers on port {}: {body}",
+                    self.port
+                ));
             }
             thread::sleep(Duration::from_millis(100));
         }

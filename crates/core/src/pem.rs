@@ -737,14 +737,33 @@ mod tests {
     }
 
     #[test]
-    fn single_byte_corruption_never_panics() {
+    fn single_byte_corruption_is_refused_or_is_another_key() {
         let der = pem_body_der(PKCS1_2048);
-        // The header bytes are where structure lives; every mutation there must be handled.
+        let original = RsaPrivateKey::from_pem(PKCS1_2048).unwrap();
+        // `30 82 04 a3` (the key), `02 01 00` (version 0), `02 82 01 01` (the modulus): the
+        // first 11 bytes are tags and lengths, and every change there is refused. From byte
+        // 11 on the bytes are the modulus itself: the parser checks structure, not the
+        // arithmetic (Web Crypto's import does), so a change there reads as another key,
+        // never as the original one. Every mutation is handled without a panic.
+        assert_eq!(&der[..11], [0x30, 0x82, 0x04, 0xa3, 2, 1, 0, 2, 0x82, 1, 1]);
         for i in 0..40.min(der.len()) {
             for v in [0x00, 0x01, 0x02, 0x30, 0x7f, 0x80, 0x81, 0x84, 0x85, 0xff] {
+                if v == der[i] {
+                    continue;
+                }
                 let mut d = der.clone();
                 d[i] = v;
-                let _ = RsaPrivateKey::from_pem(&to_pem("RSA PRIVATE KEY", &d));
+                match RsaPrivateKey::from_pem(&to_pem("RSA PRIVATE KEY", &d)) {
+                    Err(_) => {}
+                    Ok(key) => {
+                        assert!(i >= 11, "structure byte {i} set to {v:#04x} still parsed");
+                        assert_ne!(
+                            key.public_key_spki_der(),
+                            original.public_key_spki_der(),
+                            "modulus byte {i} set to {v:#04x} parsed as the original key"
+                        );
+                    }
+                }
             }
         }
     }

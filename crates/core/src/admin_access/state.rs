@@ -303,6 +303,18 @@ mod tests {
     }
 
     #[test]
+    fn a_state_longer_than_the_limit_is_refused_before_anything_else() {
+        let why = |text: &str| match OAuthState::verify(&KEY, Some(text), 1_000).unwrap_err() {
+            ApiError::OAuth { message, .. } => message,
+            other => panic!("{other:?}"),
+        };
+        // At the limit the length passes and the next check speaks; one more is too long.
+        assert!(why(&"a".repeat(MAX_STATE_LEN)).contains("it is not signed"));
+        assert!(why(&"a".repeat(MAX_STATE_LEN + 1)).contains("it is too long"));
+        assert_eq!(MAX_STATE_LEN, 2048);
+    }
+
+    #[test]
     fn signed_states_still_need_a_relative_path_and_a_nonce() {
         let mut s = state();
         s.r = "https://evil.test/".into();

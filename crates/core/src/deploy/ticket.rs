@@ -227,6 +227,66 @@ mod tests {
     }
 
     #[test]
+    fn the_debug_form_shows_everything_but_the_id() {
+        let t = Ticket::issue([7; 32], 3, T0);
+        assert_eq!(
+            format!("{t:?}"),
+            format!(
+                "Ticket {{ id: \"<redacted>\", deployment_id: 3, expires_at_ms: {}, redeemed: false }}",
+                T0 + TICKET_TTL_MS
+            )
+        );
+    }
+
+    #[test]
+    fn an_id_is_the_prefix_and_43_base64url_characters() {
+        let body = "A".repeat(43);
+        assert!(Ticket::looks_like_id(&format!("ghpdt_{body}")));
+        // `-` and `_` are base64url's own, anywhere in the body.
+        for c in ['-', '_', 'z', '9'] {
+            for at in [0, 21, 42] {
+                let mut b: Vec<char> = body.chars().collect();
+                b[at] = c;
+                let id = format!("ghpdt_{}", b.iter().collect::<String>());
+                assert!(Ticket::looks_like_id(&id), "{id}");
+            }
+        }
+        // Anything else is refused: standard base64, padding, separators, non-ASCII.
+        for c in ['+', '/', '=', '.', ' ', 'é', '\0'] {
+            for at in [0, 21, 42] {
+                let mut b: Vec<char> = body.chars().collect();
+                b[at] = c;
+                let id = format!("ghpdt_{}", b.iter().collect::<String>());
+                assert!(!Ticket::looks_like_id(&id), "{id:?}");
+            }
+        }
+        assert!(!Ticket::looks_like_id(&format!("ghpdt_{}", "A".repeat(42))));
+        assert!(!Ticket::looks_like_id(&format!("ghpdt_{}", "A".repeat(44))));
+        assert!(!Ticket::looks_like_id(&format!("ghpdX_{body}")));
+    }
+
+    #[test]
+    fn an_expired_ticket_is_kept_for_a_day() {
+        let t = Ticket::issue([1; 32], 1, T0);
+        let expired = t.expires_at_ms;
+        let day = 24 * 60 * 60 * 1000;
+        let keep_at = |now: i64| {
+            let mut stored = vec![t.stored()];
+            keep_stored(&mut stored, Ticket::issue([2; 32], 2, now).stored(), now);
+            stored.iter().any(|s| s.deployment_id == 1)
+        };
+        assert!(keep_at(expired), "just expired");
+        assert!(keep_at(expired + day - 1), "a day less a millisecond after");
+        assert!(!keep_at(expired + day), "a day after");
+        let mut stored = vec![t.stored()];
+        assert_eq!(
+            redeem_stored(&mut stored, &t.id, 1, expired + day - 1),
+            Err(TicketError::Expired),
+            "a late redemption hears expired, not unknown"
+        );
+    }
+
+    #[test]
     fn redeems_once() {
         let mut t = Ticket::issue([1; 32], 3, T0);
         assert_eq!(t.redeem(3, T0 + 1), Ok(()));

@@ -805,4 +805,402 @@ mod tests {
             .unwrap()
             .contains("org-level installation 9"));
     }
+
+    // Gaps `make mutants` found (docs/testing.md): each request touches only what it names.
+
+    fn org(c: &mut Claims, i: u8, excluded: &[&str]) -> Result<ClaimAnswer, InstallerError> {
+        c.apply(
+            ClaimRequest::ClaimOrg {
+                installer: id(i),
+                excluded: excluded.iter().map(|r| repo(r)).collect(),
+            },
+            "t",
+        )
+    }
+
+    fn bind(c: &mut Claims, a: u64, r: &str, installation: u64) -> ClaimAnswer {
+        c.apply(
+            ClaimRequest::Bind {
+                app_id: app(a),
+                repository: repo(r),
+                installation_id: inst(installation),
+                repo_id: None,
+                misconfiguration: None,
+            },
+            "t",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_refusal_names_who_holds_the_repository() {
+        let mut c = Claims::default();
+        claim(&mut c, 1, "o/a").unwrap();
+        match claim(&mut c, 2, "o/a").unwrap_err() {
+            InstallerError::RepositoryClaimed { holder, .. } => {
+                assert_eq!(holder, id(1).to_string())
+            }
+            other => panic!("{other:?}"),
+        }
+        // An app registered by hand holds its repository as "app <id>".
+        bind(&mut c, 7, "o/b", 70);
+        match claim(&mut c, 2, "o/b").unwrap_err() {
+            InstallerError::RepositoryClaimed { holder, .. } => assert_eq!(holder, "app 7"),
+            other => panic!("{other:?}"),
+        }
+        let mut c = Claims::default();
+        c.dedicated.push(Dedicated {
+            repository: repo("o/c"),
+            repo_id: None,
+            installer: None,
+            app_id: None,
+            installation_id: None,
+            since: "t".into(),
+        });
+        match claim(&mut c, 2, "o/c").unwrap_err() {
+            InstallerError::RepositoryClaimed { holder, .. } => assert_eq!(holder, "unknown"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn set_app_reaches_only_its_installer() {
+        let mut c = Claims::default();
+        claim(&mut c, 1, "o/a").unwrap();
+        claim(&mut c, 2, "o/b").unwrap();
+        c.apply(
+            ClaimRequest::SetApp {
+                installer: id(1),
+                app_id: app(11),
+            },
+            "t",
+        )
+        .unwrap();
+        let apps: Vec<_> = c.dedicated.iter().map(|d| d.app_id).collect();
+        assert_eq!(apps, [Some(app(11)), None]);
+
+        let mut c = Claims::default();
+        org(&mut c, 5, &[]).unwrap();
+        c.org_installers.push(OrgInstaller {
+            installer: id(6),
+            app_id: None,
+            installation_id: None,
+            excluded: Vec::new(),
+            enrolled: Vec::new(),
+            since: "t".into(),
+        });
+        c.apply(
+            ClaimRequest::SetApp {
+                installer: id(5),
+                app_id: app(55),
+            },
+            "t",
+        )
+        .unwrap();
+        let apps: Vec<_> = c.org_installers.iter().map(|o| o.app_id).collect();
+        assert_eq!(apps, [Some(app(55)), None]);
+    }
+
+    #[test]
+    fn cover_links_the_org_installer_of_that_app_only() {
+        let mut c = Claims::default();
+        org(&mut c, 5, &[]).unwrap();
+        c.apply(
+            ClaimRequest::SetApp {
+                installer: id(5),
+                app_id: app(2),
+            },
+            "t",
+        )
+        .unwrap();
+        // `cover` reports as app 1: not this installer's app.
+        assert_eq!(cover(&mut c, 9, true, &[]).installer, None);
+        assert_eq!(c.org_installers[0].installation_id, None);
+        let answer = c
+            .apply(
+                ClaimRequest::Cover {
+                    installation_id: inst(8),
+                    app_id: app(2),
+                    all: true,
+                    repositories: Vec::new(),
+                },
+                "t",
+            )
+            .unwrap();
+        assert_eq!(answer.installer, Some(id(5)));
+        assert_eq!(c.org_installers[0].installation_id, Some(inst(8)));
+    }
+
+    #[test]
+    fn enrolling_an_excluded_repository_takes_it_off_the_exclusions() {
+        let mut c = Claims::default();
+        org(&mut c, 5, &["o/a", "o/b"]).unwrap();
+        c.apply(
+            ClaimRequest::Enroll {
+                installer: id(5),
+                repositories: vec![repo("o/a")],
+            },
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.org_installers[0].excluded, [repo("o/b")]);
+        assert_eq!(c.org_installers[0].enrolled, [repo("o/a")]);
+    }
+
+    #[test]
+    fn claiming_the_org_again_is_a_no_op() {
+        let mut c = Claims::default();
+        org(&mut c, 5, &[]).unwrap();
+        org(&mut c, 5, &[]).unwrap();
+        assert_eq!(c.org_installers.len(), 1);
+    }
+
+    #[test]
+    fn releasing_an_installation_releases_only_it() {
+        let mut c = Claims::default();
+        // An installer's app and an app registered by hand (no installer), each bound to its
+        // own installation.
+        claim(&mut c, 1, "o/a").unwrap();
+        bind(&mut c, 1, "o/a", 10);
+        bind(&mut c, 2, "o/b", 20);
+        cover(&mut c, 30, false, &["p/x"]);
+        cover(&mut c, 40, false, &["p/y"]);
+        let answer = c
+            .apply(
+                ClaimRequest::ReleaseInstallation {
+                    installation_id: inst(20),
+                },
+                "t",
+            )
+            .unwrap();
+        assert_eq!(answer.installer, None);
+        let left: Vec<_> = c.dedicated.iter().map(|d| d.repository.clone()).collect();
+        assert_eq!(left, [repo("o/a")]);
+        c.apply(
+            ClaimRequest::ReleaseInstallation {
+                installation_id: inst(30),
+            },
+            "t",
+        )
+        .unwrap();
+        let covered: Vec<_> = c.coverage.iter().map(|c| c.installation_id).collect();
+        assert_eq!(covered, [inst(40)]);
+        assert_eq!(
+            c.dedicated.len(),
+            1,
+            "an org installation frees no repository"
+        );
+    }
+
+    #[test]
+    fn a_view_shows_the_installers_and_its_installations_conflicts_only() {
+        let mut c = Claims::default();
+        for (n, r, org_installation) in [(1, "o/a", 10), (2, "o/b", 20), (3, "o/c", 30)] {
+            c.conflicts.push(Conflict {
+                repository: repo(r),
+                installer: Some(id(n)),
+                org_installation: inst(org_installation),
+                since: "t".into(),
+            });
+        }
+        let view = |c: &mut Claims, i: u8, installation: Option<u64>| -> Vec<String> {
+            c.apply(
+                ClaimRequest::View {
+                    installer: id(i),
+                    installation_id: installation.map(inst),
+                },
+                "t",
+            )
+            .unwrap()
+            .conflicts
+            .iter()
+            .map(|v| v["repository"].as_str().unwrap().to_owned())
+            .collect()
+        };
+        assert_eq!(view(&mut c, 1, None), ["o/a"]);
+        assert_eq!(view(&mut c, 9, None), Vec::<String>::new());
+        assert_eq!(view(&mut c, 9, Some(20)), ["o/b"]);
+        assert_eq!(view(&mut c, 1, Some(30)), ["o/a", "o/c"]);
+    }
+
+    #[test]
+    fn conflicts_are_refreshed_per_org_installation() {
+        let mut c = Claims::default();
+        claim(&mut c, 1, "o/a").unwrap();
+        claim(&mut c, 2, "o/b").unwrap();
+        assert_eq!(
+            cover(&mut c, 10, false, &["o/a"]).new_conflicts,
+            [repo("o/a")]
+        );
+        // Another installation's refresh leaves installation 10's conflict alone.
+        assert_eq!(
+            cover(&mut c, 20, false, &["o/b"]).new_conflicts,
+            [repo("o/b")]
+        );
+        let all: Vec<_> = c
+            .conflicts
+            .iter()
+            .map(|k| (k.repository.clone(), k.org_installation))
+            .collect();
+        assert_eq!(all, [(repo("o/a"), inst(10)), (repo("o/b"), inst(20))]);
+        // A repository newly reached is a new conflict even though the installation has one.
+        assert_eq!(
+            cover(&mut c, 10, false, &["o/a", "o/b"]).new_conflicts,
+            [repo("o/b")]
+        );
+        assert_eq!(c.conflicts.len(), 3);
+    }
+
+    #[test]
+    fn releasing_an_installation_keeps_other_installations_conflicts_and_org_installers() {
+        let mut c = Claims::default();
+        claim(&mut c, 1, "o/a").unwrap();
+        claim(&mut c, 2, "o/b").unwrap();
+        cover(&mut c, 10, false, &["o/a"]);
+        cover(&mut c, 20, false, &["o/b"]);
+        c.apply(
+            ClaimRequest::ReleaseInstallation {
+                installation_id: inst(10),
+            },
+            "t",
+        )
+        .unwrap();
+        let left: Vec<_> = c.conflicts.iter().map(|k| k.org_installation).collect();
+        assert_eq!(left, [inst(20)]);
+
+        let mut c = Claims::default();
+        org(&mut c, 5, &[]).unwrap();
+        c.apply(
+            ClaimRequest::SetApp {
+                installer: id(5),
+                app_id: app(2),
+            },
+            "t",
+        )
+        .unwrap();
+        c.apply(
+            ClaimRequest::Cover {
+                installation_id: inst(8),
+                app_id: app(2),
+                all: true,
+                repositories: Vec::new(),
+            },
+            "t",
+        )
+        .unwrap();
+        // Another installation going away leaves the org installer in place.
+        let answer = c
+            .apply(
+                ClaimRequest::ReleaseInstallation {
+                    installation_id: inst(99),
+                },
+                "t",
+            )
+            .unwrap();
+        assert_eq!(answer.installer, None);
+        assert_eq!(c.org_installers.len(), 1);
+        let answer = c
+            .apply(
+                ClaimRequest::ReleaseInstallation {
+                    installation_id: inst(8),
+                },
+                "t",
+            )
+            .unwrap();
+        assert_eq!(answer.installer, Some(id(5)));
+        assert!(c.org_installers.is_empty());
+    }
+
+    /// Dedicated o/a (installer 1) and o/b (installer 2); org installer 5 (app 2, excluding
+    /// both) installed as 8 on both; another app's installation 9 on o/b.
+    fn org_with_conflicts() -> Claims {
+        let mut c = Claims::default();
+        claim(&mut c, 1, "o/a").unwrap();
+        claim(&mut c, 2, "o/b").unwrap();
+        org(&mut c, 5, &["o/a", "o/b"]).unwrap();
+        c.apply(
+            ClaimRequest::SetApp {
+                installer: id(5),
+                app_id: app(2),
+            },
+            "t",
+        )
+        .unwrap();
+        let cover_as = |c: &mut Claims, installation: u64, a: u64, all: bool, repos: &[&str]| {
+            c.apply(
+                ClaimRequest::Cover {
+                    installation_id: inst(installation),
+                    app_id: app(a),
+                    all,
+                    repositories: repos
+                        .iter()
+                        .map(|r| Repository {
+                            full_name: repo(r),
+                            id: None,
+                        })
+                        .collect(),
+                },
+                "t",
+            )
+            .unwrap()
+            .new_conflicts
+        };
+        // Exclusions are expected only under `all`: listed by name, they conflict.
+        assert_eq!(
+            cover_as(&mut c, 8, 2, false, &["o/a", "o/b"]),
+            [repo("o/a"), repo("o/b")]
+        );
+        assert_eq!(
+            cover_as(&mut c, 8, 2, true, &[]),
+            Vec::<RepoFullName>::new()
+        );
+        assert_eq!(
+            cover_as(&mut c, 8, 2, false, &["o/a", "o/b"]),
+            [repo("o/a"), repo("o/b")]
+        );
+        // Another app's `all` installation is not excused by installer 5's exclusions.
+        assert_eq!(
+            cover_as(&mut c, 9, 3, true, &[]),
+            [repo("o/a"), repo("o/b")]
+        );
+        assert_eq!(
+            cover_as(&mut c, 9, 3, false, &["o/b"]),
+            Vec::<RepoFullName>::new()
+        );
+        c
+    }
+
+    fn conflict_pairs(c: &Claims) -> Vec<(String, u64)> {
+        c.conflicts
+            .iter()
+            .map(|k| (k.repository.to_string(), k.org_installation.get()))
+            .collect()
+    }
+
+    #[test]
+    fn releasing_the_org_installer_takes_its_installation_and_conflicts_only() {
+        let mut c = org_with_conflicts();
+        assert_eq!(
+            conflict_pairs(&c),
+            [("o/a".into(), 8), ("o/b".into(), 8), ("o/b".into(), 9)]
+        );
+        c.apply(ClaimRequest::Release { installer: id(5) }, "t")
+            .unwrap();
+        assert!(c.org_installers.is_empty());
+        let covered: Vec<_> = c.coverage.iter().map(|k| k.installation_id).collect();
+        assert_eq!(covered, [inst(9)]);
+        assert_eq!(conflict_pairs(&c), [("o/b".into(), 9)]);
+        assert_eq!(c.dedicated.len(), 2);
+    }
+
+    #[test]
+    fn releasing_a_dedicated_installer_leaves_the_org_installer_alone() {
+        let mut c = org_with_conflicts();
+        c.apply(ClaimRequest::Release { installer: id(1) }, "t")
+            .unwrap();
+        assert_eq!(c.org_installers.len(), 1);
+        let covered: Vec<_> = c.coverage.iter().map(|k| k.installation_id).collect();
+        assert_eq!(covered, [inst(8), inst(9)]);
+        assert_eq!(conflict_pairs(&c), [("o/b".into(), 8), ("o/b".into(), 9)]);
+    }
 }

@@ -177,10 +177,16 @@ mod tests {
         assert_eq!(m["redirect_url"], "https://gp.example/setup/callback");
         assert_eq!(m["setup_url"], "https://gp.example/setup/a1a1a1a1a1a1a1a1");
         assert_eq!(m["public"], false);
+        // Exactly the README's list ("Permissions the apps ask for (nothing else)"), written
+        // out here rather than read from PERMISSIONS, so a change to either is caught.
         assert_eq!(
-            m["default_permissions"].as_object().unwrap().len(),
-            PERMISSIONS.len()
+            m["default_permissions"],
+            json!({"contents": "write", "deployments": "write", "issues": "write",
+                   "metadata": "read", "pull_requests": "write"})
         );
+        assert_eq!(m["default_events"], json!(["issues", "push", "repository"]));
+        assert_eq!(m["setup_on_update"], true);
+        assert_eq!(m["hook_attributes"]["active"], true);
         let name = m["name"].as_str().unwrap();
         assert!(
             name.len() <= MAX_APP_NAME && name.ends_with("-a1a1a1"),

@@ -152,7 +152,6 @@ pub fn error(title: &str, message: &str) -> String {
 mod tests {
     use super::*;
     use crate::installer::{manifest, parse_input, InstallerId};
-    use serde_json::json;
 
     #[test]
     fn setup_page_escapes_and_carries_the_manifest() {
@@ -180,6 +179,5 @@ mod tests {
         );
         let e = error("Setup failed", "<script>");
         assert!(e.contains("&lt;script&gt;") && !e.contains("<script>"));
-        let _ = json!(null);
     }
 }

@@ -486,7 +486,8 @@ fn exponent_ok(e: &[u8]) -> bool {
     if e.len() > 4 {
         return false;
     }
-    let v = e.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b));
+    // `+`, not `|`: the same here (the low byte is free), and no mutation of it is equivalent.
+    let v = e.iter().fold(0u64, |acc, &b| (acc << 8) + u64::from(b));
     (2..=0x7fff_ffff).contains(&v)
 }
 
@@ -624,6 +625,8 @@ mod tests {
         assert_eq!(c.git_ref.as_deref(), Some("refs/heads/main"));
         assert_eq!(c.repository_id.as_deref(), Some("42"));
         assert!(!format!("{j:?}").contains(&t[..10]));
+        // Only the key id shows: a debug line never carries the token.
+        assert_eq!(format!("{j:?}"), r#"UnverifiedJwt { kid: "k1", .. }"#);
     }
 
     #[test]
@@ -768,6 +771,45 @@ mod tests {
     }
 
     #[test]
+    fn origin_splits_like_go() {
+        assert_eq!(
+            origin("HTTPS://user@Host:8443/x?y"),
+            Some(("https".into(), "Host:8443".into()))
+        );
+        assert_eq!(
+            origin("h+t.t-p://a#f"),
+            Some(("h+t.t-p".into(), "a".into()))
+        );
+        for bad in ["h_ttp://a", "1http://a", "://a", "https:a", "nope"] {
+            assert_eq!(origin(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn key_sizes_and_exponents_at_their_limits() {
+        assert_eq!(bit_len(&[]), 0);
+        assert_eq!(bit_len(&[0x01]), 1);
+        assert_eq!(bit_len(&[0xff]), 8);
+        assert_eq!(bit_len(&[0x80, 0]), 16);
+        assert_eq!(bit_len(&[0x01, 0, 0]), 17);
+        assert!(!exponent_ok(&[1]));
+        assert!(exponent_ok(&[2]));
+        assert!(exponent_ok(&[1, 0, 1]));
+        assert!(exponent_ok(&[0x7f, 0xff, 0xff, 0xff]));
+        assert!(!exponent_ok(&[0x80, 0, 0, 0]));
+        assert!(!exponent_ok(&[1, 0, 0, 0, 3]));
+        // Longer than eight bytes would wrap the fold: refused on length first.
+        assert!(!exponent_ok(&[1, 0, 0, 0, 0, 0, 0, 0, 3]));
+    }
+
+    #[test]
+    fn a_null_key_set_is_empty() {
+        assert!(parse_jwks(b"null").unwrap().is_empty());
+        assert!(parse_jwks(br#"{"keys":null}"#).unwrap().is_empty());
+        assert_eq!(parse_jwks(b"[]"), Err(JwksError::JwksJson));
+    }
+
+    #[test]
     fn jwks_keeps_usable_rsa_keys() {
         let mut ec = key_json("ec", 2048);
         ec["kty"] = json!("EC");
@@ -788,6 +830,7 @@ mod tests {
         ]});
         let set = parse_jwks(body.to_string().as_bytes()).unwrap();
         assert_eq!(set.kids().collect::<Vec<_>>(), ["bare", "k1", "k4"]);
+        assert_eq!((set.len(), set.is_empty()), (3, false));
         let k = set.get("k1").unwrap();
         assert_eq!((k.n.len(), k.e.as_slice()), (256, &[1u8, 0, 1][..]));
         assert_eq!(k.to_jwk_json()["e"], "AQAB");

@@ -108,7 +108,9 @@ fn decode(header: &str) -> Option<[u8; MAC_LEN]> {
     let hex = header.strip_prefix(PREFIX)?.as_bytes();
     let mut out = [0u8; MAC_LEN];
     for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        // `+`, not `|`: the same here (the nibbles never overlap), and written so that no
+        // mutation of the operator is equivalent (`|` made `^` would be; see docs/testing.md).
+        *byte = (nibble(pair[0])? << 4) + nibble(pair[1])?;
     }
     Some(out)
 }

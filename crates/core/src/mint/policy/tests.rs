@@ -1171,3 +1171,124 @@ fn status_body_like_fullsend() {
     let empty = policy(&[("ROLE_APP_IDS", r#"{"a/coder":"1"}"#)]);
     assert!(crate::mint::wire::status_body(&empty, &c, "", "").contains("\"roles\":null"));
 }
+
+// Gaps `make mutants` found (docs/testing.md).
+
+#[test]
+fn a_problem_displays_as_its_message() {
+    let all = try_policy(&[("ALLOWED_ORGS", "test-org")]).unwrap_err();
+    assert!(!all.is_empty());
+    for p in all {
+        assert!(!p.message.is_empty());
+        assert_eq!(p.to_string(), p.message);
+    }
+}
+
+#[test]
+fn no_coder_app_is_no_warning_when_fix_is_not_allowed() {
+    let p = policy(&[
+        ("ROLE_APP_IDS", r#"{"review":"300"}"#),
+        ("ALLOWED_ROLES", "review"),
+    ]);
+    assert!(!p.allows_role("fix"));
+    assert_eq!(p.app_id_for("fix"), None);
+    assert!(p.warnings().is_empty());
+}
+
+#[test]
+fn a_repository_with_no_owner_has_no_own_fullsend_repo() {
+    let p = base(&[("ALLOWED_WORKFLOW_FILES", "dispatch.yml")]);
+    assert_eq!(
+        wf_err(
+            &p,
+            "/.fullsend/.github/workflows/dispatch.yml@main",
+            "/my-repo",
+            false
+        ),
+        "job_workflow_ref does not reference .fullsend or upstream repo"
+    );
+    assert_eq!(
+        wf_err(
+            &p,
+            "myorg/.fullsend/@main/.github/workflows/dispatch.yml",
+            "myorg/my-repo",
+            false
+        ),
+        "job_workflow_ref does not reference a workflow file"
+    );
+}
+
+#[test]
+fn a_null_custom_role_is_a_role_without_permissions_not_a_parse_error() {
+    let ids = ("ROLE_APP_IDS", r#"{"triage":"100"}"#);
+    let p = policy(&[ids, ("CUSTOM_ROLE_PERMISSIONS", r#"{"ops":null}"#)]);
+    assert_eq!(p.custom_roles.len(), 1);
+    assert!(p.custom_roles["ops"].is_empty());
+    assert_eq!(
+        problems(&[ids, ("CUSTOM_ROLE_PERMISSIONS", r#"{"ops":1}"#)]),
+        ["failed to parse CUSTOM_ROLE_PERMISSIONS: role \"ops\": want an object"]
+    );
+}
+
+#[test]
+fn an_enrolled_pair_is_the_own_repository_and_fullsend_only() {
+    let scope = |repos: &[&str]| {
+        let repos: Vec<String> = repos.iter().map(|r| (*r).to_owned()).collect();
+        repos_scope(false, "org/api", &repos, false)
+    };
+    assert_eq!(
+        scope(&["api", ".fullsend"]),
+        Ok(Some(ScopeShape::EnrolledPair))
+    );
+    assert_eq!(
+        scope(&[".fullsend", "api"]),
+        Ok(Some(ScopeShape::EnrolledPair))
+    );
+    for other in [
+        ["api", "web"],
+        ["web", "api"],
+        ["web", ".fullsend"],
+        [".fullsend", "web"],
+    ] {
+        assert_eq!(scope(&other), Err(ScopeError::PerOrg), "{other:?}");
+    }
+}
+
+#[test]
+fn a_foreign_lookup_names_its_org_and_a_failed_read_is_no_grant() {
+    let org = ForeignLookup {
+        scope: ForeignScope::Org {
+            org: "other".into(),
+        },
+        role: "coder".into(),
+        app_id: "200".into(),
+    };
+    let repo = ForeignLookup {
+        scope: ForeignScope::Repo {
+            org: "other".into(),
+            repo: "api".into(),
+        },
+        ..org.clone()
+    };
+    assert_eq!((org.org(), repo.org()), ("other", "other"));
+    let mut g = ForeignGrants::new();
+    g.record_value(&org, Some("test-org"));
+    assert_eq!(g.allows(&org, "test-org/api", "test-org"), Some(true));
+    // The latest read counts: a failure after a value leaves no grant.
+    g.record_failure(&org);
+    assert_eq!(g.allows(&org, "test-org/api", "test-org"), None);
+    assert_eq!(g.allowlist(&org), None);
+}
+
+#[test]
+fn a_null_level_reads_as_empty_and_a_repeated_role_is_no_collision() {
+    let ids = ("ROLE_APP_IDS", r#"{"triage":"100"}"#);
+    // As Go decodes `null` into a string: "", then refused as a level (not as the shape).
+    assert_eq!(
+        problems(&[ids, ("CUSTOM_ROLE_PERMISSIONS", r#"{"ops":{"contents":null}}"#)]),
+        ["registering custom role permissions: custom role \"ops\": permission \"contents\" has invalid level \"\" (must be read or write)"]
+    );
+    // A key given twice is one role (the last value wins), not two colliding secrets.
+    let p = policy(&[("ROLE_APP_IDS", r#"{"coder":"1","coder":"2"}"#)]);
+    assert_eq!(p.app_id_for("coder"), Some("2"));
+}
