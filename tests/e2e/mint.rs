@@ -882,7 +882,11 @@ fn missing_or_lowercase_bearer_is_401(s: &Shared) {
             "missing or invalid Authorization header",
         );
     }
-    assert_eq!(denials(m, "missing_bearer"), before + 3, "each refusal counted");
+    assert_eq!(
+        denials(m, "missing_bearer"),
+        before + 3,
+        "each refusal counted"
+    );
 }
 
 /// A token that fails verification: 401 "authentication failed"; the cause is counted (the
