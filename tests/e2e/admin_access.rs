@@ -867,7 +867,7 @@ fn bad_states_are_refused_without_a_code_exchange(s: &Shared) {
         fresh["authorize_url"].as_str().unwrap(),
         &login,
     ));
-    let r = callback_with(s, &real, Some(declined_state));
+    let r = callback_with(s, &real, Some(declined_state), &cookie_of(&declined));
     assert_eq!(
         (r.status, r.code().as_str()),
         (400, "oauth_state_reused"),

@@ -446,51 +446,15 @@ fn find_denied(m: &MintEnv, wanted: impl Fn(&Value) -> bool) -> Option<Value> {
 }
 
 /// Denials decided before the body parses or the token verifies (`invalid_json`,
-/// `role_not_allowed`, `missing_bearer`, …) leave records that carry nothing of the caller, so
-/// a test cannot tell its own from another test's. The tests that cause such denials hold
-/// this lock while they send and count, so every such record written meanwhile is theirs.
+/// `role_not_allowed`, `missing_bearer`, …) are only counted, by reason, so a test cannot
+/// tell its own count from another test's. The tests that cause such denials hold this lock
+/// while they send and count, so every change of a count meanwhile is theirs.
 static ANONYMOUS_DENIALS: Mutex<()> = Mutex::new(());
 
 fn anonymous_denials() -> std::sync::MutexGuard<'static, ()> {
     ANONYMOUS_DENIALS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// The denied records with `code` written at or after `since_ms` (newest first). Holding
-/// [`ANONYMOUS_DENIALS`] since before `since_ms`, the caller knows they are its own.
-fn denials_since(m: &MintEnv, code: &str, since_ms: i64) -> Vec<Value> {
-    let (mut found, mut cursor) = (Vec::new(), String::new());
-    loop {
-        let r = m.api.admin(
-            "GET",
-            &format!("/api/mint/audit?outcome=denied&limit=100{cursor}"),
-            None,
-        );
-        assert_eq!(r.status, 200, "{}", r.text());
-        let page = r.json();
-        let records = page["records"].as_array().unwrap();
-        found.extend(
-            records
-                .iter()
-                .filter(|r| r["reason_code"] == code && r["at_ms"].as_i64().unwrap() >= since_ms)
-                .cloned(),
-        );
-        let older = records
-            .last()
-            .is_none_or(|r| r["at_ms"].as_i64().unwrap() < since_ms);
-        match page["nextCursor"].as_str() {
-            Some(c) if !older => cursor = format!("&cursor={c}"),
-            _ => return found,
-        }
-    }
 }
 
 fn coder_permissions() -> Value {
