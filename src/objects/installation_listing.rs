@@ -6,7 +6,7 @@
 //! one to finish publishes the latest row, whatever order the writes raced in.
 
 use ghplane_core::ids::InstallationId;
-use ghplane_core::tenancy::listing::TenantRow;
+use ghplane_core::tenancy::listing::{listing_change, ListingChange, TenantRow};
 use ghplane_core::ApiError;
 use serde_json::json;
 
@@ -37,15 +37,13 @@ impl InstallationStore {
         let current = self.load().await?.map(|r| TenantRow::of(&r));
         let storage = self.state.storage();
         let listed: Option<TenantRow> = storage.get(LISTED_KEY).await.map_err(storage_error)?;
-        if current == listed {
-            return Ok(());
-        }
-        match &current {
-            Some(row) => {
-                tenant_index::publish(&self.env, row).await?;
-                storage.put(LISTED_KEY, row).await.map_err(storage_error)
+        match listing_change(current, listed.as_ref()) {
+            ListingChange::Nothing => Ok(()),
+            ListingChange::Publish(row) => {
+                tenant_index::publish(&self.env, &row).await?;
+                storage.put(LISTED_KEY, &row).await.map_err(storage_error)
             }
-            None => {
+            ListingChange::Withdraw => {
                 tenant_index::withdraw(&self.env, id).await?;
                 storage
                     .delete(LISTED_KEY)

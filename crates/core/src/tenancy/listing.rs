@@ -58,6 +58,25 @@ impl TenantRow {
     }
 }
 
+/// What a tenant's object does about its listing row, given the row its config makes now and
+/// the row it last published.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ListingChange {
+    /// The index already shows this: no call to it (the common case of a delivery).
+    Nothing,
+    Publish(TenantRow),
+    Withdraw,
+}
+
+pub fn listing_change(current: Option<TenantRow>, published: Option<&TenantRow>) -> ListingChange {
+    match (current, published) {
+        (Some(row), Some(old)) if row == *old => ListingChange::Nothing,
+        (Some(row), _) => ListingChange::Publish(row),
+        (None, Some(_)) => ListingChange::Withdraw,
+        (None, None) => ListingChange::Nothing,
+    }
+}
+
 /// The index shard that holds `id`'s row.
 pub fn shard_of(id: InstallationId) -> u64 {
     id.get() % SHARDS
@@ -207,6 +226,26 @@ mod tests {
         // All in shard 0: the other shards answer nothing.
         let all = [4, 8, 12, 16, 20];
         assert_eq!(list_all(&all, 2), vec![vec![4, 8], vec![12, 16], vec![20]]);
+    }
+
+    #[test]
+    fn the_index_is_called_only_when_the_row_changed() {
+        let mut suspended = row(9);
+        suspended.status = TenantStatus::Suspended;
+        assert_eq!(
+            listing_change(Some(row(9)), Some(&row(9))),
+            ListingChange::Nothing
+        );
+        assert_eq!(listing_change(None, None), ListingChange::Nothing);
+        assert_eq!(
+            listing_change(Some(row(9)), None),
+            ListingChange::Publish(row(9))
+        );
+        assert_eq!(
+            listing_change(Some(suspended.clone()), Some(&row(9))),
+            ListingChange::Publish(suspended)
+        );
+        assert_eq!(listing_change(None, Some(&row(9))), ListingChange::Withdraw);
     }
 
     #[test]
