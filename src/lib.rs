@@ -154,5 +154,6 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::MintAuditStats => mint::audit_stats(req, env, m).await,
         Route::AdminReseal => reseal::reseal(req, env, m).await,
         Route::GithubConnectSession => gh::session(req, env, m).await,
+        Route::ListInstallations => installations::list(req, env).await,
     }
 }

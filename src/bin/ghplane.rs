@@ -29,7 +29,7 @@ commands:
                [--client-secret S] [--slug SLUG] [--repo owner/name]
                                      register (or replace) a GitHub App from its .pem file
   app show APP_ID                    an app, secrets redacted
-  tenants                            every tenant (needs GET /api/installations)
+  tenants [--limit N] [--cursor C]   the tenants, in installation-id order
   tenant INSTALLATION_ID             one tenant's config, secrets redacted
   deliveries INSTALLATION_ID [--limit N] [--cursor C]
                                      the delivery log, newest first
@@ -69,7 +69,7 @@ for --webhook-secret and --client-secret, so secrets need not be on the command 
             body: Value,
         },
         AppShow(String),
-        Tenants,
+        Tenants(Vec<(String, String)>),
         Tenant(String),
         Deliveries(String, Vec<(String, String)>),
         Projects,
@@ -209,19 +209,32 @@ for --webhook-secret and --client-secret, so secrets need not be on the command 
                 })
             }
             ["admin", "app", "show", id] => Ok(Command::AppShow(id.to_string())),
-            ["admin", "tenants"] => Ok(Command::Tenants),
+            ["admin", "tenants", rest @ ..] => Ok(Command::Tenants(page_flags(rest)?)),
             ["admin", "tenant", id] => Ok(Command::Tenant(id.to_string())),
             ["admin", "deliveries", id, rest @ ..] => {
-                let f = flags(rest, &["--limit", "--cursor"], &[])?;
-                let query = f
-                    .iter()
-                    .map(|(n, v)| (n.trim_start_matches('-').to_owned(), v.to_string()))
-                    .collect();
-                Ok(Command::Deliveries(id.to_string(), query))
+                Ok(Command::Deliveries(id.to_string(), page_flags(rest)?))
             }
             ["admin", "projects"] => Ok(Command::Projects),
             ["admin", "deployments", slug] => Ok(Command::Deployments(slug.to_string())),
             _ => Err("unknown command".into()),
+        }
+    }
+
+    /// `--limit N` and `--cursor C` of a paged listing, as query pairs.
+    fn page_flags(rest: &[&str]) -> Result<Vec<(String, String)>, String> {
+        let f = flags(rest, &["--limit", "--cursor"], &[])?;
+        Ok(f.iter()
+            .map(|(n, v)| (n.trim_start_matches('-').to_owned(), v.to_string()))
+            .collect())
+    }
+
+    /// `?k=v&…` of a listing's query pairs; empty without any.
+    fn query_string(query: &[(String, String)]) -> String {
+        let pairs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if pairs.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", pairs.join("&"))
         }
     }
 
@@ -351,26 +364,30 @@ for --webhook-secret and --client-secret, so secrets need not be on the command 
         out
     }
 
-    /// A tenant listing, whatever its array is called; each row's id, account and app.
+    /// A page of the tenant listing: each row's id, account, status, app and repository
+    /// count; then how to get the next page.
     pub fn render_tenants(v: &Value) -> String {
-        let rows = ["installations", "tenants"]
+        let rows = v["installations"].as_array().cloned().unwrap_or_default();
+        let mut out: String = rows
             .iter()
-            .find_map(|k| v[*k].as_array())
-            .cloned()
-            .unwrap_or_default();
-        if rows.is_empty() {
-            return "no tenants\n".into();
-        }
-        rows.iter()
             .map(|t| {
                 format!(
-                    "{}  {}  app {}\n",
-                    text(&t["installationId"]),
+                    "{}  {}  {}  app {}  repositories {}\n",
+                    text(&t["id"]),
                     text(&t["account"]["login"]),
-                    text(&t["appId"])
+                    text(&t["status"]),
+                    text(&t["appId"]),
+                    text(&t["repositoryCount"])
                 )
             })
-            .collect()
+            .collect();
+        if rows.is_empty() {
+            out.push_str("no tenants\n");
+        }
+        if let Some(cursor) = v["nextCursor"].as_str() {
+            out.push_str(&format!("more: ghplane admin tenants --cursor {cursor}\n"));
+        }
+        out
     }
 
     /// The TLS setup: the Mozilla roots, plus the CA of `ca_file` when given.
@@ -404,7 +421,6 @@ for --webhook-secret and --client-secret, so secrets need not be on the command 
     /// What a refusal prints: the worker's stable code, its status and message.
     #[derive(Debug)]
     struct Refusal {
-        code: String,
         text: String,
     }
 
@@ -414,10 +430,7 @@ for --webhook-secret and --client-secret, so secrets need not be on the command 
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, Refusal> {
-        let fail = |text: String| Refusal {
-            code: String::new(),
-            text,
-        };
+        let fail = |text: String| Refusal { text };
         let base = options
             .url
             .clone()
@@ -457,7 +470,6 @@ for --webhook-secret and --client-secret, so secrets need not be on the command 
                         "{code} ({status}): {}",
                         v["error"]["message"].as_str().unwrap_or("")
                     ),
-                    code,
                 })
             }
             Err(e) => Err(fail(format!("unreachable: {e}"))),
@@ -515,21 +527,17 @@ for --webhook-secret and --client-secret, so secrets need not be on the command 
                 call("PUT", &format!("/api/apps/{app_id}"), Some(&body))
             }
             Command::AppShow(id) => call("GET", &format!("/api/apps/{id}"), None),
-            Command::Tenants => call("GET", "/api/installations", None),
+            Command::Tenants(query) => call(
+                "GET",
+                &format!("/api/installations{}", query_string(query)),
+                None,
+            ),
             Command::Tenant(id) => call("GET", &format!("/api/installations/{id}/config"), None),
-            Command::Deliveries(id, query) => {
-                let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let query = if query.is_empty() {
-                    String::new()
-                } else {
-                    format!("?{}", query.join("&"))
-                };
-                call(
-                    "GET",
-                    &format!("/api/installations/{id}/deliveries{query}"),
-                    None,
-                )
-            }
+            Command::Deliveries(id, query) => call(
+                "GET",
+                &format!("/api/installations/{id}/deliveries{}", query_string(query)),
+                None,
+            ),
             Command::Projects => call("GET", "/projects", None),
             Command::Deployments(slug) => {
                 call("GET", &format!("/projects/{slug}/deployments"), None)
@@ -545,7 +553,7 @@ for --webhook-secret and --client-secret, so secrets need not be on the command 
                     Command::Projects => render_projects(&v),
                     Command::Deliveries(id, _) => render_deliveries(&v, id),
                     Command::Deployments(_) => render_deployments(&v),
-                    Command::Tenants => render_tenants(&v),
+                    Command::Tenants(_) => render_tenants(&v),
                     // Records the worker already redacted: shown whole.
                     Command::AppRegister { .. } | Command::AppShow(_) | Command::Tenant(_) => {
                         format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
@@ -554,13 +562,6 @@ for --webhook-secret and --client-secret, so secrets need not be on the command 
                 };
                 print!("{out}");
                 0
-            }
-            Err(e) if matches!(command, Command::Tenants) && e.code == "route_not_found" => {
-                eprintln!(
-                    "error: this worker has no tenant listing (GET /api/installations); \
-                     show one tenant with `ghplane admin tenant INSTALLATION_ID`"
-                );
-                1
             }
             Err(e) => {
                 eprintln!("error: {}", e.text);
@@ -640,7 +641,17 @@ for --webhook-secret and --client-secret, so secrets need not be on the command 
                 parse(&args("admin app show 7")).unwrap(),
                 Command::AppShow("7".into())
             );
-            assert_eq!(parse(&args("admin tenants")).unwrap(), Command::Tenants);
+            assert_eq!(
+                parse(&args("admin tenants")).unwrap(),
+                Command::Tenants(vec![])
+            );
+            assert_eq!(
+                parse(&args("admin tenants --limit 2 --cursor 9")).unwrap(),
+                Command::Tenants(vec![
+                    ("limit".into(), "2".into()),
+                    ("cursor".into(), "9".into())
+                ])
+            );
             assert_eq!(
                 parse(&args("admin tenant 9")).unwrap(),
                 Command::Tenant("9".into())
@@ -725,11 +736,18 @@ for --webhook-secret and --client-secret, so secrets need not be on the command 
             );
             assert_eq!(
                 render_tenants(&json!({"installations": [
-                    {"installationId": 42, "account": {"login": "octo-org"}, "appId": 7}]})),
-                "42  octo-org  app 7\n"
+                    {"id": 42, "appId": 7, "account": {"login": "octo-org", "id": 77, "type": "Organization"},
+                        "status": "active", "repositoryCount": 2,
+                        "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"},
+                    {"id": 43, "appId": 7, "account": null, "status": "suspended", "repositoryCount": 0,
+                        "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"}],
+                    "nextCursor": "43"})),
+                "42  octo-org  active  app 7  repositories 2\n\
+                 43  -  suspended  app 7  repositories 0\n\
+                 more: ghplane admin tenants --cursor 43\n"
             );
             assert_eq!(
-                render_tenants(&json!({"installations": []})),
+                render_tenants(&json!({"installations": [], "nextCursor": null})),
                 "no tenants\n"
             );
         }

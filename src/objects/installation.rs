@@ -58,6 +58,10 @@ pub struct InstallationStore {
     mint: Mutex<()>,
     /// Whether this instance already saw to its enrolment in the sealed-secrets registry.
     enrolled: std::cell::Cell<bool>,
+    /// One tenant-listing sync at a time (`installation_listing.rs`).
+    pub(crate) listing: Mutex<()>,
+    /// Whether the listing row was found up to date since this instance woke.
+    pub(crate) listing_synced: std::cell::Cell<bool>,
 }
 
 impl worker::DurableObject for InstallationStore {
@@ -67,6 +71,8 @@ impl worker::DurableObject for InstallationStore {
             env,
             mint: Mutex::new(()),
             enrolled: std::cell::Cell::new(false),
+            listing: Mutex::new(()),
+            listing_synced: std::cell::Cell::new(false),
         }
     }
 
@@ -91,6 +97,13 @@ impl worker::DurableObject for InstallationStore {
             .await;
         }
         let path = url.path().to_owned();
+        // The requests that can change the tenant's listing row outside a delivery (a
+        // delivery's lifecycle change syncs in `installation_events.rs`).
+        let changes_row = matches!(
+            (req.method(), path.as_str()),
+            (Method::Put | Method::Patch | Method::Delete, "/config")
+                | (Method::Post, "/enroll" | "/purge")
+        );
         let result = match (req.method(), path.as_str()) {
             (Method::Get, "/config") => self
                 .existing(id)
@@ -183,6 +196,11 @@ impl worker::DurableObject for InstallationStore {
             }
             _ => Err(ApiError::Internal),
         };
+        // Also once per wake: a tenant written before the listing existed, or whose last
+        // publication failed, is listed (or withdrawn) the next time it serves anything.
+        if changes_row || self.listing_unchecked() {
+            self.sync_listing(id).await;
+        }
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
 

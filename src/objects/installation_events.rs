@@ -127,6 +127,7 @@ impl InstallationStore {
                         ) {
                             self.claims_after_write(id, req.app_id, &r).await?;
                         }
+                        self.sync_listing(id).await;
                         Ok(Handled::accepted())
                     }
                     Lifecycle::Purge => {
@@ -134,6 +135,7 @@ impl InstallationStore {
                         self.claims_before_purge(id, req.app_id, record.as_ref())
                             .await?;
                         self.purge().await?;
+                        self.sync_listing(id).await;
                         Ok(Handled::accepted())
                     }
                     Lifecycle::Unchanged(reason) => Ok(Handled::ignored(reason)),

@@ -11,6 +11,7 @@ pub mod installation;
 mod installation_claims;
 mod installation_deploy;
 mod installation_events;
+mod installation_listing;
 pub mod installer;
 pub mod internal;
 pub mod oauth_state;
@@ -18,6 +19,7 @@ pub mod project;
 mod redeliveries;
 pub mod repo_index;
 pub mod sealed_registry;
+pub mod tenant_index;
 
 /// Tells org installations what they must now withhold (after a dedicated app went away).
 pub async fn installation_claims_push(

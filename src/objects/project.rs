@@ -299,7 +299,7 @@ impl ProjectClient {
 /// never roll it back.
 #[durable_object]
 pub struct ProjectIndex {
-    state: State,
+    pub(super) state: State,
     lock: Mutex<()>,
 }
 
@@ -313,6 +313,10 @@ impl worker::DurableObject for ProjectIndex {
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let url = req.url()?;
+        // The tenant listing's shards are objects of this class too (`tenant_index.rs`).
+        if url.path() == "/tenants" {
+            return self.tenants(&mut req).await;
+        }
         let result = match (req.method(), url.path()) {
             (Method::Put, "/entry") => match internal::body::<Value>(&mut req).await {
                 Ok(row) => self.upsert(row).await.map(|()| no_content()),

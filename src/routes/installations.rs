@@ -4,14 +4,16 @@ use ghplane_core::ids::{AppId, InstallationId};
 use ghplane_core::routes::Matched;
 use ghplane_core::tenancy::config::parse_object;
 use ghplane_core::tenancy::config::{PlainInput, PlainPatch, PrivateKeyInput, SealedSecret};
+use ghplane_core::tenancy::listing;
 use ghplane_core::tenancy::token::ServiceKey;
 use ghplane_core::ApiError;
 use worker::{Env, Request, Response};
 
-use crate::http::{read_json_body, read_optional_json, MAX_ADMIN_BODY};
+use crate::http::{json_response, read_json_body, read_optional_json, MAX_ADMIN_BODY};
 use crate::objects::app::AppClient;
 use crate::objects::installation::{InstallationClient, PRIVATE_KEY_SLOT, WEBHOOK_SECRET_SLOT};
 use crate::objects::sealed_registry;
+use crate::objects::tenant_index;
 use crate::secrets::Keyring;
 
 /// The id is checked before any Durable Object is touched.
@@ -63,6 +65,15 @@ pub async fn put_config(mut req: Request, env: &Env, m: &Matched) -> Result<Resp
     InstallationClient::new(env, id)?
         .put(&input.with_secrets(key, secret))
         .await
+}
+
+/// `GET /api/installations`: the tenant listing, a page at a time (`tenant_index.rs`). The
+/// query is checked before any object is touched.
+pub async fn list(req: Request, env: &Env) -> Result<Response, ApiError> {
+    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let query = listing::parse_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    Ok(json_response(200, &tenant_index::page(env, &query).await?))
 }
 
 pub async fn get_config(env: &Env, m: &Matched) -> Result<Response, ApiError> {

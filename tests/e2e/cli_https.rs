@@ -131,24 +131,26 @@ fn bootstrap_over_https(s: &Shared) {
     );
     assert_eq!(r.status, 202, "{}", r.text());
 
-    // Tenants: listed when the worker has a listing route, else the CLI says what to use.
+    // Tenants: this worker's one tenant, made by that delivery, exactly.
     let ca_env = [("GHPLANE_CA_FILE", ca)];
     let (code, out, err) = cli(&base, &ca_env, &["admin", "tenants"]);
-    match code {
-        0 => assert!(
-            out.contains(&format!("{installation}  Codertocat  app {app}\n")),
-            "{out}"
-        ),
-        _ => assert_eq!(
-            (code, err.as_str()),
-            (
-                1,
-                "error: this worker has no tenant listing (GET /api/installations); show one \
-                 tenant with `ghplane admin tenant INSTALLATION_ID`\n"
-            ),
-            "{out}"
-        ),
-    }
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out,
+        format!("{installation}  Codertocat  active  app {app}  repositories 1\n")
+    );
+    let (code, out, err) = cli(
+        &base,
+        &ca_env,
+        &["--json", "admin", "tenants", "--limit", "1"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let listing: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listing["nextCursor"], serde_json::Value::Null, "{out}");
+    assert_eq!(listing["installations"].as_array().map(Vec::len), Some(1));
+    assert_eq!(listing["installations"][0]["id"], installation);
+    assert_eq!(listing["installations"][0]["appId"], app);
+    assert!(!out.contains(WEBHOOK_SECRET) && !out.contains("PRIVATE KEY"));
     let (code, out, err) = cli(
         &base,
         &ca_env,

@@ -24,6 +24,10 @@ pub const TESTS: &[(&str, TestFn)] = &[
         "config::survives_restart_and_secrets_are_not_in_storage",
         survives_restart_and_secrets_are_not_in_storage,
     ),
+    (
+        "config::tenant_listing_pages_exact_rows_without_secrets",
+        tenant_listing_pages_exact_rows_without_secrets,
+    ),
 ];
 
 pub const PRIVATE_KEY: &str =
@@ -298,4 +302,173 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every page of `GET /api/installations?limit=…`: each page's rows, checked to hold at most
+/// `limit` rows in strictly increasing id order across pages.
+fn list_tenants(s: &Shared, limit: usize) -> Vec<Vec<Value>> {
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut last_id = 0;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("?limit={limit}&cursor={c}"),
+            None => format!("?limit={limit}"),
+        };
+        let r = s
+            .api
+            .admin("GET", &format!("/api/installations{query}"), None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_no_secret(&r.text());
+        for field in ["privateKey", "webhookSecret", "sealed", "serviceKeys"] {
+            assert!(!r.text().contains(field), "{field} in {}", r.text());
+        }
+        let page = r.json();
+        let rows = page["installations"].as_array().unwrap().clone();
+        assert!(rows.len() <= limit, "{}", r.text());
+        for row in &rows {
+            let id = row["id"].as_u64().unwrap();
+            assert!(
+                id > last_id,
+                "ids in order across pages: {id} after {last_id}"
+            );
+            last_id = id;
+        }
+        pages.push(rows);
+        match page["nextCursor"].as_str() {
+            Some(c) => {
+                assert_eq!(
+                    pages.last().unwrap().len(),
+                    limit,
+                    "a page with more is full"
+                );
+                cursor = Some(c.to_owned());
+            }
+            None => return pages,
+        }
+    }
+}
+
+/// The listing row a tenant's config should show as.
+fn expected_row(s: &Shared, id: u64) -> Value {
+    let c = s.api.admin("GET", &path(id), None);
+    assert_eq!(c.status, 200, "{}", c.text());
+    let c = c.json();
+    json!({"id": id, "appId": c["appId"], "account": c["account"],
+        "status": if c["suspended"] == true { "suspended" } else { "active" },
+        "repositoryCount": c["repositories"].as_array().unwrap().len(),
+        "createdAt": c["createdAt"], "updatedAt": c["updatedAt"]})
+}
+
+/// The rows of `ids` in the listing (each at most once), by id.
+fn listed(pages: &[Vec<Value>], ids: &[u64]) -> Vec<Value> {
+    pages
+        .iter()
+        .flatten()
+        .filter(|r| ids.contains(&r["id"].as_u64().unwrap()))
+        .cloned()
+        .collect()
+}
+
+fn tenant_listing_pages_exact_rows_without_secrets(s: &Shared) {
+    use crate::webhooks::{fixture, installation_created, post_json};
+    let app = unique_id();
+    register_app(&s.api, app);
+    // By the admin routes: with secrets, account and repositories; and a bare one.
+    let full = unique_id();
+    let mut body = full_config();
+    body["appId"] = json!(app);
+    assert_eq!(s.api.admin("PUT", &path(full), Some(&body)).status, 201);
+    let bare = unique_id();
+    let r = s
+        .api
+        .admin("PUT", &path(bare), Some(&json!({"appId": app})));
+    assert_eq!(r.status, 201, "{}", r.text());
+    // By GitHub's installation.created, then suspended.
+    let hooked = unique_id();
+    let created = installation_created(app, hooked, &[(unique_id(), "Codertocat/hello")]);
+    assert_eq!(post_json(&s.api, app, "installation", &created).status, 202);
+    let mut suspend = fixture("installation", "suspend.payload.json");
+    suspend["installation"]["id"] = json!(hooked);
+    suspend["installation"]["app_id"] = json!(app);
+    assert_eq!(post_json(&s.api, app, "installation", &suspend).status, 202);
+    // Created, then its account changed by a PATCH.
+    let patched = unique_id();
+    assert_eq!(
+        s.api
+            .admin("PUT", &path(patched), Some(&json!({"appId": app})))
+            .status,
+        201
+    );
+    let account = json!({"login": "renamed-org", "id": 78, "type": "Organization"});
+    let r = s
+        .api
+        .admin("PATCH", &path(patched), Some(&json!({"account": account})));
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    let mine = [full, bare, hooked, patched];
+    let pages = list_tenants(s, 2);
+    assert!(pages.len() >= 2, "more than one page: {pages:?}");
+    let expected: Vec<Value> = mine.iter().map(|id| expected_row(s, *id)).collect();
+    assert_eq!(listed(&pages, &mine), expected);
+    // What the rows say, spelled out (not only "as the config says").
+    assert_eq!(expected[0]["account"]["login"], "octo-org");
+    assert_eq!(expected[0]["repositoryCount"], 2);
+    assert_eq!(expected[1]["account"], Value::Null);
+    assert_eq!(expected[1]["repositoryCount"], 0);
+    assert_eq!(
+        (
+            expected[2]["status"].as_str(),
+            expected[2]["account"]["login"].as_str()
+        ),
+        (Some("suspended"), Some("Codertocat"))
+    );
+    assert_eq!(expected[2]["repositoryCount"], 1);
+    assert_eq!(expected[3]["account"], account);
+    assert!(expected.iter().all(|r| r["appId"] == app));
+
+    // Unsuspended by GitHub, deleted by the admin and by GitHub: the listing follows.
+    let mut unsuspend = fixture("installation", "unsuspend.payload.json");
+    unsuspend["installation"]["id"] = json!(hooked);
+    unsuspend["installation"]["app_id"] = json!(app);
+    assert_eq!(
+        post_json(&s.api, app, "installation", &unsuspend).status,
+        202
+    );
+    let after_unsuspend = listed(&list_tenants(s, 2), &[hooked]);
+    assert_eq!(after_unsuspend, vec![expected_row(s, hooked)]);
+    assert_eq!(after_unsuspend[0]["status"], "active");
+    assert_eq!(s.api.admin("DELETE", &path(full), None).status, 204);
+    let mut deleted = fixture("installation", "deleted.payload.json");
+    deleted["installation"]["id"] = json!(patched);
+    deleted["installation"]["app_id"] = json!(app);
+    // `patched` was made by the admin: the uninstall still drops it.
+    assert_eq!(post_json(&s.api, app, "installation", &deleted).status, 202);
+    assert_eq!(s.api.admin("GET", &path(patched), None).status, 404);
+    let pages = list_tenants(s, 2);
+    assert_eq!(
+        listed(&pages, &mine),
+        vec![expected_row(s, bare), expected_row(s, hooked)]
+    );
+
+    // Bad queries are refused; no token, no listing.
+    for query in [
+        "limit=0",
+        "limit=101",
+        "limit=x",
+        "cursor=abc",
+        "cursor=0",
+        "page=2",
+    ] {
+        let r = s
+            .api
+            .admin("GET", &format!("/api/installations?{query}"), None);
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "validation_failed"),
+            "{query}"
+        );
+    }
+    let r = s.api.send("GET", "/api/installations", &[], None);
+    assert_eq!((r.status, r.code().as_str()), (401, "unauthorized"));
 }

@@ -25,7 +25,7 @@ fn healthz_reports_version_and_environment(s: &Shared) {
 }
 
 fn unknown_route_is_json_404(s: &Shared) {
-    for path in ["/nope", "/api/installations", "/healthz/extra"] {
+    for path in ["/nope", "/api/installation", "/healthz/extra"] {
         let r = s.api.send("GET", path, &[], None);
         assert_eq!(r.status, 404, "{path}");
         assert_eq!(r.code(), "route_not_found");

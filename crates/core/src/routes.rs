@@ -62,6 +62,7 @@ pub enum Route {
     MintAuditStats,
     AdminReseal,
     GithubConnectSession,
+    ListInstallations,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,6 +160,7 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("GET", "/api/mint/audit/stats", Route::MintAuditStats, Auth::Admin),
     spec("POST", "/api/admin/reseal", Route::AdminReseal, Auth::Admin),
     spec("POST", "/api/integrations/github/session", Route::GithubConnectSession, Auth::Public),
+    spec("GET", "/api/installations", Route::ListInstallations, Auth::Admin),
 ];
 
 /// The methods `path` is served with (for `Allow` and CORS preflights); empty when none.

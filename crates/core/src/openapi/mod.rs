@@ -10,6 +10,7 @@ mod identity;
 mod installers;
 mod mint;
 mod projects;
+mod tenants;
 mod webhooks;
 
 #[cfg(test)]
@@ -295,6 +296,12 @@ pub fn document(version: &str) -> Value {
         doc["paths"][path] = item;
     }
     for (name, schema) in admin_access::schemas() {
+        doc["components"]["schemas"][name] = schema;
+    }
+    for (path, item) in tenants::paths() {
+        doc["paths"][path] = item;
+    }
+    for (name, schema) in tenants::schemas() {
         doc["components"]["schemas"][name] = schema;
     }
     for (name, scheme) in admin_access::security_schemes() {

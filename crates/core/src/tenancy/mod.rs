@@ -3,4 +3,5 @@
 pub mod app;
 pub mod config;
 pub mod lifecycle;
+pub mod listing;
 pub mod token;
