@@ -104,23 +104,25 @@ pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
     })
 }
 
-/// Reads a JSON body: 415 unless `application/json`, 413 over `limit` (see [`read_capped`]).
-pub async fn read_json_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+/// 415 unless the request's media type (before any parameter) is `application/json`.
+fn require_json(req: &Request) -> Result<(), ApiError> {
     let content_type = req
         .headers()
         .get("content-type")
         .ok()
         .flatten()
         .unwrap_or_default();
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if essence != "application/json" {
-        return Err(ApiError::UnsupportedMediaType);
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
     }
+}
+
+/// Reads a JSON body: 415 unless `application/json`, 413 over `limit` (see [`read_capped`]).
+pub async fn read_json_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    require_json(req)?;
     read_body(req, limit).await
 }
 
@@ -132,21 +134,7 @@ pub async fn read_optional_json(req: &mut Request, limit: usize) -> Result<Vec<u
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
-    let content_type = req
-        .headers()
-        .get("content-type")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if essence != "application/json" {
-        return Err(ApiError::UnsupportedMediaType);
-    }
+    require_json(req)?;
     Ok(bytes)
 }
 

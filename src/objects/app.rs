@@ -187,12 +187,7 @@ impl AppStore {
         let mut next = now + TRIM_EVERY_MS;
         if let Some(mut record) = self.load().await? {
             if record.expire_previous(now) {
-                self.state
-                    .storage()
-                    .put(RECORD_KEY, &record)
-                    .await
-                    .map_err(storage_error)?;
-                DirectoryClient::new(&self.env)?.publish(&record).await?;
+                self.save(&record).await?;
             }
             if let Some(p) = &record.previous_webhook_secret {
                 next = next.min(p.valid_until_ms);
@@ -259,12 +254,7 @@ impl AppStore {
             changed |= report.apply(&object, slot, outcome, value);
         }
         if changed {
-            self.state
-                .storage()
-                .put(RECORD_KEY, &record)
-                .await
-                .map_err(storage_error)?;
-            DirectoryClient::new(&self.env)?.publish(&record).await?;
+            self.save(&record).await?;
         }
         Ok(report)
     }
@@ -276,17 +266,22 @@ impl AppStore {
     async fn put(&self, id: AppId, input: SealedAppInput) -> Result<Response, ApiError> {
         let previous = self.load().await?;
         let record = AppRecord::replace(id, input, previous.as_ref(), &now_text());
-        self.state
-            .storage()
-            .put(RECORD_KEY, &record)
-            .await
-            .map_err(storage_error)?;
-        DirectoryClient::new(&self.env)?.publish(&record).await?;
+        self.save(&record).await?;
         self.jwt.replace(None);
         Ok(json_response(
             if previous.is_some() { 200 } else { 201 },
             &record.view(now_ms()),
         ))
+    }
+
+    /// Stores the record and publishes its webhook secrets to the directory, in that order.
+    async fn save(&self, record: &AppRecord) -> Result<(), ApiError> {
+        self.state
+            .storage()
+            .put(RECORD_KEY, record)
+            .await
+            .map_err(storage_error)?;
+        DirectoryClient::new(&self.env)?.publish(record).await
     }
 
     async fn delete(&self, id: AppId) -> Result<Response, ApiError> {
@@ -312,12 +307,7 @@ impl AppStore {
             self.load_existing(id)
                 .await?
                 .rotated(r.secret, now_ms(), r.grace_ms, &now_text());
-        self.state
-            .storage()
-            .put(RECORD_KEY, &record)
-            .await
-            .map_err(storage_error)?;
-        DirectoryClient::new(&self.env)?.publish(&record).await?;
+        self.save(&record).await?;
         if let Some(p) = &record.previous_webhook_secret {
             self.state
                 .storage()
