@@ -60,8 +60,15 @@ impl Api {
 
     /// A client built on `agent` (e.g. one that trusts a test CA for an https worker).
     pub fn with_agent(base: &str, agent: ureq::AgentBuilder) -> Api {
-        // Redirects are answers to check, not to follow.
-        let agent = agent.timeout(Duration::from_secs(30)).redirects(0).build();
+        // Redirects are answers to check, not to follow. No pooled connections: workerd may
+        // close a keep-alive connection after answering before it read the request body (a
+        // 429 or 401 refused early), and ureq reuses a pooled one for a POST without a retry,
+        // which failed a CI run with `Unexpected EOF`. Local connections cost nothing.
+        let agent = agent
+            .timeout(Duration::from_secs(30))
+            .redirects(0)
+            .max_idle_connections(0)
+            .build();
         let openapi = agent
             .get(&format!("{base}/openapi.json"))
             .call()

@@ -640,7 +640,10 @@ fn sign_in(api: &Api, login: &str) -> String {
         .expect("a binding cookie")
         .to_owned();
     let authorize = r.json()["authorize_url"].as_str().unwrap().to_owned();
-    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let agent = ureq::AgentBuilder::new()
+        .redirects(0)
+        .max_idle_connections(0)
+        .build();
     let location = match agent.get(&format!("{authorize}&login={login}")).call() {
         Ok(r) | Err(ureq::Error::Status(_, r)) => {
             assert_eq!(r.status(), 302, "GitHub's authorize page redirects back");

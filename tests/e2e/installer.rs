@@ -111,7 +111,10 @@ fn setup_form(s: &Shared, id: &str) -> (String, Value) {
 /// What GitHub's form does with the manifest, without a browser: the fake redirects with a
 /// code, and the redirect's target (the worker's callback) is returned as a path.
 fn post_manifest(s: &Shared, action: &str, manifest: &Value) -> String {
-    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let agent = ureq::AgentBuilder::new()
+        .redirects(0)
+        .max_idle_connections(0)
+        .build();
     let resp = match agent
         .post(action)
         .send_form(&[("manifest", &manifest.to_string())])
