@@ -29,10 +29,10 @@ pub fn preflight(env: &Env, path: &str, origin: Option<&str>) -> Result<Response
     }
     let headers = Headers::new();
     for (k, v) in preflight_headers(&admin_origins(env)?, origin, &methods) {
-        headers.set(k, &v).map_err(|_| ApiError::Internal)?;
+        headers.set(k, &v).map_err(|e| fail!(e))?;
     }
     Ok(Response::empty()
-        .map_err(|_| ApiError::Internal)?
+        .map_err(|e| fail!(e))?
         .with_status(204)
         .with_headers(headers))
 }

@@ -10,6 +10,14 @@ use worker::{Headers, Request, Response};
 pub const MAX_ADMIN_BODY: usize = 64 * 1024;
 
 pub fn error_response(err: &ApiError) -> Response {
+    // The one place a 500's cause is written down: one structured line, never the response.
+    if let ApiError::Internal(cause) = err {
+        crate::log::event(
+            "error",
+            "internal error",
+            serde_json::json!({"at": cause.at, "detail": cause.detail}),
+        );
+    }
     let mut resp = json_response(err.status(), &err.body());
     if let ApiError::MethodNotAllowed { allowed, .. } = err {
         let _ = resp.headers_mut().set("allow", &allowed.join(", "));

@@ -7,6 +7,8 @@ use ghplane_core::ApiError;
 use serde_json::json;
 use worker::{event, Context, Date, Env, Request, Response};
 
+#[macro_use]
+mod fail;
 #[cfg(test)]
 mod config_tests;
 mod cors;

@@ -27,10 +27,10 @@ thread_local! {
 }
 
 async fn import(b64: &str, name: &'static str) -> Result<(String, AesGcmKey), ApiError> {
-    let raw = parse_key(b64).map_err(|_| ApiError::Misconfigured(name))?;
+    let raw = parse_key(b64).map_err(|_| ApiError::Misconfigured(name.into()))?;
     let key = AesGcmKey::import(&raw)
         .await
-        .map_err(|_| ApiError::Misconfigured(name))?;
+        .map_err(|_| ApiError::Misconfigured(name.into()))?;
     Ok((key_id(&raw), key))
 }
 
@@ -70,7 +70,7 @@ impl Keyring {
         let ct = key
             .encrypt(&iv, plaintext.as_bytes(), &aad(object, slot))
             .await
-            .map_err(|_| ApiError::Internal)?;
+            .map_err(|e| fail!(e))?;
         Ok(Sealed::new(kid.clone(), &iv, &ct))
     }
 
@@ -107,16 +107,14 @@ impl Keyring {
             .flatten()
             .find(|(kid, _)| *kid == sealed.kid)
             .map(|(_, k)| k)
-            .ok_or(ApiError::Internal)?;
-        let iv = sealed.iv_bytes().ok_or(ApiError::Internal)?;
-        let ct = sealed.ct_bytes().ok_or(ApiError::Internal)?;
+            .ok_or_else(|| fail!())?;
+        let iv = sealed.iv_bytes().ok_or_else(|| fail!())?;
+        let ct = sealed.ct_bytes().ok_or_else(|| fail!())?;
         let pt = key
             .decrypt(&iv, &ct, &aad(object, slot))
             .await
-            .map_err(|_| ApiError::Internal)?;
-        String::from_utf8(pt)
-            .map(Secret::new)
-            .map_err(|_| ApiError::Internal)
+            .map_err(|e| fail!(e))?;
+        String::from_utf8(pt).map(Secret::new).map_err(|e| fail!(e))
     }
 }
 

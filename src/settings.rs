@@ -102,7 +102,7 @@ pub fn get(env: &Env, name: &str) -> Option<String> {
 }
 
 pub fn require(env: &Env, name: &'static str) -> Result<String, ApiError> {
-    get(env, name).ok_or(ApiError::Misconfigured(name))
+    get(env, name).ok_or(ApiError::Misconfigured(name.into()))
 }
 
 pub fn environment(env: &Env) -> String {
@@ -114,7 +114,10 @@ pub fn environment(env: &Env) -> String {
 pub fn seconds(env: &Env, name: &'static str, default: u64) -> Result<u64, ApiError> {
     match get(env, name) {
         None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| ApiError::Misconfigured(name)),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::Misconfigured(name.into())),
     }
 }
 

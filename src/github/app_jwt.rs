@@ -22,11 +22,11 @@ pub async fn signing_key(fingerprint: &str, pem: &Secret) -> Result<Rc<RsaSignin
         return Ok(key);
     }
     // Keys are validated when stored, so a failure here means storage or the runtime broke.
-    let parsed = RsaPrivateKey::from_pem(pem.expose()).map_err(|_| ApiError::Internal)?;
+    let parsed = RsaPrivateKey::from_pem(pem.expose()).map_err(|e| fail!(e))?;
     let key = Rc::new(
         RsaSigningKey::import_pkcs8(parsed.pkcs8_der())
             .await
-            .map_err(|_| ApiError::Internal)?,
+            .map_err(|e| fail!(e))?,
     );
     KEYS.with(|k| k.borrow_mut().insert(fingerprint.to_owned(), key.clone()));
     Ok(key)
@@ -40,9 +40,6 @@ pub async fn sign(
 ) -> Result<(String, i64), ApiError> {
     let claims = app_jwt_claims(now_unix, issuer);
     let input = signing_input(&claims);
-    let signature = key
-        .sign(input.as_bytes())
-        .await
-        .map_err(|_| ApiError::Internal)?;
+    let signature = key.sign(input.as_bytes()).await.map_err(|e| fail!(e))?;
     Ok((assemble(&input, &signature), claims.exp))
 }

@@ -45,7 +45,7 @@ pub async fn exchange_code(
         ("content-type", "application/x-www-form-urlencoded"),
         ("user-agent", USER_AGENT),
     ] {
-        headers.set(k, v).map_err(|_| ApiError::Internal)?;
+        headers.set(k, v).map_err(|e| fail!(e))?;
     }
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
@@ -54,7 +54,7 @@ pub async fn exchange_code(
             exchange_body(&client.client_id, &client.client_secret, code, redirect_uri).into(),
         ));
     let url = format!("{}/login/oauth/access_token", web_base(env));
-    let req = Request::new_with_init(&url, &init).map_err(|_| ApiError::Internal)?;
+    let req = Request::new_with_init(&url, &init).map_err(|e| fail!(e))?;
     let resp = Fetch::Request(req).send().await.map_err(unreachable)?;
     let status = resp.status_code();
     let body = crate::http::body_bytes(resp).await.map_err(unreachable)?;

@@ -24,7 +24,7 @@ impl OrgAccess {
 
     /// For routes that need the org: a missing setting is the server's misconfiguration.
     pub fn require(env: &Env) -> Result<OrgAccess, ApiError> {
-        OrgAccess::from_env(env).map_err(|e| ApiError::Misconfigured(e.var))
+        OrgAccess::from_env(env).map_err(|e| ApiError::Misconfigured(e.var.into()))
     }
 
     pub fn org(&self) -> &str {
@@ -57,7 +57,7 @@ impl OrgAccess {
     pub async fn admin_token(&self, env: &Env) -> Result<String, ApiError> {
         self.token(env).await.map_err(|e| match e.code() {
             "installation_not_found" | "app_not_found" | "unknown_app" => {
-                ApiError::Misconfigured(settings::GITHUB_ORG_INSTALLATION_ID)
+                ApiError::Misconfigured(settings::GITHUB_ORG_INSTALLATION_ID.into())
             }
             _ => e,
         })

@@ -18,7 +18,7 @@ use crate::github::client::now_unix;
 use crate::http::{error_response, json_response, no_content};
 use crate::objects::app_directory::DirectoryClient;
 use crate::objects::deliveries::{run, DeliveryLog, DeliveryRequest, Handled};
-use crate::objects::internal::{self, now_ms, now_text, storage_error};
+use crate::objects::internal::{self, now_ms, now_text};
 use crate::secrets::{Keyring, ResealReport};
 use crate::settings;
 use ghplane_core::webhook::Action;
@@ -97,7 +97,7 @@ impl worker::DurableObject for AppStore {
             .find(|(k, _)| k == "id")
             .and_then(|(_, v)| AppId::parse(&v).ok());
         let Some(id) = id else {
-            return Ok(error_response(&ApiError::Internal));
+            return Ok(error_response(&fail!()));
         };
         let result = match (req.method(), url.path()) {
             (Method::Get, "/app") => self
@@ -146,7 +146,7 @@ impl worker::DurableObject for AppStore {
                     .map(|c| json_response(200, &c)),
                 Err(e) => Err(e),
             },
-            _ => Err(ApiError::Internal),
+            _ => Err(fail!()),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
@@ -177,7 +177,7 @@ impl AppStore {
             .storage()
             .get(RECORD_KEY)
             .await
-            .map_err(storage_error)
+            .map_err(|e| fail!(e))
     }
 
     async fn maintain(&self) -> Result<(), ApiError> {
@@ -197,7 +197,7 @@ impl AppStore {
             .storage()
             .set_alarm(js_sys_date(next))
             .await
-            .map_err(storage_error)
+            .map_err(|e| fail!(e))
     }
 
     /// Deliveries without an installation (a `ping` of the app's own hook, for one) are
@@ -209,14 +209,14 @@ impl AppStore {
             .storage()
             .get_alarm()
             .await
-            .map_err(storage_error)?
+            .map_err(|e| fail!(e))?
             .is_none()
         {
             self.state
                 .storage()
                 .set_alarm(TRIM_EVERY_MS)
                 .await
-                .map_err(storage_error)?;
+                .map_err(|e| fail!(e))?;
         }
         run(&log, &req.received, now_ms(), |_| async {
             Ok(match &req.action {
@@ -280,7 +280,7 @@ impl AppStore {
             .storage()
             .put(RECORD_KEY, record)
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         DirectoryClient::new(&self.env)?.publish(record).await
     }
 
@@ -292,12 +292,12 @@ impl AppStore {
             .storage()
             .delete_all()
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         self.state
             .storage()
             .delete_alarm()
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         self.jwt.replace(None);
         Ok(no_content())
     }
@@ -313,7 +313,7 @@ impl AppStore {
                 .storage()
                 .set_alarm(js_sys_date(p.valid_until_ms))
                 .await
-                .map_err(storage_error)?;
+                .map_err(|e| fail!(e))?;
         }
         Ok(json_response(200, &record.view(now_ms())))
     }
@@ -324,7 +324,8 @@ impl AppStore {
         r: OAuthClientRequest,
     ) -> Result<OAuthClientResponse, ApiError> {
         let record = self.load_existing(id).await?;
-        let missing = ApiError::Misconfigured("clientId and clientSecret of the GITHUB_APP_ID app");
+        let missing =
+            ApiError::Misconfigured("clientId and clientSecret of the GITHUB_APP_ID app".into());
         let client_id = record.client_id.clone().ok_or(missing.clone())?;
         let sealed = record.client_secret.as_ref().ok_or(missing)?;
         let client_secret = if r.with_secret {
@@ -423,7 +424,7 @@ impl AppClient {
         match resp.status_code() {
             200 => Ok(true),
             404 => Ok(false),
-            _ => Err(ApiError::Internal),
+            _ => Err(fail!()),
         }
     }
 
@@ -473,7 +474,7 @@ impl AppClient {
             .await
             .map_err(|e| match e {
                 ApiError::Relayed { code, .. } if code == "app_not_found" => {
-                    ApiError::Misconfigured(settings::GITHUB_APP_ID)
+                    ApiError::Misconfigured(settings::GITHUB_APP_ID.into())
                 }
                 other => other,
             })

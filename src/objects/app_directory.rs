@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use worker::{durable_object, Env, ListOptions, Method, Request, Response, State};
 
 use crate::http::{error_response, json_response, no_content};
-use crate::objects::internal::{self, storage_error};
+use crate::objects::internal;
 use crate::objects::sealed_registry::{self, Holder, Page};
 use crate::settings;
 
@@ -75,7 +75,7 @@ impl worker::DurableObject for AppDirectory {
                         .put(&h.key(), 1)
                         .await
                         .map(|_| no_content())
-                        .map_err(storage_error),
+                        .map_err(|e| fail!(e)),
                     Err(e) => Err(e),
                 };
                 return Ok(result.unwrap_or_else(|e| error_response(&e)));
@@ -119,14 +119,14 @@ impl worker::DurableObject for AppDirectory {
             .strip_prefix("/apps/")
             .and_then(|s| AppId::parse(s).ok());
         let Some(id) = id else {
-            return Ok(error_response(&ApiError::Internal));
+            return Ok(error_response(&fail!()));
         };
         let storage = self.state.storage();
         let result = match req.method() {
             Method::Get => match storage
                 .get::<DirectoryEntry>(&key(id))
                 .await
-                .map_err(storage_error)
+                .map_err(|e| fail!(e))
             {
                 Ok(Some(entry)) => Ok(json_response(200, &entry)),
                 Ok(None) => Err(ApiError::AppNotFound(id.get())),
@@ -137,15 +137,15 @@ impl worker::DurableObject for AppDirectory {
                     .put(&key(id), &entry)
                     .await
                     .map(|_| no_content())
-                    .map_err(storage_error),
+                    .map_err(|e| fail!(e)),
                 Err(e) => Err(e),
             },
             Method::Delete => storage
                 .delete(&key(id))
                 .await
                 .map(|_| no_content())
-                .map_err(storage_error),
-            _ => Err(ApiError::Internal),
+                .map_err(|e| fail!(e)),
+            _ => Err(fail!()),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
@@ -171,7 +171,7 @@ impl AppDirectory {
             .storage()
             .list_with_options(options)
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         let mut keys = Vec::new();
         map.for_each(&mut |_value, key| {
             if let Some(k) = key.as_string() {

@@ -12,10 +12,10 @@ use futures_util::lock::Mutex;
 use ghplane_core::installer::claims::{ClaimAnswer, ClaimRequest, Claims};
 use ghplane_core::installer::claims_object_name;
 use ghplane_core::ApiError;
-use worker::{durable_object, Env, Method, Request, Response, State};
+use worker::{durable_object, Env, Request, Response, State};
 
-use crate::http::{error_response, json_response};
-use crate::objects::internal::{self, now_text, storage_error};
+use crate::objects::internal::now_text;
+use crate::objects::rpc::{self, Object};
 use crate::settings;
 
 const CLAIMS_KEY: &str = "claims";
@@ -34,26 +34,22 @@ impl worker::DurableObject for ClaimStore {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let result = match (req.method(), req.path().as_str()) {
-            (Method::Post, "/apply") => match internal::body::<ClaimRequest>(&mut req).await {
-                Ok(r) => self.apply(r).await,
-                Err(e) => Err(e),
-            },
-            _ => Err(ApiError::Internal),
-        };
-        Ok(result.unwrap_or_else(|e| error_response(&e)))
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        rpc::serve(req, |_, command| async move {
+            rpc::reply(&self.apply(command).await?)
+        })
+        .await
     }
 }
 
 impl ClaimStore {
-    async fn apply(&self, req: ClaimRequest) -> Result<Response, ApiError> {
+    async fn apply(&self, req: ClaimRequest) -> Result<ClaimAnswer, ApiError> {
         let _guard = self.one_at_a_time.lock().await;
         let storage = self.state.storage();
         let mut claims: Claims = storage
             .get(CLAIMS_KEY)
             .await
-            .map_err(storage_error)?
+            .map_err(|e| fail!(e))?
             .unwrap_or_default();
         let before = claims.clone();
         let answer = claims.apply(req, &now_text())?;
@@ -61,33 +57,24 @@ impl ClaimStore {
             storage
                 .put(CLAIMS_KEY, &claims)
                 .await
-                .map_err(storage_error)?;
+                .map_err(|e| fail!(e))?;
         }
-        Ok(json_response(200, &answer))
+        Ok(answer)
     }
 }
 
 /// The handle on one owner's claim object.
 pub struct ClaimsClient {
-    stub: crate::objects::internal::ObjectStub,
+    object: Object,
 }
 
 impl ClaimsClient {
     pub fn new(env: &Env, owner: &str) -> Result<Self, ApiError> {
-        let stub =
-            crate::objects::internal::stub(env, settings::CLAIMS, &claims_object_name(owner))?;
-        Ok(Self { stub })
+        let object = Object::new(env, settings::CLAIMS, &claims_object_name(owner))?;
+        Ok(Self { object })
     }
 
     pub async fn apply(&self, req: &ClaimRequest) -> Result<ClaimAnswer, ApiError> {
-        let resp = internal::call(
-            &self.stub,
-            Method::Post,
-            "https://claims/apply",
-            Some(req),
-            &[],
-        )
-        .await?;
-        internal::json(resp).await
+        self.object.call(req).await
     }
 }

@@ -23,7 +23,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use worker::{Env, SqlStorage, SqlStorageValue};
 
-use crate::objects::internal::storage_error;
 use crate::settings;
 
 /// Listing pages hold at most this many deliveries.
@@ -86,9 +85,12 @@ struct KeyRow {
 /// misconfiguration, never silently the default).
 fn limits(env: &Env) -> Result<(i64, usize), ApiError> {
     let lease = claim::lease_ms(settings::get(env, settings::DELIVERY_LEASE_SECONDS).as_deref())
-        .ok_or(ApiError::Misconfigured(settings::DELIVERY_LEASE_SECONDS))?;
-    let cap = log_cap(settings::get(env, settings::DELIVERY_LOG_MAX_ROWS).as_deref())
-        .ok_or(ApiError::Misconfigured(settings::DELIVERY_LOG_MAX_ROWS))?;
+        .ok_or(ApiError::Misconfigured(
+            settings::DELIVERY_LEASE_SECONDS.into(),
+        ))?;
+    let cap = log_cap(settings::get(env, settings::DELIVERY_LOG_MAX_ROWS).as_deref()).ok_or(
+        ApiError::Misconfigured(settings::DELIVERY_LOG_MAX_ROWS.into()),
+    )?;
     Ok((lease, cap))
 }
 
@@ -102,12 +104,12 @@ impl DeliveryLog {
                 reason TEXT, duration_ms INTEGER, attempts INTEGER NOT NULL DEFAULT 1)",
             None,
         )
-        .map_err(storage_error)?;
+        .map_err(|e| fail!(e))?;
         sql.exec(
             "CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries (received_at, id)",
             None,
         )
-        .map_err(storage_error)?;
+        .map_err(|e| fail!(e))?;
         migrate_keys(&sql)?;
         Ok(DeliveryLog {
             sql,
@@ -124,7 +126,7 @@ impl DeliveryLog {
                 vec![id.into()],
             )
             .and_then(|c| c.to_array())
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok(rows.into_iter().next())
     }
 
@@ -157,7 +159,7 @@ impl DeliveryLog {
                     attempt.into(),
                 ],
             )
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         self.sql
             .exec(
                 "INSERT INTO deliveries (id, received_at, event, action, repository, outcome, attempts)
@@ -174,7 +176,7 @@ impl DeliveryLog {
                     attempt.into(),
                 ],
             )
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         if decision == ClaimDecision::Fresh {
             self.trim_log_overflow()?;
         }
@@ -189,7 +191,7 @@ impl DeliveryLog {
                 "DELETE FROM deliveries WHERE rowid <= (SELECT max(rowid) FROM deliveries) - ?",
                 vec![(self.log_cap as i64).into()],
             )
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok(())
     }
 
@@ -200,7 +202,7 @@ impl DeliveryLog {
                 "UPDATE delivery_keys SET outcome = ? WHERE id = ?",
                 vec![f.outcome.as_str().into(), id.into()],
             )
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         self.sql
             .exec(
                 "UPDATE deliveries SET outcome = ?, status = ?, error_code = ?, reason = ?, duration_ms = ?
@@ -214,7 +216,7 @@ impl DeliveryLog {
                     id.into(),
                 ],
             )
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok(())
     }
 
@@ -257,7 +259,7 @@ impl DeliveryLog {
                 vec![before_at.into(), before_at.into(), before_id.as_str().into(), i64::from(limit + 1).into()],
             )
             .and_then(|c| c.to_array())
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         let more = rows.len() > limit as usize;
         let rows = &rows[..rows.len().min(limit as usize)];
         let next = match (more, rows.last()) {
@@ -286,20 +288,20 @@ impl DeliveryLog {
                 "DELETE FROM delivery_keys WHERE claimed_at < ?",
                 vec![cutoff.into()],
             )
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         self.sql
             .exec(
                 "DELETE FROM deliveries WHERE received_at < ?",
                 vec![cutoff.into()],
             )
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         self.sql
             .exec(
                 "DELETE FROM deliveries WHERE id IN
                    (SELECT id FROM deliveries ORDER BY received_at DESC, id DESC LIMIT -1 OFFSET ?)",
                 vec![(self.log_cap as i64).into()],
             )
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok(())
     }
 }
@@ -320,7 +322,7 @@ fn migrate_keys(sql: &SqlStorage) -> Result<(), ApiError> {
             None,
         )
         .and_then(|c| c.to_array())
-        .map_err(storage_error)?;
+        .map_err(|e| fail!(e))?;
     if !present.is_empty() {
         return Ok(());
     }
@@ -330,18 +332,18 @@ fn migrate_keys(sql: &SqlStorage) -> Result<(), ApiError> {
             attempts INTEGER NOT NULL DEFAULT 1) WITHOUT ROWID",
         None,
     )
-    .map_err(storage_error)?;
+    .map_err(|e| fail!(e))?;
     sql.exec(
         "CREATE INDEX IF NOT EXISTS delivery_keys_by_time ON delivery_keys (claimed_at)",
         None,
     )
-    .map_err(storage_error)?;
+    .map_err(|e| fail!(e))?;
     sql.exec(
         "INSERT OR IGNORE INTO delivery_keys (id, outcome, claimed_at, attempts)
          SELECT id, outcome, received_at, attempts FROM deliveries",
         None,
     )
-    .map_err(storage_error)?;
+    .map_err(|e| fail!(e))?;
     Ok(())
 }
 

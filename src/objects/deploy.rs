@@ -51,7 +51,7 @@ use worker::{
 use crate::github::client::{GithubClient, Idempotent};
 use crate::http::{error_response, json_response, no_content};
 use crate::objects::installation::InstallationClient;
-use crate::objects::internal::{self, now_ms, storage_error};
+use crate::objects::internal::{self, now_ms};
 use crate::objects::repo_index::RepoIndexClient;
 use crate::secrets::{Keyring, ResealReport};
 use crate::settings;
@@ -284,7 +284,7 @@ impl worker::DurableObject for ProjectDeploy {
             .find(|(k, _)| k == "slug")
             .and_then(|(_, v)| ProjectSlug::parse(&v).ok());
         let Some(slug) = slug else {
-            return Ok(error_response(&ApiError::Internal));
+            return Ok(error_response(&fail!()));
         };
         let result = match (req.method(), url.path()) {
             (Method::Put, "/source") => match internal::body::<Linked>(&mut req).await {
@@ -313,7 +313,7 @@ impl worker::DurableObject for ProjectDeploy {
                 Ok(s) => self.status(&slug, s).await,
                 Err(e) => Err(e),
             },
-            _ => Err(ApiError::Internal),
+            _ => Err(fail!()),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
@@ -346,11 +346,13 @@ impl ProjectDeploy {
             get(settings::DEPLOY_TIMEOUT_SECONDS).as_deref(),
         )
         .map_err(|e| {
-            ApiError::Misconfigured(if e.starts_with(settings::DEPLOY_DEBOUNCE_SECONDS) {
-                settings::DEPLOY_DEBOUNCE_SECONDS
-            } else {
-                settings::DEPLOY_TIMEOUT_SECONDS
-            })
+            ApiError::Misconfigured(std::borrow::Cow::Borrowed(
+                if e.starts_with(settings::DEPLOY_DEBOUNCE_SECONDS) {
+                    settings::DEPLOY_DEBOUNCE_SECONDS
+                } else {
+                    settings::DEPLOY_TIMEOUT_SECONDS
+                },
+            ))
         })
     }
 
@@ -360,7 +362,7 @@ impl ProjectDeploy {
             .storage()
             .get(key)
             .await
-            .map_err(storage_error)?
+            .map_err(|e| fail!(e))?
             .unwrap_or_default())
     }
 
@@ -369,7 +371,7 @@ impl ProjectDeploy {
             .storage()
             .put(key, value)
             .await
-            .map_err(storage_error)
+            .map_err(|e| fail!(e))
     }
 
     async fn linked(&self) -> Result<Option<Linked>, ApiError> {
@@ -377,7 +379,7 @@ impl ProjectDeploy {
             .storage()
             .get(LINKED_KEY)
             .await
-            .map_err(storage_error)
+            .map_err(|e| fail!(e))
     }
 
     /// The hook secret under the current key (a job's ticket lives minutes and is left to
@@ -388,7 +390,7 @@ impl ProjectDeploy {
         let Some(mut sealed) = storage
             .get::<Sealed>(SECRET_KEY)
             .await
-            .map_err(storage_error)?
+            .map_err(|e| fail!(e))?
         else {
             return Ok(report);
         };
@@ -399,7 +401,7 @@ impl ProjectDeploy {
             storage
                 .put(SECRET_KEY, &sealed)
                 .await
-                .map_err(storage_error)?;
+                .map_err(|e| fail!(e))?;
         }
         Ok(report)
     }
@@ -410,8 +412,8 @@ impl ProjectDeploy {
             .storage()
             .get(SECRET_KEY)
             .await
-            .map_err(storage_error)?
-            .ok_or(ApiError::Internal)?;
+            .map_err(|e| fail!(e))?
+            .ok_or_else(|| fail!())?;
         ring.open(&object_name(project), SECRET_SLOT, &sealed).await
     }
 
@@ -460,7 +462,7 @@ impl ProjectDeploy {
             Some(at) => storage.set_alarm(scheduled(at)).await,
             None => storage.delete_alarm().await,
         }
-        .map_err(storage_error)
+        .map_err(|e| fail!(e))
     }
 
     async fn rearm(&self) -> Result<(), ApiError> {
@@ -507,7 +509,7 @@ impl ProjectDeploy {
             .storage()
             .get::<Sealed>(SECRET_KEY)
             .await
-            .map_err(storage_error)?
+            .map_err(|e| fail!(e))?
             .is_some();
         let new_secret = if has_secret {
             None
@@ -566,7 +568,7 @@ impl ProjectDeploy {
             .storage()
             .delete_multiple(vec![LINKED_KEY, SECRET_KEY, TICKETS_KEY])
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         self.react(|m, cfg, _| m.on_source_changed(cfg)).await?;
         Ok(no_content())
     }
@@ -636,8 +638,8 @@ impl ProjectDeploy {
         let mut tickets: Vec<Ticket> = self.load(TICKETS_KEY).await?;
         redeem_stored(&mut tickets, &c.ticket, c.number, now_ms()).map_err(DeployError::from)?;
         self.save(TICKETS_KEY, &tickets).await?;
-        let scope: TokenScope = serde_json::from_value(token_scope(&linked.source.full_name))
-            .map_err(|_| ApiError::Internal)?;
+        let scope: TokenScope =
+            serde_json::from_value(token_scope(&linked.source.full_name)).map_err(|e| fail!(e))?;
         let installation = InstallationClient::new(&self.env, linked.source.installation_id)?;
         match installation.token(&scope).await {
             Ok(grant) => {
@@ -892,7 +894,7 @@ impl ProjectDeploy {
             + ghplane_core::deploy::ticket::ticket_ttl_ms(
                 settings::get(&self.env, settings::DEPLOY_TICKET_TTL_SECONDS).as_deref(),
             )
-            .map_err(|_| ApiError::Misconfigured(settings::DEPLOY_TICKET_TTL_SECONDS))?;
+            .map_err(|_| ApiError::Misconfigured(settings::DEPLOY_TICKET_TTL_SECONDS.into()))?;
         let sealed = ring
             .seal(&object_name(project), TICKET_SLOT, &ticket.id)
             .await?;

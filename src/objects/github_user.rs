@@ -19,7 +19,7 @@ use worker::{durable_object, Env, Method, Request, Response, State};
 
 use crate::github::client::{now_unix, GithubClient};
 use crate::http::{error_response, json_response, no_content};
-use crate::objects::internal::{self, now_ms, storage_error};
+use crate::objects::internal::{self, now_ms};
 use crate::secrets::{Keyring, ResealReport};
 use crate::settings;
 
@@ -116,7 +116,7 @@ impl worker::DurableObject for GithubUserStore {
             .find(|(k, _)| k == "id")
             .and_then(|(_, v)| GithubUserId::parse(&v).ok());
         let Some(id) = id else {
-            return Ok(error_response(&ApiError::Internal));
+            return Ok(error_response(&fail!()));
         };
         if !self.enrolled.replace(true) {
             let holds = matches!(
@@ -156,7 +156,7 @@ impl worker::DurableObject for GithubUserStore {
                     .map(|a| json_response(200, &a)),
                 Err(e) => Err(e),
             },
-            _ => Err(ApiError::Internal),
+            _ => Err(fail!()),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
@@ -170,7 +170,7 @@ impl GithubUserStore {
         let Some(mut link) = storage
             .get::<UserLink>(LINK_KEY)
             .await
-            .map_err(storage_error)?
+            .map_err(|e| fail!(e))?
         else {
             return Ok(report);
         };
@@ -186,7 +186,7 @@ impl GithubUserStore {
             changed |= report.apply(&object, slot, outcome, value);
         }
         if changed {
-            storage.put(LINK_KEY, &link).await.map_err(storage_error)?;
+            storage.put(LINK_KEY, &link).await.map_err(|e| fail!(e))?;
         }
         Ok(report)
     }
@@ -199,25 +199,25 @@ impl GithubUserStore {
             .storage()
             .get(SESSIONS_KEY)
             .await
-            .map_err(storage_error)?
+            .map_err(|e| fail!(e))?
             .unwrap_or_default())
     }
 
     /// Stores the link (a re-connect keeps `connected_at`) and admits the new session.
     async fn link(&self, w: LinkWrite) -> Result<Response, ApiError> {
         let storage = self.state.storage();
-        let previous: Option<UserLink> = storage.get(LINK_KEY).await.map_err(storage_error)?;
+        let previous: Option<UserLink> = storage.get(LINK_KEY).await.map_err(|e| fail!(e))?;
         let mut link = w.link;
         if let Some(p) = previous {
             link.connected_at = p.connected_at;
         }
         let mut sessions = self.sessions().await?;
         admit(&mut sessions, w.session, now_unix());
-        storage.put(LINK_KEY, &link).await.map_err(storage_error)?;
+        storage.put(LINK_KEY, &link).await.map_err(|e| fail!(e))?;
         storage
             .put(SESSIONS_KEY, &sessions)
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok(no_content())
     }
 
@@ -234,7 +234,7 @@ impl GithubUserStore {
             .storage()
             .get(LINK_KEY)
             .await
-            .map_err(storage_error)?
+            .map_err(|e| fail!(e))?
             .ok_or_else(session_invalid)?;
         Ok((link, session))
     }
@@ -270,7 +270,7 @@ impl GithubUserStore {
             .storage()
             .delete_all()
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok(json_response(200, &serde_json::json!({"token": token})))
     }
 
@@ -285,14 +285,14 @@ impl GithubUserStore {
         let meta: Option<CacheMeta> = storage
             .get(&meta_key(r.installation_id))
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         let mut cached = Vec::new();
         if let Some(m) = &meta {
             for n in 1..=m.pages {
                 let page: Option<CachedPage> = storage
                     .get(&page_key(r.installation_id, n))
                     .await
-                    .map_err(storage_error)?;
+                    .map_err(|e| fail!(e))?;
                 match page {
                     Some(p) => cached.push(p),
                     None => break,
@@ -357,13 +357,13 @@ impl GithubUserStore {
             storage
                 .put(&page_key(installation, *n), &pages[n - 1])
                 .await
-                .map_err(storage_error)?;
+                .map_err(|e| fail!(e))?;
         }
         for n in pages.len() + 1..=cached.len() {
             storage
                 .delete(&page_key(installation, n))
                 .await
-                .map_err(storage_error)?;
+                .map_err(|e| fail!(e))?;
         }
         let synced_at = now_unix();
         storage
@@ -375,7 +375,7 @@ impl GithubUserStore {
                 },
             )
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         let (rows, incomplete) = assemble(&pages);
         Ok(ReposAnswer {
             rows,

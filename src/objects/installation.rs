@@ -33,7 +33,7 @@ use crate::http::{error_response, json_response, no_content};
 use crate::objects::app::AppClient;
 use crate::objects::deliveries::DeliveryRequest;
 use crate::objects::installation_deploy::FoundRepository;
-use crate::objects::internal::{self, now_text, storage_error};
+use crate::objects::internal::{self, now_text};
 use crate::objects::sealed_registry;
 use crate::secrets::{Keyring, ResealReport};
 use crate::settings;
@@ -83,7 +83,7 @@ impl worker::DurableObject for InstallationStore {
             .find(|(k, _)| k == "id")
             .and_then(|(_, v)| InstallationId::parse(&v).ok());
         let Some(id) = id else {
-            return Ok(error_response(&ApiError::Internal));
+            return Ok(error_response(&fail!()));
         };
         if !self.enrolled.replace(true) {
             let holds = matches!(self.load().await, Ok(Some(_)));
@@ -149,7 +149,7 @@ impl worker::DurableObject for InstallationStore {
                         .find_repository(id, repo)
                         .await
                         .map(|r| json_response(200, &r)),
-                    None => Err(ApiError::Internal),
+                    None => Err(fail!()),
                 }
             }
             (Method::Post, "/deliveries") => {
@@ -194,7 +194,7 @@ impl worker::DurableObject for InstallationStore {
                     Err(e) => Err(e),
                 }
             }
-            _ => Err(ApiError::Internal),
+            _ => Err(fail!()),
         };
         // Also once per wake: a tenant written before the listing existed, or whose last
         // publication failed, is listed (or withdrawn) the next time it serves anything.
@@ -231,7 +231,7 @@ impl InstallationStore {
             .storage()
             .get(CONFIG_KEY)
             .await
-            .map_err(storage_error)
+            .map_err(|e| fail!(e))
     }
 
     /// The config's sealed values under the current key; cached installation tokens are
@@ -239,7 +239,7 @@ impl InstallationStore {
     async fn reseal(&self, id: InstallationId) -> Result<ResealReport, ApiError> {
         let mut report = ResealReport::default();
         let storage = self.state.storage();
-        storage.delete(TOKENS_KEY).await.map_err(storage_error)?;
+        storage.delete(TOKENS_KEY).await.map_err(|e| fail!(e))?;
         let Some(mut record) = self.load().await? else {
             return Ok(report);
         };
@@ -261,7 +261,7 @@ impl InstallationStore {
             storage
                 .put(CONFIG_KEY, &record)
                 .await
-                .map_err(storage_error)?;
+                .map_err(|e| fail!(e))?;
         }
         Ok(report)
     }
@@ -279,7 +279,7 @@ impl InstallationStore {
             .storage()
             .put(CONFIG_KEY, &record)
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok(json_response(
             if previous.is_some() { 200 } else { 201 },
             &record.view(),
@@ -292,7 +292,7 @@ impl InstallationStore {
             .storage()
             .put(CONFIG_KEY, &record)
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok(json_response(200, &record.view()))
     }
 
@@ -309,7 +309,7 @@ impl InstallationStore {
             .storage()
             .get(SERVICE_KEYS_KEY)
             .await
-            .map_err(storage_error)?
+            .map_err(|e| fail!(e))?
             .unwrap_or_default())
     }
 
@@ -348,7 +348,7 @@ impl InstallationStore {
             .storage()
             .put(SERVICE_KEYS_KEY, &keys)
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok((stored.id, key, stored.created_at))
     }
 
@@ -379,7 +379,7 @@ impl InstallationStore {
             .storage()
             .put(SERVICE_KEYS_KEY, &keys)
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok(no_content())
     }
 
@@ -402,7 +402,7 @@ impl InstallationStore {
         {
             return Err(ApiError::Unauthorized);
         }
-        let body = req.bytes().await.map_err(|_| ApiError::Internal)?;
+        let body = req.bytes().await.map_err(|e| fail!(e))?;
         let scope = parse_token_request(&body, &self.existing(id).await?)?;
         let token = self.token(id, &scope).await?;
         Ok(json_response(200, &token_view(&token)))
@@ -439,7 +439,7 @@ impl InstallationStore {
             .storage()
             .put(TOKENS_KEY, &cache)
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok(minted)
     }
 
@@ -507,7 +507,7 @@ impl InstallationStore {
             .storage()
             .get(TOKENS_KEY)
             .await
-            .map_err(storage_error)?
+            .map_err(|e| fail!(e))?
             .unwrap_or_default())
     }
 
@@ -518,7 +518,7 @@ impl InstallationStore {
                 .storage()
                 .put(TOKENS_KEY, &cache)
                 .await
-                .map_err(storage_error)?;
+                .map_err(|e| fail!(e))?;
         }
         Ok(())
     }

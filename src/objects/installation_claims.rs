@@ -17,7 +17,7 @@ use crate::objects::app::AppClient;
 use crate::objects::claims::ClaimsClient;
 use crate::objects::installation::{InstallationClient, InstallationStore, TOKENS_KEY};
 use crate::objects::installer::{Installed, InstallerClient};
-use crate::objects::internal::{self, now_text, storage_error};
+use crate::objects::internal::{self, now_text};
 
 pub(crate) const GUARD_KEY: &str = "guard";
 /// The installer whose uninstall ended this installation: later deliveries are refused.
@@ -34,7 +34,7 @@ async fn app_mode(env: &Env, app: AppId) -> Result<Option<AppMode>, ApiError> {
     Ok(Some(
         match (view["mode"].as_str(), view["repository"].as_str()) {
             (Some("repo"), Some(r)) => AppMode::Repo {
-                repository: RepoFullName::parse(r).map_err(|_| ApiError::Internal)?,
+                repository: RepoFullName::parse(r).map_err(|e| fail!(e))?,
             },
             _ => AppMode::Org,
         },
@@ -58,7 +58,7 @@ impl InstallationStore {
             .storage()
             .get(GUARD_KEY)
             .await
-            .map_err(storage_error)?
+            .map_err(|e| fail!(e))?
             .unwrap_or_default())
     }
 
@@ -70,11 +70,11 @@ impl InstallationStore {
         }
         let storage = self.state.storage();
         if guard.is_empty() {
-            storage.delete(GUARD_KEY).await.map_err(storage_error)?;
+            storage.delete(GUARD_KEY).await.map_err(|e| fail!(e))?;
         } else {
-            storage.put(GUARD_KEY, guard).await.map_err(storage_error)?;
+            storage.put(GUARD_KEY, guard).await.map_err(|e| fail!(e))?;
         }
-        storage.delete(TOKENS_KEY).await.map_err(storage_error)?;
+        storage.delete(TOKENS_KEY).await.map_err(|e| fail!(e))?;
         Ok(())
     }
 
@@ -257,7 +257,7 @@ impl InstallationStore {
             .storage()
             .put(TOMBSTONE_KEY, installer)
             .await
-            .map_err(storage_error)
+            .map_err(|e| fail!(e))
     }
 
     /// Refuses deliveries for an installation its installer uninstalled.
@@ -267,7 +267,7 @@ impl InstallationStore {
             .storage()
             .get(TOMBSTONE_KEY)
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         match by {
             Some(i) => Err(InstallerError::Uninstalled(i.to_string()).into()),
             None => Ok(()),
@@ -303,7 +303,7 @@ impl InstallationStore {
             .storage()
             .put(crate::objects::installation::CONFIG_KEY, &record)
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok(crate::http::json_response(200, &record.view()))
     }
 }

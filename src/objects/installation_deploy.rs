@@ -20,7 +20,7 @@ use crate::github::client::GithubClient;
 use crate::objects::deliveries::{DeliveryRequest, Handled};
 use crate::objects::deploy::{ProjectDeployClient, PushRequest, RenameRequest};
 use crate::objects::installation::InstallationStore;
-use crate::objects::internal::{now_ms, storage_error};
+use crate::objects::internal::now_ms;
 use crate::objects::repo_index::RepoIndexClient;
 
 const PUSH_SEQ_KEY: &str = "push-seq";
@@ -93,12 +93,9 @@ impl InstallationStore {
         let last = storage
             .get::<u64>(PUSH_SEQ_KEY)
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         let seq = next_push_seq(last, now_ms());
-        storage
-            .put(PUSH_SEQ_KEY, seq)
-            .await
-            .map_err(storage_error)?;
+        storage.put(PUSH_SEQ_KEY, seq).await.map_err(|e| fail!(e))?;
         Ok(seq)
     }
 
@@ -181,7 +178,7 @@ impl InstallationStore {
                 }
                 answers
             }
-            _ => return Err(ApiError::Internal),
+            _ => return Err(fail!()),
         };
         let answers: Vec<Result<(), &'static str>> = answers
             .iter()

@@ -17,7 +17,7 @@ use worker::{Response, SqlStorageValue};
 use crate::http::json_response;
 use crate::objects::deliveries::{run, DeliveryLog, DeliveryRequest, Handled};
 use crate::objects::installation::{InstallationStore, CONFIG_KEY, SERVICE_KEYS_KEY, TOKENS_KEY};
-use crate::objects::internal::{now_ms, now_text, storage_error};
+use crate::objects::internal::{now_ms, now_text};
 use crate::objects::mint_app::MintAppClient;
 
 const QUOTA_KEY: &str = "quota";
@@ -51,7 +51,7 @@ impl InstallationStore {
                 None,
             )
             .map(|_| ())
-            .map_err(storage_error)
+            .map_err(|e| fail!(e))
     }
 
     pub(crate) async fn deliver(
@@ -74,7 +74,7 @@ impl InstallationStore {
         let req = &req;
         run(&log, &req.received, now_ms(), |attempt| async move {
             if attempt == 1 && self.fails_first_attempt(&req.received.id) {
-                return Err(ApiError::Internal);
+                return Err(fail!());
             }
             self.handle(id, record, req).await
         })
@@ -116,10 +116,10 @@ impl InstallationStore {
                 match apply(record.clone(), &req.action, req.app_id, &now_text()) {
                     Lifecycle::Write(r) => {
                         let storage = self.state.storage();
-                        storage.put(CONFIG_KEY, &*r).await.map_err(storage_error)?;
+                        storage.put(CONFIG_KEY, &*r).await.map_err(|e| fail!(e))?;
                         if r.suspended {
                             // A suspended tenant keeps no usable token.
-                            storage.delete(TOKENS_KEY).await.map_err(storage_error)?;
+                            storage.delete(TOKENS_KEY).await.map_err(|e| fail!(e))?;
                         }
                         if matches!(
                             req.action,
@@ -200,12 +200,12 @@ impl InstallationStore {
                 super::installation_claims::GUARD_KEY,
             ])
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         self.work_table()?;
         storage
             .sql()
             .exec("DELETE FROM work_items", None)
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok(())
     }
 
@@ -233,7 +233,7 @@ impl InstallationStore {
                 vec![key.into()],
             )
             .and_then(|c| c.to_array())
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         if existing.first().is_some_and(|s| s.state != "throttled") {
             return Ok(Handled::ignored("work_item_exists"));
         }
@@ -243,7 +243,7 @@ impl InstallationStore {
             .storage()
             .get(QUOTA_KEY)
             .await
-            .map_err(storage_error)?
+            .map_err(|e| fail!(e))?
             .unwrap_or_default();
         let admission = quota::take(
             &mut history,
@@ -256,7 +256,7 @@ impl InstallationStore {
                     .storage()
                     .put(QUOTA_KEY, &history)
                     .await
-                    .map_err(storage_error)?;
+                    .map_err(|e| fail!(e))?;
                 "queued"
             }
             Admission::Throttled { .. } => "throttled",
@@ -277,7 +277,7 @@ impl InstallationStore {
                 now.into(),
             ],
         )
-        .map_err(storage_error)?;
+        .map_err(|e| fail!(e))?;
         Ok(match admission {
             Admission::Admitted => Handled::accepted(),
             Admission::Throttled { .. } => Handled {
@@ -310,7 +310,7 @@ impl InstallationStore {
                 None,
             )
             .and_then(|c| c.to_array())
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         let items: Vec<Value> = rows
             .iter()
             .map(|r| {
@@ -324,11 +324,11 @@ impl InstallationStore {
 
     async fn arm_trim(&self) -> Result<(), ApiError> {
         let storage = self.state.storage();
-        if storage.get_alarm().await.map_err(storage_error)?.is_none() {
+        if storage.get_alarm().await.map_err(|e| fail!(e))?.is_none() {
             storage
                 .set_alarm(TRIM_EVERY_MS)
                 .await
-                .map_err(storage_error)?;
+                .map_err(|e| fail!(e))?;
         }
         Ok(())
     }
@@ -340,6 +340,6 @@ impl InstallationStore {
             .storage()
             .set_alarm(TRIM_EVERY_MS)
             .await
-            .map_err(storage_error)
+            .map_err(|e| fail!(e))
     }
 }

@@ -11,7 +11,6 @@ use ghplane_core::ApiError;
 use serde_json::json;
 
 use crate::objects::installation::InstallationStore;
-use crate::objects::internal::storage_error;
 use crate::objects::tenant_index;
 
 /// The row this tenant last published to the listing; absent when none is listed.
@@ -36,12 +35,12 @@ impl InstallationStore {
     async fn publish_row(&self, id: InstallationId) -> Result<(), ApiError> {
         let current = self.load().await?.map(|r| TenantRow::of(&r));
         let storage = self.state.storage();
-        let listed: Option<TenantRow> = storage.get(LISTED_KEY).await.map_err(storage_error)?;
+        let listed: Option<TenantRow> = storage.get(LISTED_KEY).await.map_err(|e| fail!(e))?;
         match listing_change(current, listed.as_ref()) {
             ListingChange::Nothing => Ok(()),
             ListingChange::Publish(row) => {
                 tenant_index::publish(&self.env, &row).await?;
-                storage.put(LISTED_KEY, &row).await.map_err(storage_error)
+                storage.put(LISTED_KEY, &row).await.map_err(|e| fail!(e))
             }
             ListingChange::Withdraw => {
                 tenant_index::withdraw(&self.env, id).await?;
@@ -49,7 +48,7 @@ impl InstallationStore {
                     .delete(LISTED_KEY)
                     .await
                     .map(|_| ())
-                    .map_err(storage_error)
+                    .map_err(|e| fail!(e))
             }
         }
     }

@@ -15,7 +15,7 @@ use worker::{durable_object, Env, Method, Request, Response, State};
 
 use crate::github::client::now_unix;
 use crate::http::{error_response, json_response};
-use crate::objects::internal::{self, now_text, storage_error};
+use crate::objects::internal::{self, now_text};
 use crate::secrets::Keyring;
 use crate::settings;
 
@@ -56,7 +56,7 @@ impl worker::DurableObject for InstallerStore {
             .find(|(k, _)| k == "id")
             .and_then(|(_, v)| InstallerId::parse(&v).ok());
         let Some(id) = id else {
-            return Ok(error_response(&ApiError::Internal));
+            return Ok(error_response(&fail!()));
         };
         let result = match (req.method(), url.path()) {
             (Method::Put, "/record") => match internal::body::<InstallerRecord>(&mut req).await {
@@ -118,7 +118,7 @@ impl worker::DurableObject for InstallerStore {
                 .await
             }
             (Method::Post, "/view") => self.view(&id).await,
-            _ => Err(ApiError::Internal),
+            _ => Err(fail!()),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
@@ -130,7 +130,7 @@ impl InstallerStore {
             .storage()
             .get(RECORD_KEY)
             .await
-            .map_err(storage_error)
+            .map_err(|e| fail!(e))
     }
 
     async fn existing(&self, id: &InstallerId) -> Result<InstallerRecord, ApiError> {
@@ -144,7 +144,7 @@ impl InstallerStore {
             .storage()
             .put(RECORD_KEY, r)
             .await
-            .map_err(storage_error)
+            .map_err(|e| fail!(e))
     }
 
     async fn update(

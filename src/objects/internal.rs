@@ -34,7 +34,7 @@ pub fn stub(env: &Env, binding: &'static str, name: &str) -> Result<ObjectStub, 
     env.durable_object(binding)
         .and_then(|ns| ns.id_from_name(name).and_then(|id| id.get_stub()))
         .map(Stub::into_rpc::<ObjectStub>)
-        .map_err(|_| ApiError::Misconfigured(binding))
+        .map_err(|_| ApiError::Misconfigured(binding.into()))
 }
 
 /// Sends `body` (JSON) to `url` on the object behind `stub`. A rejected call is retried or
@@ -48,7 +48,7 @@ pub async fn call<B: Serialize>(
     headers: &[(&str, &str)],
 ) -> Result<Response, ApiError> {
     let body = match body {
-        Some(b) => Some(serde_json::to_string(b).map_err(|_| ApiError::Internal)?),
+        Some(b) => Some(serde_json::to_string(b).map_err(|e| fail!(e))?),
         None => None,
     };
     let idempotent = rpc::idempotent(method.as_ref());
@@ -108,21 +108,21 @@ pub async fn call<B: Serialize>(
     let status = get("status")
         .ok()
         .and_then(|v| v.as_f64())
-        .ok_or(ApiError::Internal)? as u16;
+        .ok_or_else(|| fail!())? as u16;
     let out = Headers::new();
     if let Ok(list) = get("headers").and_then(|v| v.dyn_into::<Array>()) {
         for pair in list.iter() {
             let pair: Array = pair.unchecked_into();
             if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-                out.append(&k, &v).map_err(|_| ApiError::Internal)?;
+                out.append(&k, &v).map_err(|e| fail!(e))?;
             }
         }
     }
     let bytes = get("body")
         .map(|b| Uint8Array::new(&b).to_vec())
-        .map_err(|_| ApiError::Internal)?;
+        .map_err(|e| fail!(e))?;
     Ok(Response::from_bytes(bytes)
-        .map_err(|_| ApiError::Internal)?
+        .map_err(|e| fail!(e))?
         .with_status(status)
         .with_headers(out))
 }
@@ -130,8 +130,8 @@ pub async fn call<B: Serialize>(
 /// A 2xx body as `T`; anything else as the error the object rendered.
 pub async fn json<T: DeserializeOwned>(resp: Response) -> Result<T, ApiError> {
     if (200..300).contains(&resp.status_code()) {
-        let bytes = read(resp).await.map_err(|_| ApiError::Internal)?;
-        return serde_json::from_slice(&bytes).map_err(|_| ApiError::Internal);
+        let bytes = read(resp).await.map_err(|e| fail!(e))?;
+        return serde_json::from_slice(&bytes).map_err(|e| fail!(e));
     }
     Err(relayed(resp).await)
 }
@@ -151,7 +151,7 @@ pub async fn relayed(resp: Response) -> ApiError {
         .unwrap_or_default();
     let field = |k: &str| body["error"][k].as_str().unwrap_or_default().to_owned();
     if field("code").is_empty() {
-        return ApiError::Internal;
+        return fail!();
     }
     ApiError::Relayed {
         status,
@@ -173,8 +173,8 @@ pub async fn expect_success(resp: Response) -> Result<(), ApiError> {
 /// JS object field by field across the wasm boundary, several times the cost of parsing
 /// the bytes with serde_json.
 pub async fn body<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiError> {
-    let bytes = req.bytes().await.map_err(|_| ApiError::Internal)?;
-    serde_json::from_slice(&bytes).map_err(|_| ApiError::Internal)
+    let bytes = req.bytes().await.map_err(|e| fail!(e))?;
+    serde_json::from_slice(&bytes).map_err(|e| fail!(e))
 }
 
 pub fn now_ms() -> i64 {
@@ -183,8 +183,4 @@ pub fn now_ms() -> i64 {
 
 pub fn now_text() -> String {
     ghplane_core::time::rfc3339_from_millis(now_ms())
-}
-
-pub fn storage_error(_: worker::Error) -> ApiError {
-    ApiError::Internal
 }

@@ -33,7 +33,7 @@ use worker::{durable_object, Env, Method, Request, Response, SqlStorageValue, St
 
 use crate::github::client::{now_unix, GithubClient, Idempotent};
 use crate::http::{error_response, json_response, no_content};
-use crate::objects::internal::{self, now_ms, storage_error};
+use crate::objects::internal::{self, now_ms};
 
 /// A cached installation id is looked up again after this long even without a webhook
 /// (the App's deliveries may not reach ghplane).
@@ -158,7 +158,7 @@ impl worker::DurableObject for MintApp {
                 Ok(r) => self.forget(r.installation_id).map(|_| no_content()),
                 Err(e) => Err(e),
             },
-            _ => Err(ApiError::Internal),
+            _ => Err(fail!()),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
@@ -173,7 +173,7 @@ impl MintApp {
                     path TEXT PRIMARY KEY, installation_id INTEGER NOT NULL, cached_at INTEGER NOT NULL)",
                 None,
             )
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
             self.table_ready.set(true);
         }
         Ok(sql)
@@ -192,7 +192,7 @@ impl MintApp {
                 vec![path.to_ascii_lowercase().into()],
             )
             .and_then(|c| c.to_array())
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok(rows
             .first()
             .filter(|r| now_ms() - (r.cached_at as i64) < INSTALLATION_MAX_AGE_MS)
@@ -211,7 +211,7 @@ impl MintApp {
                 ],
             )
             .map(|_| ())
-            .map_err(storage_error)
+            .map_err(|e| fail!(e))
     }
 
     fn forget(&self, installation: u64) -> Result<(), ApiError> {
@@ -221,7 +221,7 @@ impl MintApp {
                 vec![SqlStorageValue::from(installation as i64)],
             )
             .map(|_| ())
-            .map_err(storage_error)
+            .map_err(|e| fail!(e))
     }
 
     async fn lookup(
@@ -359,7 +359,7 @@ impl MintApp {
             }
             InstallationAnswer::Failed(why) => return Ok(Err(why)),
         };
-        let body: Value = serde_json::from_str(&read.token_body).map_err(|_| ApiError::Internal)?;
+        let body: Value = serde_json::from_str(&read.token_body).map_err(|e| fail!(e))?;
         let token = match github
             .send(
                 Method::Post,

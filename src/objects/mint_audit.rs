@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use worker::{durable_object, Env, Method, Request, Response, SqlStorage, SqlStorageValue, State};
 
 use crate::http::{error_response, json_response, no_content};
-use crate::objects::internal::{self, now_ms, storage_error};
+use crate::objects::internal::{self, now_ms};
 
 pub const OBJECT_NAME: &str = "mint-audit";
 pub const MAX_PAGE: u32 = 100;
@@ -91,7 +91,7 @@ impl worker::DurableObject for MintAudit {
                 Ok(q) => self.stats(&q).map(|v| json_response(200, &v)),
                 Err(e) => Err(e),
             },
-            _ => Err(ApiError::Internal),
+            _ => Err(fail!()),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
@@ -119,26 +119,26 @@ impl MintAudit {
                     repository TEXT, outcome TEXT NOT NULL, record TEXT NOT NULL)",
                 None,
             )
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
             sql.exec(
                 "CREATE INDEX IF NOT EXISTS mint_audit_by_repository ON mint_audit (repository, seq)",
                 None,
             )
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
             sql.exec(
                 "CREATE TABLE IF NOT EXISTS mint_denials (
                     minute INTEGER NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL,
                     PRIMARY KEY (minute, reason))",
                 None,
             )
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
             // Running totals of the rows table (so the budget costs no scan per write) and
             // of what the budget dropped.
             sql.exec(
                 "CREATE TABLE IF NOT EXISTS mint_audit_meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)",
                 None,
             )
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
             if self.meta(&sql, "rows")?.is_none() {
                 self.recount(&sql)?;
             }
@@ -158,7 +158,7 @@ impl MintAudit {
                 vec![key.into()],
             )
             .and_then(|c| c.to_array())
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok(rows.first().map(|r| r.v as i64))
     }
 
@@ -168,7 +168,7 @@ impl MintAudit {
             vec![key.into(), v.into()],
         )
         .map(|_| ())
-        .map_err(storage_error)
+        .map_err(|e| fail!(e))
     }
 
     /// Counts the rows and their bytes afresh (once for an audit older than the counters,
@@ -185,7 +185,7 @@ impl MintAudit {
                 None,
             )
             .and_then(|c| c.to_array())
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         let (rows, bytes) = t
             .first()
             .map_or((0, 0), |t| (t.rows as i64, t.bytes.unwrap_or(0.0) as i64));
@@ -197,11 +197,11 @@ impl MintAudit {
         // The trim alarm re-arms itself, so one check per object life is enough.
         if !self.alarm_armed.get() {
             let storage = self.state.storage();
-            if storage.get_alarm().await.map_err(storage_error)?.is_none() {
+            if storage.get_alarm().await.map_err(|e| fail!(e))?.is_none() {
                 storage
                     .set_alarm(TRIM_EVERY_MS)
                     .await
-                    .map_err(storage_error)?;
+                    .map_err(|e| fail!(e))?;
             }
             self.alarm_armed.set(true);
         }
@@ -210,9 +210,9 @@ impl MintAudit {
 
     async fn record(&self, r: &MintAuditRecord) -> Result<(), ApiError> {
         let r = r.clone().bounded();
-        let text = serde_json::to_string(&r).map_err(|_| ApiError::Internal)?;
+        let text = serde_json::to_string(&r).map_err(|e| fail!(e))?;
         if text.len() > MAX_RECORD_BYTES {
-            return Err(ApiError::Internal);
+            return Err(fail!());
         }
         let outcome = match r.outcome {
             Outcome::Granted => "granted",
@@ -230,7 +230,7 @@ impl MintAudit {
                 text.as_str().into(),
             ],
         )
-        .map_err(storage_error)?;
+        .map_err(|e| fail!(e))?;
         let rows = self.meta(&sql, "rows")?.unwrap_or(0) + 1;
         let bytes = self.meta(&sql, "bytes")?.unwrap_or(0) + text.len() as i64;
         self.set_meta(&sql, "rows", rows)?;
@@ -257,13 +257,13 @@ impl MintAudit {
                     vec![DROP_BATCH.into()],
                 )
                 .and_then(|c| c.to_array())
-                .map_err(storage_error)?;
+                .map_err(|e| fail!(e))?;
             let Some(last) = batch.last() else { break };
             sql.exec(
                 "DELETE FROM mint_audit WHERE seq <= ?",
                 vec![(last.seq as i64).into()],
             )
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
             rows -= batch.len() as i64;
             bytes -= batch.iter().map(|o| o.len as i64).sum::<i64>();
             dropped += batch.len() as i64;
@@ -295,7 +295,7 @@ impl MintAudit {
                  ON CONFLICT(minute, reason) DO UPDATE SET count = count + 1",
                 vec![minute_of(d.at_ms).into(), reason.into()],
             )
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         self.arm_trim().await
     }
 
@@ -315,7 +315,7 @@ impl MintAudit {
                 vec![since.into(), MAX_STATS_MINUTES.into()],
             )
             .and_then(|c| c.to_array())
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         let totals: Vec<Count> = sql
             .exec(
                 "SELECT 0 AS minute, reason, SUM(count) AS count FROM mint_denials
@@ -323,7 +323,7 @@ impl MintAudit {
                 vec![since.into()],
             )
             .and_then(|c| c.to_array())
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         let by_reason: serde_json::Map<String, Value> = totals
             .iter()
             .map(|c| (c.reason.clone(), json!(c.count as i64)))
@@ -399,7 +399,7 @@ impl MintAudit {
                 args,
             )
             .and_then(|c| c.to_array())
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         let more = rows.len() > limit as usize;
         let rows = &rows[..rows.len().min(limit as usize)];
         let next = match (more, rows.last()) {
@@ -423,12 +423,12 @@ impl MintAudit {
             "DELETE FROM mint_audit WHERE at_ms < ?",
             vec![(now_ms() - AUDIT_RETENTION_MS).into()],
         )
-        .map_err(storage_error)?;
+        .map_err(|e| fail!(e))?;
         sql.exec(
             "DELETE FROM mint_denials WHERE minute < ?",
             vec![(now_ms() - DENIAL_COUNT_RETENTION_MS).into()],
         )
-        .map_err(storage_error)?;
+        .map_err(|e| fail!(e))?;
         self.recount(&sql)?;
         let rows = self.meta(&sql, "rows")?.unwrap_or(0);
         let bytes = self.meta(&sql, "bytes")?.unwrap_or(0);

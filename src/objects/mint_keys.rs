@@ -23,7 +23,7 @@ use worker::{durable_object, Env, Fetch, Method, Request, Response, State};
 
 use crate::github::client::now_unix;
 use crate::http::{error_response, json_response};
-use crate::objects::internal::{self, storage_error};
+use crate::objects::internal;
 
 const KEYS_KEY: &str = "keys";
 
@@ -96,7 +96,7 @@ impl worker::DurableObject for MintKeys {
                     .map(|a| json_response(200, &a)),
                 Err(e) => Err(e),
             },
-            _ => Err(ApiError::Internal),
+            _ => Err(fail!()),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
@@ -112,7 +112,7 @@ impl MintKeys {
             .storage()
             .get(KEYS_KEY)
             .await
-            .map_err(storage_error)?
+            .map_err(|e| fail!(e))?
             .unwrap_or_default();
         self.cache.replace(Some(stored.clone()));
         Ok(stored)
@@ -123,7 +123,7 @@ impl MintKeys {
             .storage()
             .put(KEYS_KEY, &keys)
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         self.cache.replace(Some(keys));
         Ok(())
     }

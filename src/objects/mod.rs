@@ -18,6 +18,7 @@ pub mod oauth_state;
 pub mod project;
 mod redeliveries;
 pub mod repo_index;
+pub mod rpc;
 pub mod sealed_registry;
 pub mod tenant_index;
 

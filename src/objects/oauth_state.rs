@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use worker::{durable_object, Env, Method, Request, Response, State};
 
 use crate::http::{error_response, no_content};
-use crate::objects::internal::{self, storage_error};
+use crate::objects::internal;
 use crate::settings;
 
 const USED_KEY: &str = "used";
@@ -88,7 +88,7 @@ impl worker::DurableObject for OAuthStateStore {
                 Ok(r) => self.redeem(r).await,
                 Err(e) => Err(e),
             },
-            _ => Err(ApiError::Internal),
+            _ => Err(fail!()),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
@@ -102,11 +102,11 @@ impl worker::DurableObject for OAuthStateStore {
 impl OAuthStateStore {
     async fn consume(&self, r: ConsumeRequest) -> Result<Response, ApiError> {
         let storage = self.state.storage();
-        let used: Option<i64> = storage.get(USED_KEY).await.map_err(storage_error)?;
+        let used: Option<i64> = storage.get(USED_KEY).await.map_err(|e| fail!(e))?;
         if used.is_some() {
             return Err(reused());
         }
-        storage.put(USED_KEY, r.exp).await.map_err(storage_error)?;
+        storage.put(USED_KEY, r.exp).await.map_err(|e| fail!(e))?;
         let forget_at = r
             .exp
             .saturating_mul(1000)
@@ -116,7 +116,7 @@ impl OAuthStateStore {
                 &wasm_bindgen::JsValue::from_f64(forget_at as f64),
             )))
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok(no_content())
     }
 }
@@ -132,8 +132,8 @@ fn code_invalid() -> ApiError {
 impl OAuthStateStore {
     async fn keep_handoff(&self, h: Handoff) -> Result<Response, ApiError> {
         let storage = self.state.storage();
-        storage.put(HANDOFF_KEY, &h).await.map_err(storage_error)?;
-        let used: Option<i64> = storage.get(USED_KEY).await.map_err(storage_error)?;
+        storage.put(HANDOFF_KEY, &h).await.map_err(|e| fail!(e))?;
+        let used: Option<i64> = storage.get(USED_KEY).await.map_err(|e| fail!(e))?;
         let forget_at = used
             .unwrap_or(0)
             .saturating_mul(1000)
@@ -144,7 +144,7 @@ impl OAuthStateStore {
                 &wasm_bindgen::JsValue::from_f64(forget_at as f64),
             )))
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         Ok(no_content())
     }
 
@@ -155,11 +155,11 @@ impl OAuthStateStore {
         let Some(h) = storage
             .get::<Handoff>(HANDOFF_KEY)
             .await
-            .map_err(storage_error)?
+            .map_err(|e| fail!(e))?
         else {
             return Err(code_invalid());
         };
-        storage.delete(HANDOFF_KEY).await.map_err(storage_error)?;
+        storage.delete(HANDOFF_KEY).await.map_err(|e| fail!(e))?;
         let eq = ghplane_core::auth::constant_time_eq;
         if internal::now_ms() >= h.expires_at_ms
             || !eq(h.code_hash.as_bytes(), r.code_hash.as_bytes())
@@ -183,7 +183,7 @@ pub fn object_name(nonce: &str) -> String {
 
 fn stub_for(env: &Env, nonce: &str) -> Result<crate::objects::internal::ObjectStub, ApiError> {
     if nonce.len() != NONCE_LEN {
-        return Err(ApiError::Internal);
+        return Err(fail!());
     }
     crate::objects::internal::stub(env, settings::OAUTH_STATES, &object_name(nonce))
 }
@@ -219,7 +219,7 @@ pub async fn consume(env: &Env, nonce: &str, exp: i64) -> Result<(), ApiError> {
     // The nonce comes from a verified state, so it is base64url of the right length; the
     // check keeps object names well-formed even if that ever changes.
     if nonce.len() != NONCE_LEN {
-        return Err(ApiError::Internal);
+        return Err(fail!());
     }
     let stub = stub_for(env, nonce)?;
     let resp = internal::call(

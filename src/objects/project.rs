@@ -22,7 +22,7 @@ use worker::{durable_object, Env, ListOptions, Method, Request, Response, State}
 
 use crate::http::{error_response, json_response, no_content};
 use crate::log;
-use crate::objects::internal::{self, now_ms, storage_error};
+use crate::objects::internal::{self, now_ms};
 use crate::settings;
 
 const RECORD_KEY: &str = "project";
@@ -67,7 +67,7 @@ impl worker::DurableObject for ProjectStore {
             .find(|(k, _)| k == "slug")
             .and_then(|(_, v)| ProjectSlug::parse(&v).ok());
         let Some(slug) = slug else {
-            return Ok(error_response(&ApiError::Internal));
+            return Ok(error_response(&fail!()));
         };
         let result = match (req.method(), url.path()) {
             (Method::Put, "/project") => match internal::body(&mut req).await {
@@ -91,7 +91,7 @@ impl worker::DurableObject for ProjectStore {
                 Ok(repo) => self.github_repo(&slug, repo).await,
                 Err(e) => Err(e),
             },
-            _ => Err(ApiError::Internal),
+            _ => Err(fail!()),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
@@ -106,8 +106,8 @@ impl ProjectStore {
             .storage()
             .get(RECORD_KEY)
             .await
-            .map_err(storage_error)?;
-        text.map(|t| serde_json::from_str(&t).map_err(|_| ApiError::Internal))
+            .map_err(|e| fail!(e))?;
+        text.map(|t| serde_json::from_str(&t).map_err(|e| fail!(e)))
             .transpose()
     }
 
@@ -120,12 +120,12 @@ impl ProjectStore {
     /// Stores the project, then its listing row. The record is the truth: a listing row that
     /// could not be written is logged and rewritten with the project's next change.
     async fn save(&self, project: &Project) -> Result<(), ApiError> {
-        let text = serde_json::to_string(project).map_err(|_| ApiError::Internal)?;
+        let text = serde_json::to_string(project).map_err(|e| fail!(e))?;
         self.state
             .storage()
             .put(RECORD_KEY, text)
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         let synced = match IndexClient::new(&self.env) {
             Ok(index) => index.upsert(&project.summary()).await,
             Err(e) => Err(e),
@@ -145,9 +145,7 @@ impl ProjectStore {
     async fn create(&self, slug: ProjectSlug, input: NewProject) -> Result<Response, ApiError> {
         let _one_at_a_time = self.lock.lock().await;
         if self.load().await?.is_some() {
-            return Ok(Response::empty()
-                .map_err(|_| ApiError::Internal)?
-                .with_status(409));
+            return Ok(Response::empty().map_err(|e| fail!(e))?.with_status(409));
         }
         let project = Project::new(slug, input, now_ms());
         self.save(&project).await?;
@@ -326,7 +324,7 @@ impl worker::DurableObject for ProjectIndex {
                 .entries()
                 .await
                 .map(|rows| json_response(200, &json!({ "projects": rows }))),
-            _ => Err(ApiError::Internal),
+            _ => Err(fail!()),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
@@ -338,15 +336,10 @@ fn text_field<'a>(row: &'a Value, key: &str) -> &'a str {
 
 impl ProjectIndex {
     async fn upsert(&self, row: Value) -> Result<(), ApiError> {
-        let slug = ProjectSlug::parse(text_field(&row, "slug")).map_err(|_| ApiError::Internal)?;
+        let slug = ProjectSlug::parse(text_field(&row, "slug")).map_err(|e| fail!(e))?;
         let key = format!("{INDEX_PREFIX}{slug}");
         let _one_at_a_time = self.lock.lock().await;
-        let stored: Option<String> = self
-            .state
-            .storage()
-            .get(&key)
-            .await
-            .map_err(storage_error)?;
+        let stored: Option<String> = self.state.storage().get(&key).await.map_err(|e| fail!(e))?;
         let newer = stored
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
             .is_some_and(|old| text_field(&old, "updatedAt") > text_field(&row, "updatedAt"));
@@ -357,7 +350,7 @@ impl ProjectIndex {
             .storage()
             .put(&key, row.to_string())
             .await
-            .map_err(storage_error)
+            .map_err(|e| fail!(e))
     }
 
     /// Every row, newest project first.
@@ -367,7 +360,7 @@ impl ProjectIndex {
             .storage()
             .list_with_options(ListOptions::new().prefix(INDEX_PREFIX))
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         let mut rows: Vec<Value> = Vec::with_capacity(map.size() as usize);
         map.for_each(&mut |value, _key| {
             if let Some(row) = value

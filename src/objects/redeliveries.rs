@@ -25,7 +25,7 @@ use crate::github::client::{GithubClient, Idempotent};
 use crate::objects::app::AppStore;
 use crate::objects::deliveries::DeliveryLog;
 use crate::objects::installation::InstallationClient;
-use crate::objects::internal::{now_ms, storage_error};
+use crate::objects::internal::now_ms;
 
 fn requests_table(sql: &SqlStorage) -> Result<(), ApiError> {
     sql.exec(
@@ -34,7 +34,7 @@ fn requests_table(sql: &SqlStorage) -> Result<(), ApiError> {
         None,
     )
     .map(|_| ())
-    .map_err(storage_error)
+    .map_err(|e| fail!(e))
 }
 
 /// Writes the marker; false when an earlier sweep already asked for `guid`.
@@ -51,7 +51,7 @@ fn mark(sql: &SqlStorage, c: &Candidate, now: i64) -> Result<bool, ApiError> {
             vec![c.guid.as_str().into(), (c.id as f64).into(), now.into()],
         )
         .and_then(|cur| cur.to_array())
-        .map_err(storage_error)?;
+        .map_err(|e| fail!(e))?;
     Ok(!rows.is_empty())
 }
 
@@ -61,7 +61,7 @@ fn unmark(sql: &SqlStorage, guid: &str) -> Result<(), ApiError> {
         vec![guid.into()],
     )
     .map(|_| ())
-    .map_err(storage_error)
+    .map_err(|e| fail!(e))
 }
 
 /// Drops markers older than GitHub's window (with room to spare).
@@ -72,7 +72,7 @@ pub(crate) fn trim_requests(sql: &SqlStorage, now: i64) -> Result<(), ApiError> 
         vec![(now - redelivery::REQUEST_MEMORY_MS).into()],
     )
     .map(|_| ())
-    .map_err(storage_error)
+    .map_err(|e| fail!(e))
 }
 
 /// Of the candidates, the guids ghplane would process if redelivered: asked of the object

@@ -13,7 +13,7 @@ use ghplane_core::ApiError;
 use worker::{durable_object, Env, Method, Request, Response, State};
 
 use crate::http::{error_response, json_response, no_content};
-use crate::objects::internal::{self, storage_error};
+use crate::objects::internal;
 use crate::settings;
 
 const LINKS_KEY: &str = "links";
@@ -48,9 +48,9 @@ impl worker::DurableObject for RepoIndex {
             },
             (Method::Delete, "/links") => match project {
                 Some(p) => self.remove(&p).await,
-                None => Err(ApiError::Internal),
+                None => Err(fail!()),
             },
-            _ => Err(ApiError::Internal),
+            _ => Err(fail!()),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
@@ -63,16 +63,16 @@ impl RepoIndex {
             .storage()
             .get(LINKS_KEY)
             .await
-            .map_err(storage_error)?
+            .map_err(|e| fail!(e))?
             .unwrap_or_default())
     }
 
     async fn save(&self, links: &[RepoLink]) -> Result<(), ApiError> {
         let storage = self.state.storage();
         if links.is_empty() {
-            storage.delete(LINKS_KEY).await.map_err(storage_error)?;
+            storage.delete(LINKS_KEY).await.map_err(|e| fail!(e))?;
         } else {
-            storage.put(LINKS_KEY, links).await.map_err(storage_error)?;
+            storage.put(LINKS_KEY, links).await.map_err(|e| fail!(e))?;
         }
         Ok(())
     }

@@ -100,10 +100,7 @@ pub async fn enroll_self(state: &worker::State, env: &Env, kind: &str, id: &str,
         return;
     }
     let outcome = match enroll(env, kind, id).await {
-        Ok(()) => storage
-            .put(ENROLLED_KEY, true)
-            .await
-            .map_err(|_| ApiError::Internal),
+        Ok(()) => storage.put(ENROLLED_KEY, true).await.map_err(|e| fail!(e)),
         Err(e) => Err(e),
     };
     if let Err(e) = outcome {

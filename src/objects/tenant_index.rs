@@ -17,7 +17,7 @@ use wasm_bindgen::JsCast;
 use worker::{Env, ListOptions, Method, Request, Response};
 
 use crate::http::{error_response, json_response, no_content};
-use crate::objects::internal::{self, storage_error};
+use crate::objects::internal;
 use crate::objects::project::ProjectIndex;
 use crate::settings;
 
@@ -40,7 +40,7 @@ impl ProjectIndex {
                     )
                     .await
                     .map(|_| no_content())
-                    .map_err(storage_error),
+                    .map_err(|e| fail!(e)),
                 Err(e) => Err(e),
             },
             Method::Delete => match q("id").and_then(|v| InstallationId::parse(&v).ok()) {
@@ -48,8 +48,8 @@ impl ProjectIndex {
                     .delete(&row_key(id))
                     .await
                     .map(|_| no_content())
-                    .map_err(storage_error),
-                None => Err(ApiError::Internal),
+                    .map_err(|e| fail!(e)),
+                None => Err(fail!()),
             },
             Method::Get => {
                 let after = q("after").and_then(|v| InstallationId::parse(&v).ok());
@@ -61,7 +61,7 @@ impl ProjectIndex {
                     .await
                     .map(|rows| json_response(200, &rows))
             }
-            _ => Err(ApiError::Internal),
+            _ => Err(fail!()),
         };
         Ok(result.unwrap_or_else(|e| error_response(&e)))
     }
@@ -84,7 +84,7 @@ impl ProjectIndex {
                     .limit(limit),
             )
             .await
-            .map_err(storage_error)?;
+            .map_err(|e| fail!(e))?;
         let mut rows = Vec::with_capacity(map.size() as usize);
         map.for_each(&mut |value, _key| {
             if let Some(row) = value

@@ -47,12 +47,12 @@ pub async fn put_source(mut req: Request, env: &Env, m: &Matched) -> Result<Resp
     let found = InstallationClient::new(env, input.installation_id)?
         .find_repository(input.repo_id)
         .await?;
-    let full_name = RepoFullName::parse(&found.full_name).map_err(|_| ApiError::Internal)?;
+    let full_name = RepoFullName::parse(&found.full_name).map_err(|e| fail!(e))?;
     let public_url = match settings::get(env, settings::PUBLIC_URL) {
         Some(u) => u,
         None => req
             .url()
-            .map_err(|_| ApiError::Internal)?
+            .map_err(|e| fail!(e))?
             .origin()
             .ascii_serialization(),
     };

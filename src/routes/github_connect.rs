@@ -53,18 +53,18 @@ fn query_param(url: &Url, name: &str) -> Option<String> {
 
 fn key(env: &Env) -> Result<[u8; 32], ApiError> {
     let raw = parse_key(&settings::require(env, settings::ENCRYPTION_KEY)?)
-        .map_err(|_| ApiError::Misconfigured(settings::ENCRYPTION_KEY))?;
+        .map_err(|_| ApiError::Misconfigured(settings::ENCRYPTION_KEY.into()))?;
     Ok(state_key(&raw))
 }
 
 pub fn admin_origins(env: &Env) -> Result<Origins, ApiError> {
     Origins::parse(settings::get(env, settings::ADMIN_ORIGINS).as_deref())
-        .map_err(|_| ApiError::Misconfigured(settings::ADMIN_ORIGINS))
+        .map_err(|_| ApiError::Misconfigured(settings::ADMIN_ORIGINS.into()))
 }
 
 fn app(env: &Env) -> Result<AppClient, ApiError> {
     let id = AppId::parse(&settings::require(env, settings::GITHUB_APP_ID)?)
-        .map_err(|_| ApiError::Misconfigured(settings::GITHUB_APP_ID))?;
+        .map_err(|_| ApiError::Misconfigured(settings::GITHUB_APP_ID.into()))?;
     AppClient::new(env, id)
 }
 
@@ -72,7 +72,7 @@ async fn oauth_client(env: &Env) -> Result<OAuthClient, ApiError> {
     let c = app(env)?.oauth_client(true).await?;
     Ok(OAuthClient {
         client_id: c.client_id,
-        client_secret: Secret::new(c.client_secret.ok_or(ApiError::Internal)?),
+        client_secret: Secret::new(c.client_secret.ok_or_else(|| fail!())?),
     })
 }
 
@@ -130,7 +130,7 @@ fn b64url(bytes: &[u8]) -> String {
 }
 
 pub async fn authorize(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
-    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let url = req.url().map_err(|e| fail!(e))?;
     let return_to = return_path_param(query_param(&url, "return_to").as_deref())?;
     let mut challenge = serde_json::Map::new();
     if let Some(c) = query_param(&url, "code_challenge") {
@@ -150,7 +150,7 @@ pub async fn start(mut req: Request, env: &Env, _m: &Matched) -> Result<Response
     let input = read_json_object(&mut req).await?;
     let return_to = start_input(&input)?;
     let challenge = code_challenge(&input)?;
-    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let url = req.url().map_err(|e| fail!(e))?;
     let (target, st, text, cookie) =
         begin(env, &url, return_to, header(&req, "origin"), challenge).await?;
     let mut resp = json_response(
@@ -175,7 +175,7 @@ struct GithubUser {
 /// GitHub's redirect back. Everything that can be refused without GitHub is checked, and the
 /// nonce consumed, before the code is exchanged: a bad state never costs an exchange.
 pub async fn callback(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
-    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let url = req.url().map_err(|e| fail!(e))?;
     let now = now_unix();
     let st = OAuthState::verify(&key(env)?, query_param(&url, "state").as_deref(), now)?;
     let back_to = match &st.o {
@@ -219,7 +219,7 @@ pub async fn callback(req: Request, env: &Env, _m: &Matched) -> Result<Response,
         )
         .await?
         .json()?;
-    let user = GithubUserId::from_u64(me.id).map_err(|_| ApiError::Internal)?;
+    let user = GithubUserId::from_u64(me.id).map_err(|e| fail!(e))?;
 
     let ring = Keyring::from_env(env).await?;
     let object = user.object_name();
@@ -380,7 +380,9 @@ fn session_of(req: &Request) -> Result<SessionToken, ApiError> {
 async fn list_installations(env: &Env, token: &str) -> Result<Listing, ApiError> {
     let cap =
         installations::page_cap(settings::get(env, settings::INSTALLATIONS_PAGE_CAP).as_deref())
-            .ok_or(ApiError::Misconfigured(settings::INSTALLATIONS_PAGE_CAP))?;
+            .ok_or(ApiError::Misconfigured(
+                settings::INSTALLATIONS_PAGE_CAP.into(),
+            ))?;
     let github = GithubClient::from_env(env)?;
     let mut listing = Listing::default();
     let mut pager = Pager::new(installations::page_path(1), cap);
@@ -447,7 +449,7 @@ pub async fn disconnect(mut req: Request, env: &Env, _m: &Matched) -> Result<Res
 }
 
 pub async fn installations(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
-    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let url = req.url().map_err(|e| fail!(e))?;
     let include = include_users(query_param(&url, "include").as_deref())?;
     let token = match credential(
         header(&req, "authorization").as_deref(),
@@ -472,7 +474,7 @@ pub async fn installations(req: Request, env: &Env, _m: &Matched) -> Result<Resp
 }
 
 pub async fn repos(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
-    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let url = req.url().map_err(|e| fail!(e))?;
     let installation = installation_param(query_param(&url, "installation_id").as_deref())?;
     let after = cursor(query_param(&url, "cursor").as_deref())?;
     let q = query(query_param(&url, "query").as_deref())?;

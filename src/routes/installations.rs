@@ -70,7 +70,7 @@ pub async fn put_config(mut req: Request, env: &Env, m: &Matched) -> Result<Resp
 /// `GET /api/installations`: the tenant listing, a page at a time (`tenant_index.rs`). The
 /// query is checked before any object is touched.
 pub async fn list(req: Request, env: &Env) -> Result<Response, ApiError> {
-    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let url = req.url().map_err(|e| fail!(e))?;
     let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     let query = listing::parse_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     Ok(json_response(200, &tenant_index::page(env, &query).await?))

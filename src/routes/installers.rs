@@ -28,7 +28,7 @@ pub fn installer_id(m: &Matched) -> Result<InstallerId, ApiError> {
 fn origin(req: &Request) -> Result<String, ApiError> {
     Ok(req
         .url()
-        .map_err(|_| ApiError::Internal)?
+        .map_err(|e| fail!(e))?
         .origin()
         .ascii_serialization())
 }

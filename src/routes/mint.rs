@@ -513,7 +513,7 @@ async fn missing_keys(env: &Env, policy: &Policy) -> Option<String> {
 
 /// `GET /api/mint/audit` (admin).
 pub async fn list_audit(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
-    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let url = req.url().map_err(|e| fail!(e))?;
     let mut q = AuditQuery {
         limit: 50,
         ..AuditQuery::default()
@@ -569,7 +569,7 @@ pub async fn list_audit(req: Request, env: &Env, _m: &Matched) -> Result<Respons
 /// budget dropped, and the requests refused before their token verified, per reason and
 /// minute since `since` (default: the last hour).
 pub async fn audit_stats(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
-    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let url = req.url().map_err(|e| fail!(e))?;
     let mut q = StatsQuery {
         since_ms: now_ms() - 60 * 60 * 1000,
     };

@@ -34,7 +34,7 @@ pub async fn create(mut req: Request, env: &Env, _m: &Matched) -> Result<Respons
             return Ok(created);
         }
     }
-    Err(ApiError::Internal)
+    Err(fail!())
 }
 
 pub async fn list(env: &Env) -> Result<Response, ApiError> {

@@ -95,7 +95,7 @@ async fn enroll_known(env: &Env) -> Result<(), ApiError> {
 }
 
 async fn reseal_one(env: &Env, h: &Holder) -> Result<ResealReport, ApiError> {
-    let bad = |_| ApiError::Internal;
+    let bad = |_| fail!();
     match h.kind.as_str() {
         "app" => {
             AppClient::new(env, AppId::parse(&h.id).map_err(bad)?)?

@@ -46,7 +46,8 @@ fn error_page(e: &ApiError) -> Response {
 
 fn state_key(env: &Env) -> Result<[u8; 32], ApiError> {
     let raw = settings::require(env, settings::ENCRYPTION_KEY)?;
-    let key = parse_key(&raw).map_err(|_| ApiError::Misconfigured(settings::ENCRYPTION_KEY))?;
+    let key =
+        parse_key(&raw).map_err(|_| ApiError::Misconfigured(settings::ENCRYPTION_KEY.into()))?;
     Ok(derive_key(&key))
 }
 
@@ -78,7 +79,7 @@ pub async fn callback(req: Request, env: &Env, _m: &Matched) -> Result<Response,
 }
 
 async fn convert(req: Request, env: &Env) -> Result<Response, ApiError> {
-    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let url = req.url().map_err(|e| fail!(e))?;
     let q = |k: &str| {
         url.query_pairs()
             .find(|(n, _)| n == k)
@@ -115,8 +116,7 @@ async fn convert(req: Request, env: &Env) -> Result<Response, ApiError> {
         }
         Err(e) => return Err(e.into()),
     };
-    let app_id =
-        ghplane_core::ids::AppId::from_u64(converted.id).map_err(|_| ApiError::Internal)?;
+    let app_id = ghplane_core::ids::AppId::from_u64(converted.id).map_err(|e| fail!(e))?;
     let input = converted.app_input(&record.target)?;
     let ring = Keyring::from_env(env).await?;
     let object = object_name(app_id);

@@ -95,11 +95,7 @@ async fn verifies(
     };
     let mut macs = Vec::with_capacity(claim.secrets().len());
     for secret in claim.secrets() {
-        macs.push(
-            hmac_sha256(secret, body)
-                .await
-                .map_err(|_| ApiError::Internal)?,
-        );
+        macs.push(hmac_sha256(secret, body).await.map_err(|e| fail!(e))?);
     }
     Ok(claim.judge(&macs))
 }
@@ -155,7 +151,7 @@ fn installation_id(m: &Matched) -> Result<InstallationId, ApiError> {
 
 /// `limit` and `cursor` of a listing, checked before any object is touched.
 fn page_query(req: &Request) -> Result<String, ApiError> {
-    let url = req.url().map_err(|_| ApiError::Internal)?;
+    let url = req.url().map_err(|e| fail!(e))?;
     let mut out = Vec::new();
     for (k, v) in url.query_pairs() {
         match k.as_ref() {

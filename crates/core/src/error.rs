@@ -3,9 +3,80 @@
 //! The adapter renders these as `{"error":{"code","message"}}` in exactly one place. Codes are
 //! part of the API contract (the OpenAPI document lists them): never rename one.
 
+use serde::{Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+/// Why a 500 happened: where (`file:line`) and, when known, what failed. The renderer logs it
+/// once; it is never sent to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    pub at: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// What an underlying failure may say about itself in a log line. Implemented only for
+/// errors whose text never quotes the input (serde_json's does for a wrong-typed string, so
+/// only its category and position are kept).
+pub trait Detail {
+    fn detail(&self) -> String;
+}
+
+impl Detail for serde_json::Error {
+    fn detail(&self) -> String {
+        format!(
+            "json {:?} error at line {} column {}",
+            self.classify(),
+            self.line(),
+            self.column()
+        )
+    }
+}
+
+impl Detail for String {
+    fn detail(&self) -> String {
+        self.clone()
+    }
+}
+
+impl Detail for &str {
+    fn detail(&self) -> String {
+        (*self).to_owned()
+    }
+}
+
+/// `ApiError::Internal` with the current `file:line` and, optionally, a [`Detail`].
+#[macro_export]
+macro_rules! internal {
+    () => {
+        $crate::ApiError::Internal($crate::error::Cause {
+            at: concat!(file!(), ":", line!()).to_owned(),
+            detail: String::new(),
+        })
+    };
+    ($e:expr) => {
+        $crate::ApiError::Internal($crate::error::Cause {
+            at: concat!(file!(), ":", line!()).to_owned(),
+            detail: $crate::error::Detail::detail(&$e),
+        })
+    };
+}
+
+/// Codes are `&'static str` in memory; an error that crossed an object boundary gets its
+/// code back from the list of every code (an unknown one cannot be told apart from a bug).
+fn intern<'de, D: Deserializer<'de>>(d: D) -> Result<Code, D::Error> {
+    let code = String::deserialize(d)?;
+    Ok(all_codes()
+        .into_iter()
+        .find(|c| *c == code)
+        .unwrap_or("internal_error"))
+}
+
+/// A stable error code. An alias and not `&'static str` in the variants: serde would take a
+/// `&str` field as borrowed from the input, and errors must deserialize from owned bytes.
+pub type Code = &'static str;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ApiError {
     #[error("the request body is not valid JSON: {0}")]
     MalformedJson(String),
@@ -15,7 +86,11 @@ pub enum ApiError {
     InvalidId(String),
     /// A private key refused when it is stored (not when a token is first needed).
     #[error("{message}")]
-    InvalidPrivateKey { code: &'static str, message: String },
+    InvalidPrivateKey {
+        #[serde(deserialize_with = "intern")]
+        code: Code,
+        message: String,
+    },
     #[error("missing or invalid credentials")]
     Unauthorized,
     #[error("{0}")]
@@ -44,7 +119,8 @@ pub enum ApiError {
     /// GitHub failed or refused; `code` is one of the `github_*` codes.
     #[error("{message}")]
     Github {
-        code: &'static str,
+        #[serde(deserialize_with = "intern")]
+        code: Code,
         message: String,
         retry_after_secs: Option<u64>,
     },
@@ -53,30 +129,38 @@ pub enum ApiError {
     /// try again, after `retry_after_secs` when known).
     #[error("{message}")]
     UserAccess {
-        code: &'static str,
+        #[serde(deserialize_with = "intern")]
+        code: Code,
         message: String,
         retry_after_secs: Option<u64>,
     },
     /// The GitHub sign-in handshake was refused: one of the `oauth_*` codes.
     #[error("{message}")]
-    OAuth { code: &'static str, message: String },
+    OAuth {
+        #[serde(deserialize_with = "intern")]
+        code: Code,
+        message: String,
+    },
     #[error("{method} is not allowed here; allowed: {}", allowed.join(", "))]
     MethodNotAllowed {
         method: String,
-        allowed: Vec<&'static str>,
+        // Never crosses an object boundary (only the route table answers it).
+        #[serde(skip_deserializing)]
+        allowed: Vec<Code>,
     },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the request body must be application/json")]
     UnsupportedMediaType,
     #[error("the server is missing required configuration: {0}")]
-    Misconfigured(&'static str),
+    Misconfigured(std::borrow::Cow<'static, str>),
     /// An error of a feature module (webhooks, projects, deploys, mint) with its own stable
     /// code and status; each module lists its codes, and `ALL_CODES` includes them.
     #[error("{message}")]
     Coded {
         status: u16,
-        code: &'static str,
+        #[serde(deserialize_with = "intern")]
+        code: Code,
         message: String,
     },
     /// An error another Durable Object already rendered, passed through unchanged.
@@ -90,9 +174,9 @@ pub enum ApiError {
     /// retry did not help: try again after `retry_after_secs`.
     #[error("the service is busy; try again shortly")]
     Unavailable { retry_after_secs: u64 },
-    /// The real cause is logged by the adapter, never sent.
+    /// The real cause is logged by the renderer, never sent.
     #[error("something went wrong")]
-    Internal,
+    Internal(Cause),
 }
 
 impl ApiError {
@@ -122,7 +206,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Misconfigured(_) => "server_misconfigured",
             ApiError::Unavailable { .. } => "service_unavailable",
-            ApiError::Internal => "internal_error",
+            ApiError::Internal(_) => "internal_error",
         }
     }
 
@@ -163,7 +247,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType => 415,
-            ApiError::Misconfigured(_) | ApiError::Internal => 500,
+            ApiError::Misconfigured(_) | ApiError::Internal(_) => 500,
             ApiError::Unavailable { .. } => 503,
             ApiError::Relayed { status, .. } | ApiError::Coded { status, .. } => *status,
         }
@@ -172,7 +256,7 @@ impl ApiError {
     /// The message sent to the client. For 5xx it is deliberately generic.
     pub fn public_message(&self) -> String {
         match self {
-            ApiError::Internal => "Something went wrong".to_owned(),
+            ApiError::Internal(_) => "Something went wrong".to_owned(),
             other => other.to_string(),
         }
     }
@@ -316,8 +400,9 @@ mod tests {
 
     #[test]
     fn internal_never_shows_a_cause() {
-        let e = ApiError::Internal;
+        let e = crate::internal!("the cause");
         assert_eq!(e.status(), 500);
+        assert!(!e.body().to_string().contains("the cause"));
         assert_eq!(e.body()["error"]["message"], "Something went wrong");
     }
 
@@ -384,8 +469,8 @@ mod tests {
             },
             ApiError::PayloadTooLarge { limit: 1 },
             ApiError::UnsupportedMediaType,
-            ApiError::Misconfigured("X"),
-            ApiError::Internal,
+            ApiError::Misconfigured("X".into()),
+            crate::internal!(),
         ];
         for e in samples {
             assert!(
@@ -430,6 +515,30 @@ mod tests {
             assert!(e.body()["error"].get("retry_after").is_none());
             assert!(ApiError::ALL_CODES.contains(&code));
         }
+    }
+
+    #[test]
+    fn errors_cross_a_boundary_as_themselves() {
+        for e in [
+            ApiError::ProjectNotFound("p-1".into()),
+            ApiError::from(crate::github::error::GithubError::NotFound),
+            ApiError::Unavailable {
+                retry_after_secs: 1,
+            },
+            ApiError::Misconfigured("ENCRYPTION_KEY".into()),
+            crate::internal!("storage get failed".to_owned()),
+        ] {
+            let wire = serde_json::to_vec(&e).unwrap();
+            let back: ApiError = serde_json::from_slice(&wire).unwrap();
+            assert_eq!(back, e);
+        }
+        let wire = br#"{"Github":{"code":"made_up","message":"","retry_after_secs":null}}"#;
+        let back: ApiError = serde_json::from_slice(wire).unwrap();
+        assert_eq!(
+            back.code(),
+            "internal_error",
+            "an unknown code is not invented"
+        );
     }
 
     #[test]

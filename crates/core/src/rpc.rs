@@ -6,7 +6,37 @@
 //! effect before the reset: a delivery handed to its object, for one, is recovered by
 //! GitHub's redelivery instead, never by a second hand-off that could answer `duplicate`.
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
 use crate::ApiError;
+
+/// One Durable Object class's command enum: the client sends one value, the object matches
+/// it. Replies are the named types each client method decodes; errors come back as
+/// [`ApiError`] values (serde), so callers match variants, never code strings.
+pub trait Command: Serialize + DeserializeOwned {
+    /// Whether the command may be sent twice (a reset object's call is retried once): reads,
+    /// and writes that set a value rather than add one.
+    fn idempotent(&self) -> bool;
+}
+
+/// What travels to an object: its own name (the one the stub was made from, so the object
+/// never has to be told its id another way) and the command.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope<N, C> {
+    pub to: N,
+    pub command: C,
+}
+
+/// Decodes an object's answer: `ok` is whether it carried a reply (else an [`ApiError`]).
+/// Bytes that decode as neither are an internal error at the caller.
+pub fn decode<R: DeserializeOwned>(ok: bool, bytes: &[u8]) -> Result<R, ApiError> {
+    if ok {
+        serde_json::from_slice(bytes).map_err(|e| crate::internal!(e))
+    } else {
+        Err(serde_json::from_slice(bytes).unwrap_or_else(|e| crate::internal!(e)))
+    }
+}
 
 /// What the caller is told to wait when an object is busy.
 pub const RETRY_AFTER_SECS: u64 = 1;
@@ -43,7 +73,7 @@ pub fn after_rejection(r: Rejection, idempotent: bool, attempts: u32, jitter: f6
             retry_after_secs: RETRY_AFTER_SECS,
         }
     } else {
-        ApiError::Internal
+        crate::internal!("the object call was rejected")
     })
 }
 
@@ -55,6 +85,21 @@ pub fn idempotent(method: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replies_and_errors_decode_as_themselves() {
+        let ok: Vec<u32> = decode(true, b"[1,2]").unwrap();
+        assert_eq!(ok, vec![1, 2]);
+        let wire = serde_json::to_vec(&ApiError::ProjectNotFound("p-1".into())).unwrap();
+        assert_eq!(
+            decode::<()>(false, &wire),
+            Err(ApiError::ProjectNotFound("p-1".into()))
+        );
+        let garbled = decode::<()>(false, b"<html>").unwrap_err();
+        assert_eq!(garbled.code(), "internal_error");
+        let wrong_shape = decode::<Vec<u32>>(true, b"{}").unwrap_err();
+        assert_eq!(wrong_shape.code(), "internal_error");
+    }
 
     const RESET: Rejection = Rejection {
         retryable: true,
@@ -115,9 +160,10 @@ mod tests {
 
     #[test]
     fn anything_else_is_an_internal_error() {
-        assert_eq!(
-            after_rejection(BROKEN, true, 1, 0.5),
-            Next::Fail(ApiError::Internal)
-        );
+        let Next::Fail(e) = after_rejection(BROKEN, true, 1, 0.5) else {
+            panic!("a broken object is not retried")
+        };
+        assert_eq!((e.status(), e.code()), (500, "internal_error"));
+        assert!(matches!(e, ApiError::Internal(c) if c.detail == "the object call was rejected"));
     }
 }

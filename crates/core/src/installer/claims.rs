@@ -117,6 +117,14 @@ pub enum ClaimRequest {
     },
 }
 
+impl crate::rpc::Command for ClaimRequest {
+    /// Each request moves the owner's claims from the state it finds; sent twice, the second
+    /// could answer a conflict with the first, so none is resent.
+    fn idempotent(&self) -> bool {
+        false
+    }
+}
+
 /// An org installation whose withheld repositories changed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
