@@ -1,0 +1,241 @@
+//! A small W3C WebDriver client for the console's browser tests: Debian's `chromedriver`
+//! driving Debian's headless `chromium` (both from apt; `make chromium` installs them), over
+//! plain HTTP with the suite's own `ureq`. Only what the tests use: open a page, wait for an
+//! element, read text, click, type, run a script, take a screenshot.
+//!
+//! One `chromedriver` process per run (started on first use, killed with its process group
+//! when the run ends); one browser session per test, with its own profile, so cookies never
+//! leak from one test's person to another's.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::worker::free_port;
+
+/// The W3C element reference key.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecc";
+
+struct Driver {
+    base: String,
+    child: Mutex<Child>,
+}
+
+static DRIVER: OnceLock<Driver> = OnceLock::new();
+
+fn driver() -> &'static Driver {
+    DRIVER.get_or_init(|| {
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run chromedriver (make test installs chromium-driver)");
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while ureq::get(&format!("{base}/status")).call().is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "chromedriver did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Driver {
+            base,
+            child: Mutex::new(child),
+        }
+    })
+}
+
+/// Stops chromedriver (called once at the end of the run).
+pub fn shutdown() {
+    if let Some(d) = DRIVER.get() {
+        let mut child = d.child.lock().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+fn send(method: &str, url: &str, body: Option<Value>) -> Value {
+    let req = ureq::request(method, url).timeout(Duration::from_secs(60));
+    let result = match body {
+        Some(b) => req.send_json(b),
+        None => req.call(),
+    };
+    let resp = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("webdriver {method} {url}: {e}"),
+    };
+    let status = resp.status();
+    let v: Value = resp.into_json().expect("webdriver answers JSON");
+    assert!(
+        status < 400,
+        "webdriver {method} {url}: {status} {}",
+        v["value"]
+    );
+    v["value"].clone()
+}
+
+/// One headless browser with its own profile.
+pub struct Browser {
+    url: String,
+}
+
+impl Browser {
+    /// A browser `width` × `height` CSS pixels.
+    pub fn open(width: u32, height: u32) -> Browser {
+        let d = driver();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                    "--disable-dev-shm-usage", format!("--window-size={width},{height}")]
+            }
+        }}});
+        let v = send("POST", &format!("{}/session", d.base), Some(caps));
+        let id = v["sessionId"].as_str().expect("a session id").to_owned();
+        Browser {
+            url: format!("{}/session/{id}", d.base),
+        }
+    }
+
+    pub fn goto(&self, url: &str) {
+        send("POST", &format!("{}/url", self.url), Some(json!({"url": url})));
+    }
+
+    pub fn current_url(&self) -> String {
+        send("GET", &format!("{}/url", self.url), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Runs `script` (a function body; `arguments` are `args`) in the page.
+    pub fn run(&self, script: &str, args: Value) -> Value {
+        send(
+            "POST",
+            &format!("{}/execute/sync", self.url),
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
+    fn find_now(&self, css: &str) -> Option<String> {
+        let v = send(
+            "POST",
+            &format!("{}/elements", self.url),
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        v.as_array()
+            .and_then(|a| a.first())
+            .and_then(|e| e[ELEMENT].as_str())
+            .map(str::to_owned)
+    }
+
+    /// Waits (up to 20 s) for an element matching `css` and returns its reference.
+    pub fn wait(&self, css: &str) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(e) = self.find_now(css) {
+                return e;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no element {css} on {}: {}",
+                self.current_url(),
+                self.text("body")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether an element matching `css` is on the page now.
+    pub fn has(&self, css: &str) -> bool {
+        self.find_now(css).is_some()
+    }
+
+    /// How many elements match `css` now.
+    pub fn count(&self, css: &str) -> usize {
+        send(
+            "POST",
+            &format!("{}/elements", self.url),
+            Some(json!({"using": "css selector", "value": css})),
+        )
+        .as_array()
+        .map_or(0, Vec::len)
+    }
+
+    /// The rendered text of the first element matching `css` (waiting for it).
+    pub fn text(&self, css: &str) -> String {
+        let e = match self.find_now(css) {
+            Some(e) => e,
+            None => return String::new(),
+        };
+        send("GET", &format!("{}/element/{e}/text", self.url), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Waits until the text of `css` contains `needle`, and returns it.
+    pub fn wait_text(&self, css: &str, needle: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let t = self.text(css);
+            if t.contains(needle) {
+                return t;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{css} never said {needle:?}; it says {t:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn click(&self, css: &str) {
+        let e = self.wait(css);
+        send(
+            "POST",
+            &format!("{}/element/{e}/click", self.url),
+            Some(json!({})),
+        );
+    }
+
+    pub fn type_into(&self, css: &str, text: &str) {
+        let e = self.wait(css);
+        send(
+            "POST",
+            &format!("{}/element/{e}/clear", self.url),
+            Some(json!({})),
+        );
+        send(
+            "POST",
+            &format!("{}/element/{e}/value", self.url),
+            Some(json!({"text": text})),
+        );
+    }
+
+    /// A PNG of the viewport, written to `path`.
+    pub fn screenshot(&self, path: &std::path::Path) {
+        let b64 = send("GET", &format!("{}/screenshot", self.url), None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap_or_default())
+            .expect("a base64 screenshot");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("screenshot folder");
+        }
+        std::fs::write(path, png).expect("write screenshot");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = ureq::delete(&self.url).call();
+    }
+}
