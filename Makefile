@@ -20,7 +20,7 @@ export WRANGLER_SEND_ERROR_REPORTS := false
 export CARGO_TERM_COLOR := never
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 
-.PHONY: mutants cargo-mutants bench types help tools rust-target worker-build wasm-bindgen node build build-e2e no-test-switches dev test lint unit wasm-test e2e types-check fmt chromium deploy deploy-preflight deploy-check
+.PHONY: console console-check mutants cargo-mutants bench types help tools rust-target worker-build wasm-bindgen node build build-e2e no-test-switches dev test lint unit wasm-test e2e types-check fmt chromium deploy deploy-preflight deploy-check
 
 help:
 	@echo "make dev    start the worker on http://127.0.0.1:8787 (wrangler dev, local Durable Objects)"
@@ -55,11 +55,25 @@ node_modules/.installed: package.json package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-build: tools
+build: tools console
 	@worker-build --release
 
+# The admin console (console/): its API types generated from the worker's OpenAPI document,
+# type-checked (a route the console uses that changes shape fails here), built by Vite into
+# console/dist, which wrangler serves as static assets.
+CONSOLE_OPENAPI := crates/core/src/openapi/openapi.json
+console/src/lib/schema.d.ts: $(CONSOLE_OPENAPI) node_modules/.installed
+	@npx openapi-typescript $(CONSOLE_OPENAPI) -o $@ --silent
+
+console-check: node console/src/lib/schema.d.ts
+	@echo "== console type check (svelte-check against the OpenAPI document)"
+	@cd console && npx svelte-check --tsconfig ./tsconfig.json --fail-on-warnings
+
+console: node console/src/lib/schema.d.ts
+	@cd console && npx vite build --logLevel warn
+
 # The end-to-end tests' build: the worker plus its test seams (cargo feature e2e-seams).
-build-e2e: tools
+build-e2e: tools console
 	@worker-build --release --features e2e-seams
 
 .dev.vars:
@@ -78,7 +92,7 @@ no-test-switches:
 	@echo "== no E2E_ switches in src/ or README.md"
 	@if grep -rn 'E2E_' src README.md; then echo "test switches found (see above)"; exit 1; fi
 
-lint: tools no-test-switches
+lint: tools no-test-switches console-check
 	@echo "== cargo fmt --check"
 	@cargo fmt --all -- --check
 	@echo "== cargo clippy (host)"
@@ -96,9 +110,9 @@ wasm-test: tools
 
 # Headless Chromium drives the installer's setup page in the e2e tests (Debian's package).
 chromium:
-	@if [ ! -x /usr/bin/chromium ]; then \
-	  echo "installing chromium (apt-get) for the installer's browser test"; \
-	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  echo "installing chromium and chromedriver (apt-get) for the browser tests"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
 	fi
 
 e2e: build-e2e chromium

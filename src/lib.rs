@@ -157,5 +157,6 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::AdminReseal => reseal::reseal(req, env, m).await,
         Route::GithubConnectSession => gh::session(req, env, m).await,
         Route::ListInstallations => installations::list(req, env).await,
+        Route::ConsolePage => routes::console::page(req, env).await,
     }
 }

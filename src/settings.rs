@@ -53,6 +53,8 @@ pub const INSTALLATIONS: &str = "INSTALLATIONS";
 pub const APPS: &str = "APPS";
 /// Durable Object binding of the app directory (`apps`), which verifies webhooks.
 pub const APP_DIRECTORY: &str = "APP_DIRECTORY";
+/// The console's static assets (wrangler.jsonc `assets.binding`).
+pub const ASSETS: &str = "ASSETS";
 /// Durable Object binding of the project stores (`project-<slug>`).
 pub const PROJECTS: &str = "PROJECTS";
 /// Durable Object binding of the project listing (`projects-index`).

@@ -1,6 +1,7 @@
 //! Route handlers, one file per area. The table that maps paths to them is in `lib.rs`.
 
 pub mod apps;
+pub mod console;
 pub mod deploy;
 pub mod github_connect;
 pub mod installations;

@@ -63,6 +63,7 @@ pub enum Route {
     AdminReseal,
     GithubConnectSession,
     ListInstallations,
+    ConsolePage,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,6 +162,7 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("POST", "/api/admin/reseal", Route::AdminReseal, Auth::Admin),
     spec("POST", "/api/integrations/github/session", Route::GithubConnectSession, Auth::Public),
     spec("GET", "/api/installations", Route::ListInstallations, Auth::Admin),
+    spec("GET", "/", Route::ConsolePage, Auth::Public),
 ];
 
 /// The methods `path` is served with (for `Allow` and CORS preflights); empty when none.
