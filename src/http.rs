@@ -29,7 +29,14 @@ pub fn error_response(err: &ApiError) -> Response {
 }
 
 pub fn json_response<T: Serialize>(status: u16, body: &T) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    json_bytes_response(
+        status,
+        serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()),
+    )
+}
+
+/// A response whose body is JSON already (e.g. the static OpenAPI document).
+pub fn json_bytes_response(status: u16, bytes: Vec<u8>) -> Response {
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json; charset=utf-8");
     let _ = headers.set("cache-control", "no-store");
