@@ -17,12 +17,19 @@ use serde_json::{json, Value};
 
 use crate::api::{Api, Resp};
 use crate::fake_github::{
-    example, next_page, FakeGithub, RecordedRequest, Reply, WEB_ACCESS_TOKEN,
+    example, next_page, FakeGithub, Match, RecordedRequest, Reply, Respond, Times, WEB_ACCESS_TOKEN,
 };
 use crate::github_handlers::now_unix;
 use crate::identity::{register_app, CLIENT_SECRET};
 use crate::worker::ENCRYPTION_KEY;
-use crate::{unique_id, Shared, TestFn};
+use crate::{unique_id, Setup, Shared, TestFn};
+
+pub const SETUP: Setup = Setup {
+    vars: worker_vars,
+    ready: |s| install(&s.fake, &s.worker.base_url(), &s.api),
+    never_logged: NEVER_LOGGED,
+    ..Setup::NONE
+};
 
 pub const TESTS: &[(&str, TestFn)] = &[
     (
@@ -99,13 +106,15 @@ pub fn install(fake: &FakeGithub, worker_base: &str, api: &Api) {
         CLIENT_SECRET,
         &[&format!("{worker_base}{CALLBACK_PATH}")],
     );
-    fake.handle(
-        "apps/list-installations-for-authenticated-user",
-        installations_handler,
+    fake.on(
+        Match::operation("apps/list-installations-for-authenticated-user"),
+        Respond::with(installations_handler),
+        Times::Always,
     );
-    fake.handle(
-        "apps/list-installation-repos-for-authenticated-user",
-        repos_handler,
+    fake.on(
+        Match::operation("apps/list-installation-repos-for-authenticated-user"),
+        Respond::with(repos_handler),
+        Times::Always,
     );
 }
 

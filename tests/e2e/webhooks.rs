@@ -7,7 +7,17 @@ use serde_json::{json, Value};
 
 use crate::api::{Api, Resp};
 use crate::identity::{register_app, service_key, token, APP_WEBHOOK_SECRET};
-use crate::{unique_id, Shared, TestFn};
+use crate::{unique_id, Setup, Shared, TestFn};
+
+pub const SETUP: Setup = Setup {
+    vars: |_| {
+        vec![(
+            "WEBHOOK_SECRET_GRACE_SECONDS".into(),
+            GRACE_SECONDS.to_string(),
+        )]
+    },
+    ..Setup::NONE
+};
 
 pub const TESTS: &[(&str, TestFn)] = &[
     (

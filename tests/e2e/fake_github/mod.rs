@@ -222,44 +222,21 @@ impl FakeGithub {
         self.shared.state().requests.clear();
     }
 
-    /// Scripted faults: the next `times` requests matching the operation
-    /// (optionally only those whose path equals `path`) get `reply` instead of
-    /// the example. `times: None` repeats until [`FakeGithub::clear_scripts`].
-    /// Faults apply in the order scripted, and only to requests that pass the
-    /// conformance checks (GitHub validates before anything can go wrong).
-    #[track_caller]
-    pub fn fault(
-        &self,
-        operation_id: &str,
-        path: Option<&str>,
-        reply: Reply,
-        times: Option<usize>,
-    ) {
-        assert_known_operation(operation_id);
-        if times == Some(0) {
-            return;
-        }
-        self.shared.state().faults.push(Fault {
-            operation: operation_id.to_string(),
-            path: path.map(str::to_string),
-            reply,
-            remaining: times,
+    /// Scripts an answer: the next `times` requests that `on` matches get what `respond` gives
+    /// instead of the fake's own answer. The one override of the fake; see [`Match`] for what
+    /// a script can match and the precedence rule.
+    pub fn on(&self, on: Match, respond: impl Into<Respond>, times: Times) {
+        let remaining = match times {
+            Times::Once => Some(1),
+            Times::N(0) => return,
+            Times::N(n) => Some(n),
+            Times::Always => None,
+        };
+        self.shared.state().scripts.push(Script {
+            on,
+            respond: respond.into(),
+            remaining,
         });
-    }
-
-    /// A dynamic handler for an operation, replacing any earlier one; when it
-    /// returns `None` the operation's example is used. Scripted faults win.
-    #[track_caller]
-    pub fn handle(
-        &self,
-        operation_id: &str,
-        f: impl Fn(&RecordedRequest) -> Option<Reply> + Send + Sync + 'static,
-    ) {
-        assert_known_operation(operation_id);
-        self.shared
-            .state()
-            .handlers
-            .insert(operation_id.to_string(), Arc::new(f));
     }
 
     /// Registers an OAuth app (a GitHub App's client id and secret) for the web routes, with
@@ -297,48 +274,6 @@ impl FakeGithub {
         self.shared.state().web.revoked.iter().any(|t| t == token)
     }
 
-    /// An extension outside the REST description: a route of GitHub's web side (e.g. the
-    /// App Manifest form at `/settings/apps/new`), matched on method and a path template
-    /// (`{name}` is one segment) before the REST operations. Recorded as operation
-    /// `web <template>`; a handler's `Err` is a conformance failure answered with 422.
-    pub fn web(
-        &self,
-        method: &str,
-        template: &str,
-        f: impl Fn(&RecordedRequest) -> Result<Reply, String> + Send + Sync + 'static,
-    ) {
-        let mut state = self.shared.state();
-        state
-            .web_routes
-            .retain(|(m, t, _)| !(m == method && t == template));
-        state
-            .web_routes
-            .push((method.to_owned(), template.to_owned(), Arc::new(f)));
-    }
-
-    /// A documented extension outside GitHub's REST description (an OIDC issuer, the
-    /// Actions ID-token endpoint): `method` + exact `path` (query ignored) answered by `f`
-    /// before any operation routing, recorded with `operation` `x:<name>`. Stays for the
-    /// whole run; registering the same method and path again replaces it.
-    pub fn extra_route(
-        &self,
-        name: &str,
-        method: &str,
-        path: &str,
-        f: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
-    ) {
-        let mut state = self.shared.state();
-        state
-            .extras
-            .retain(|e| !(e.method == method && e.path == path));
-        state.extras.push(Extra {
-            name: format!("x:{name}"),
-            method: method.to_string(),
-            path: path.to_string(),
-            handler: Arc::new(f),
-        });
-    }
-
     /// Holds the reply to the first request (recorded and answered as usual) that `matcher`
     /// accepts until [`Hold::release`]; see the module's documentation.
     pub fn hold(&self, matcher: impl Fn(&RecordedRequest) -> bool + Send + Sync + 'static) -> Hold {
@@ -351,12 +286,9 @@ impl FakeGithub {
         Hold { state }
     }
 
-    /// Removes every fault and handler; recorded requests and failures stay.
+    /// Removes every script (of every kind of [`Match`]); recorded requests and failures stay.
     pub fn clear_scripts(&self) {
-        let mut state = self.shared.state();
-        state.faults.clear();
-        state.handlers.clear();
-        state.web_routes.clear();
+        self.shared.state().scripts.clear();
     }
 
     pub fn conformance_failures(&self) -> Vec<String> {
@@ -402,10 +334,8 @@ struct Shared {
 struct State {
     requests: Vec<RecordedRequest>,
     failures: Vec<String>,
-    faults: Vec<Fault>,
-    handlers: HashMap<String, Handler>,
-    extras: Vec<Extra>,
-    web_routes: Vec<(String, String, WebHandler)>,
+    /// Oldest first; answered newest first.
+    scripts: Vec<Script>,
     web: WebOAuth,
     holds: Vec<Arc<HoldState>>,
 }
@@ -453,57 +383,157 @@ impl Drop for Hold {
     }
 }
 
-struct Extra {
-    name: String,
-    method: String,
-    path: String,
-    handler: Arc<dyn Fn(&RecordedRequest) -> Reply + Send + Sync>,
+/// Which requests a script of [`FakeGithub::on`] answers.
+///
+/// **Precedence, one rule:** of the live scripts that match a request, the **newest** answers
+/// (a test's script wins over a setup's); one whose [`Respond`] passes (`None`) hands the
+/// request to the next older one, and when none answers the fake answers as GitHub would.
+/// A request is matched against the kinds in the order it is routed:
+/// 1. [`Match::Web`] and [`Match::Extra`] scripts: routes outside the REST description,
+///    answered without GitHub's checks;
+/// 2. the built-in github.com OAuth web routes ([`WEB_AUTHORIZE`], [`WEB_ACCESS_TOKEN`]);
+/// 3. the REST operation the method and path route to: GitHub's checks first (a request
+///    GitHub would refuse gets GitHub's refusal, never a script), then [`Match::Operation`]
+///    scripts, then the fake's answer (GitHub's example, or the OAuth user of `GET /user`).
+///    Every answer of an operation is GitHub's conditional GET when it documents `304`.
+///
+/// **Log label, one scheme:** a request is recorded ([`RecordedRequest::operation`],
+/// [`FakeGithub::requests_for`]) under [`Match::label`] of what routed it: the operation id,
+/// `web:<METHOD> <template>` or `x:<METHOD> <path>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Match {
+    /// A REST operation of GitHub's description by `operationId`; with a path, only requests
+    /// to exactly that path (query ignored).
+    Operation(String, Option<String>),
+    /// A route of GitHub's web side outside the REST description (the App Manifest form at
+    /// `POST /settings/apps/new`): method and path template (`{name}` is one segment).
+    Web(String, String),
+    /// An extension outside GitHub (an OIDC issuer, the Actions ID-token endpoint): method
+    /// and exact path (query ignored).
+    Extra(String, String),
 }
 
-type Handler = Arc<dyn Fn(&RecordedRequest) -> Option<Reply> + Send + Sync>;
-/// `Err(reason)`: a request GitHub's web side would refuse; kept as a conformance failure.
-type WebHandler = Arc<dyn Fn(&RecordedRequest) -> Result<Reply, String> + Send + Sync>;
+impl Match {
+    /// Every request of a REST operation.
+    #[track_caller]
+    pub fn operation(id: &str) -> Match {
+        assert_known_operation(id);
+        Match::Operation(id.to_owned(), None)
+    }
 
-struct Fault {
-    operation: String,
-    path: Option<String>,
-    reply: Reply,
+    /// The requests of a REST operation to exactly `path` (a test's own installation or
+    /// repository, so that parallel tests do not see each other's scripts).
+    #[track_caller]
+    pub fn operation_at(id: &str, path: &str) -> Match {
+        assert_known_operation(id);
+        Match::Operation(id.to_owned(), Some(path.to_owned()))
+    }
+
+    pub fn web(method: &str, template: &str) -> Match {
+        Match::Web(method.to_owned(), template.to_owned())
+    }
+
+    pub fn extra(method: &str, path: &str) -> Match {
+        Match::Extra(method.to_owned(), path.to_owned())
+    }
+
+    /// What requests it routes are recorded as (see the precedence rule above).
+    pub fn label(&self) -> String {
+        match self {
+            Match::Operation(id, _) => id.clone(),
+            Match::Web(method, template) => format!("web:{method} {template}"),
+            Match::Extra(method, path) => format!("x:{method} {path}"),
+        }
+    }
+
+    /// A route outside the REST description that `request` is to.
+    fn routes(&self, request: &RecordedRequest) -> bool {
+        match self {
+            Match::Operation(..) => false,
+            Match::Web(method, template) => {
+                method.eq_ignore_ascii_case(&request.method) && web_matches(template, &request.path)
+            }
+            Match::Extra(method, path) => {
+                method.eq_ignore_ascii_case(&request.method) && *path == request.path
+            }
+        }
+    }
+
+    fn is_operation(&self, id: &str, path: &str) -> bool {
+        matches!(self, Match::Operation(op, at) if op == id && at.as_deref().is_none_or(|p| p == path))
+    }
+}
+
+type Answer = dyn Fn(&RecordedRequest) -> Result<Option<Reply>, String> + Send + Sync;
+
+/// What a script answers (see [`FakeGithub::on`]); a [`Reply`] converts into one.
+#[derive(Clone)]
+pub struct Respond(Arc<Answer>);
+
+impl Respond {
+    /// The same reply every time.
+    pub fn reply(reply: Reply) -> Respond {
+        Respond(Arc::new(move |_| Ok(Some(reply.clone()))))
+    }
+
+    /// Computed from the request; `None` passes it on (to older scripts, then the fake).
+    pub fn with(f: impl Fn(&RecordedRequest) -> Option<Reply> + Send + Sync + 'static) -> Respond {
+        Respond(Arc::new(move |request| Ok(f(request))))
+    }
+
+    /// Computed; `Err(reason)` is a request GitHub would refuse: kept as a conformance
+    /// failure and answered `422 {"message": reason}`.
+    pub fn checked(
+        f: impl Fn(&RecordedRequest) -> Result<Reply, String> + Send + Sync + 'static,
+    ) -> Respond {
+        Respond(Arc::new(move |request| f(request).map(Some)))
+    }
+
+    /// These replies, one per request, in order; then it passes.
+    pub fn in_turn(replies: impl IntoIterator<Item = Reply>) -> Respond {
+        let queue = Mutex::new(
+            replies
+                .into_iter()
+                .collect::<std::collections::VecDeque<_>>(),
+        );
+        Respond(Arc::new(move |_| {
+            Ok(queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop_front())
+        }))
+    }
+}
+
+impl From<Reply> for Respond {
+    fn from(reply: Reply) -> Respond {
+        Respond::reply(reply)
+    }
+}
+
+/// How many requests a script answers before it is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Times {
+    Once,
+    N(usize),
+    /// Until [`FakeGithub::clear_scripts`].
+    Always,
+}
+
+struct Script {
+    on: Match,
+    respond: Respond,
+    /// Uses left (`None`: no limit); a script at `Some(0)` is removed once its last answer
+    /// is out.
     remaining: Option<usize>,
 }
 
 impl Shared {
     fn answer(&self, mut request: RecordedRequest) -> Reply {
-        let extra = {
-            let state = self.state();
-            state
-                .extras
-                .iter()
-                .find(|e| e.method == request.method && e.path == request.path)
-                .map(|e| (e.name.clone(), e.handler.clone()))
-        };
-        if let Some((name, handler)) = extra {
-            request.operation = Some(name);
-            self.state().requests.push(request.clone());
-            return handler(&request);
-        }
-        let web = self
-            .state()
-            .web_routes
-            .iter()
-            .find_map(|(method, template, handler)| {
-                (method.eq_ignore_ascii_case(&request.method)
-                    && web_matches(template, &request.path))
-                .then(|| (template.clone(), handler.clone()))
-            });
-        if let Some((template, handler)) = web {
-            request.operation = Some(format!("web {template}"));
-            self.state().requests.push(request.clone());
-            return handler(&request).unwrap_or_else(|reason| {
-                self.state()
-                    .failures
-                    .push(format!("web {template} ({}): {reason}", request.path));
-                Reply::json(422, json!({ "message": reason }))
-            });
+        if let Some((label, reply)) = self.scripted(&request, |on| on.routes(&request)) {
+            request.operation = Some(label);
+            self.state().requests.push(request);
+            return reply;
         }
         if let Some(reply) = self.answer_web(&mut request) {
             return reply;
@@ -536,38 +566,79 @@ impl Shared {
         if let Some(rejection) = problems.into_iter().find_map(|problem| problem.rejection) {
             return rejection;
         }
-        if let Some(reply) = self.take_fault(&operation.id, &request.path) {
-            return reply;
-        }
-        // Cloned out so the handler runs without the lock held.
-        let handler = self.state().handlers.get(&operation.id).cloned();
-        let reply = match handler.and_then(|handler| handler(&request)) {
-            Some(reply) => reply,
-            None => self
-                .web_token_answer(operation, &request)
-                .unwrap_or_else(|| operation.example()),
-        };
+        let reply =
+            match self.scripted(&request, |on| on.is_operation(&operation.id, &request.path)) {
+                Some((_, reply)) => reply,
+                None => self
+                    .web_token_answer(operation, &request)
+                    .unwrap_or_else(|| operation.example()),
+            };
         conditional(operation, &request, reply)
     }
 
-    fn take_fault(&self, operation: &str, path: &str) -> Option<Reply> {
-        let mut state = self.state();
-        let index = state.faults.iter().position(|fault| {
-            fault.operation == operation && fault.path.as_deref().is_none_or(|p| p == path)
-        })?;
-        let fault = &mut state.faults[index];
-        let reply = fault.reply.clone();
-        let exhausted = match &mut fault.remaining {
-            Some(remaining) => {
-                *remaining -= 1;
-                *remaining == 0
+    /// The answer of the newest live script that `matches` and does not pass, with the label
+    /// of what it matched. A script's use is counted before it runs (so two requests at once
+    /// cannot both take a script's last use) and given back when it passes; scripts run
+    /// without the lock held (they may be slow or look at the fake).
+    fn scripted(
+        &self,
+        request: &RecordedRequest,
+        matches: impl Fn(&Match) -> bool,
+    ) -> Option<(String, Reply)> {
+        let candidates: Vec<(Match, Respond)> = self
+            .state()
+            .scripts
+            .iter()
+            .rev()
+            .filter(|script| matches(&script.on))
+            .map(|script| (script.on.clone(), script.respond.clone()))
+            .collect();
+        for (on, respond) in candidates {
+            if !self.count_use(&respond, -1) {
+                continue;
             }
-            None => false,
-        };
-        if exhausted {
-            state.faults.remove(index);
+            let reply = match (respond.0)(request) {
+                Ok(None) => {
+                    self.count_use(&respond, 1);
+                    continue;
+                }
+                Ok(Some(reply)) => reply,
+                Err(reason) => {
+                    self.state().failures.push(format!(
+                        "{} ({} {}): {reason}",
+                        on.label(),
+                        request.method,
+                        request.path
+                    ));
+                    Reply::json(422, json!({ "message": reason }))
+                }
+            };
+            let mut state = self.state();
+            state.scripts.retain(|script| script.remaining != Some(0));
+            return Some((on.label(), reply));
         }
-        Some(reply)
+        None
+    }
+
+    /// Takes (`-1`) or gives back (`1`) one use of the script `respond` belongs to; false when
+    /// it has none left (or was cleared meanwhile).
+    fn count_use(&self, respond: &Respond, delta: isize) -> bool {
+        let mut state = self.state();
+        let Some(script) = state
+            .scripts
+            .iter_mut()
+            .find(|script| Arc::ptr_eq(&script.respond.0, &respond.0))
+        else {
+            return false;
+        };
+        match &mut script.remaining {
+            None => true,
+            Some(0) if delta < 0 => false,
+            Some(n) => {
+                *n = n.saturating_add_signed(delta);
+                true
+            }
+        }
     }
 }
 

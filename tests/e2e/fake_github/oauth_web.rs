@@ -3,9 +3,10 @@
 
 use super::*;
 
-/// Pseudo operation ids of the web routes, for [`FakeGithub::requests_for`].
-pub const WEB_AUTHORIZE: &str = "web/oauth-authorize";
-pub const WEB_ACCESS_TOKEN: &str = "web/oauth-access-token";
+/// Labels of the built-in github.com web routes (the `web:` scheme of [`Match::label`]), for
+/// [`FakeGithub::requests_for`].
+pub const WEB_AUTHORIZE: &str = "web:GET /login/oauth/authorize";
+pub const WEB_ACCESS_TOKEN: &str = "web:POST /login/oauth/access_token";
 /// GitHub's lifetime of an authorization code.
 pub(super) const CODE_LIFETIME: Duration = Duration::from_secs(600);
 

@@ -58,6 +58,10 @@ pub const SELFTESTS: &[(&str, fn())] = &[
         "fake_github::conditional_gets_answer_304",
         selftest_conditional_gets_answer_304,
     ),
+    (
+        "fake_github::scripts_answer_newest_first_under_one_label_scheme",
+        selftest_scripts_answer_newest_first_under_one_label_scheme,
+    ),
 ];
 
 pub fn selftest_oauth_web_routes_act_like_github() {
@@ -404,15 +408,14 @@ pub fn selftest_chunked_bodies_are_read() {
 pub fn selftest_faults_apply_the_given_times() {
     let fake = FakeGithub::start();
     let error = Reply::json(502, json!({ "message": "Server Error" })).header("retry-after", "1");
-    fake.fault(TOKEN_OPERATION, None, error, Some(1));
+    fake.on(Match::operation(TOKEN_OPERATION), error, Times::Once);
     assert_eq!(request_token(&fake, 1).0, 502);
     assert_eq!(request_token(&fake, 1).0, 201);
 
-    fake.fault(
-        TOKEN_OPERATION,
-        Some("/app/installations/2/access_tokens"),
+    fake.on(
+        Match::operation_at(TOKEN_OPERATION, "/app/installations/2/access_tokens"),
         Reply::json(404, json!({ "message": "Not Found" })),
-        None,
+        Times::Always,
     );
     assert_eq!(request_token(&fake, 1).0, 201);
     assert_eq!(request_token(&fake, 2).0, 404);
@@ -427,11 +430,10 @@ pub fn selftest_delays_do_not_block_others() {
     // Long enough that the undelayed request is surely answered first on a loaded machine.
     let delay = Duration::from_secs(5);
     let slow_reply = Reply::json(201, json!({ "token": "slow" })).delay(delay);
-    fake.fault(
-        TOKEN_OPERATION,
-        Some("/app/installations/1/access_tokens"),
+    fake.on(
+        Match::operation_at(TOKEN_OPERATION, "/app/installations/1/access_tokens"),
         slow_reply,
-        Some(1),
+        Times::Once,
     );
     thread::scope(|scope| {
         let slow = scope.spawn(|| {
@@ -457,7 +459,11 @@ pub fn selftest_delays_do_not_block_others() {
 
 pub fn selftest_dropped_connections_fail_the_client() {
     let fake = FakeGithub::start();
-    fake.fault(TOKEN_OPERATION, None, Reply::dropped(), Some(1));
+    fake.on(
+        Match::operation(TOKEN_OPERATION),
+        Reply::dropped(),
+        Times::Once,
+    );
     let result =
         conforming(&fake, "POST", "/app/installations/1/access_tokens").send_json(json!({}));
     let result = status_or_transport_error(result);
@@ -474,7 +480,7 @@ pub fn selftest_handlers_answer_dynamically() {
     let fake = FakeGithub::start();
     let minted = Arc::new(Mutex::new(0));
     let counter = Arc::clone(&minted);
-    fake.handle(TOKEN_OPERATION, move |request| {
+    fake.on(Match::operation(TOKEN_OPERATION), Respond::with(move |request| {
         if request.path.contains("/2/") {
             return None;
         }
@@ -484,11 +490,15 @@ pub fn selftest_handlers_answer_dynamically() {
             201,
             json!({ "token": format!("ghs_minted_{count}"), "expires_at": "2099-01-01T00:00:00Z" }),
         ))
-    });
+    }), Times::Always);
     assert_eq!(request_token(&fake, 1).1["token"], "ghs_minted_1");
     assert_eq!(request_token(&fake, 1).1["token"], "ghs_minted_2");
     assert_eq!(request_token(&fake, 2).1["token"], EXAMPLE_TOKEN);
-    fake.fault(TOKEN_OPERATION, None, Reply::json(500, json!({})), Some(1));
+    fake.on(
+        Match::operation(TOKEN_OPERATION),
+        Reply::json(500, json!({})),
+        Times::Once,
+    );
     assert_eq!(request_token(&fake, 1).0, 500);
     assert_eq!(request_token(&fake, 1).1["token"], "ghs_minted_3");
     assert_eq!(*minted.lock().unwrap_or_else(PoisonError::into_inner), 3);
@@ -497,11 +507,10 @@ pub fn selftest_handlers_answer_dynamically() {
 
 pub fn selftest_drop_stops_the_server() {
     let fake = FakeGithub::start();
-    fake.fault(
-        TOKEN_OPERATION,
-        None,
+    fake.on(
+        Match::operation(TOKEN_OPERATION),
         Reply::json(201, json!({})).delay(Duration::from_secs(60)),
-        None,
+        Times::Always,
     );
     let stuck = conforming(&fake, "POST", "/app/installations/1/access_tokens");
     let client = thread::spawn(move || status_or_transport_error(stuck.send_json(json!({}))));
@@ -715,4 +724,96 @@ pub(super) fn wait_until(condition: impl Fn() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting");
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// `on`: the newest matching script answers, a passing one hands on to the older ones, every
+/// kind of match is recorded under its `label`, and `clear_scripts` clears them all.
+pub fn selftest_scripts_answer_newest_first_under_one_label_scheme() {
+    let fake = FakeGithub::start();
+    let at = |n: u32| {
+        Match::operation_at(
+            TOKEN_OPERATION,
+            &format!("/app/installations/{n}/access_tokens"),
+        )
+    };
+    // A setup-wide handler that declines installation 2; then a test's scripts on top.
+    fake.on(
+        Match::operation(TOKEN_OPERATION),
+        Respond::with(|r| {
+            (!r.path.contains("/2/")).then(|| Reply::json(201, json!({"token": "handled"})))
+        }),
+        Times::Always,
+    );
+    fake.on(at(1), Reply::json(502, json!({})), Times::Always);
+    fake.on(at(1), Reply::json(503, json!({})), Times::N(2));
+    fake.on(
+        at(1),
+        Respond::in_turn([Reply::json(500, json!({}))]),
+        Times::Always,
+    );
+    assert_eq!(request_token(&fake, 1).0, 500, "the newest first");
+    assert_eq!(
+        request_token(&fake, 1).0,
+        503,
+        "an exhausted in_turn passes"
+    );
+    assert_eq!(request_token(&fake, 1).0, 503);
+    assert_eq!(request_token(&fake, 1).0, 502, "N(2) used up");
+    assert_eq!(request_token(&fake, 3).1["token"], "handled");
+    assert_eq!(
+        request_token(&fake, 2).1["token"],
+        EXAMPLE_TOKEN,
+        "all pass: the example"
+    );
+    // Routes outside the REST description, each recorded under its label.
+    let web = Match::web("POST", "/settings/apps/{id}");
+    let extra = Match::extra("GET", "/_x/ping");
+    fake.on(
+        web.clone(),
+        Respond::checked(|r| {
+            if r.body.is_empty() {
+                Err("no form".into())
+            } else {
+                Ok(Reply::empty(302))
+            }
+        }),
+        Times::Always,
+    );
+    fake.on(
+        extra.clone(),
+        Reply::json(200, json!({"pong": true})),
+        Times::Once,
+    );
+    let (status, _) =
+        outcome(ureq::post(&format!("{}/settings/apps/7", fake.base_url())).send_string("a=b"));
+    assert_eq!(status, 302);
+    let (status, body) =
+        outcome(ureq::post(&format!("{}/settings/apps/7", fake.base_url())).call());
+    assert_eq!((status, body["message"].as_str()), (422, Some("no form")));
+    let failures = fake.take_conformance_failures();
+    assert_eq!(
+        failures,
+        ["web:POST /settings/apps/{id} (POST /settings/apps/7): no form"]
+    );
+    let (status, body) = outcome(ureq::get(&format!("{}/_x/ping?q=1", fake.base_url())).call());
+    assert_eq!((status, body["pong"].as_bool()), (200, Some(true)));
+    assert_eq!(web.label(), "web:POST /settings/apps/{id}");
+    assert_eq!(fake.requests_for(&web.label()).len(), 2);
+    assert_eq!(extra.label(), "x:GET /_x/ping");
+    assert_eq!(fake.requests_for(&extra.label()).len(), 1);
+    assert_eq!(fake.requests_for(TOKEN_OPERATION).len(), 6);
+    // Once: the extra route is gone, so the request is unmatched (and loud).
+    assert_eq!(
+        outcome(ureq::get(&format!("{}/_x/ping", fake.base_url())).call()).0,
+        599
+    );
+    fake.take_conformance_failures();
+    fake.clear_scripts();
+    assert_eq!(
+        outcome(ureq::post(&format!("{}/settings/apps/7", fake.base_url())).send_string("a=b")).0,
+        599
+    );
+    assert_eq!(request_token(&fake, 1).1["token"], EXAMPLE_TOKEN);
+    fake.take_conformance_failures();
+    fake.assert_conformant();
 }
