@@ -46,28 +46,16 @@ pub fn now_unix() -> i64 {
         .as_secs() as i64
 }
 
+/// GitHub's timestamp shape (RFC 3339, whole seconds, `Z`), on the core's calendar.
 pub fn rfc3339(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
+    let (y, m, d) = ghplane_core::time::civil_from_days(unix.div_euclid(86_400));
     let rem = unix.rem_euclid(86_400);
-    let (y, m, d) = civil(days);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-fn civil(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// The installation a fake token was minted for.
