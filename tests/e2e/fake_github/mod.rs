@@ -9,6 +9,10 @@
 //! in [`FakeGithub::assert_conformant`]. A request that no operation matches
 //! gets a loud 599 rather than a plausible 404.
 //!
+//! **One override:** [`FakeGithub::on`] (`Match`, `Respond`, `Times`) scripts any answer: a
+//! REST operation's, a github.com page's or an extension's; [`Match`] states the one
+//! precedence rule and the one label scheme of the request log.
+//!
 //! **Extensions beyond the REST description**, each documented where it lives:
 //! - *Web routes* ([`WEB_AUTHORIZE`], [`WEB_ACCESS_TOKEN`]): the two github.com
 //!   endpoints of the OAuth web flow, `GET /login/oauth/authorize` and
