@@ -299,10 +299,7 @@ mod tests {
     #[test]
     fn only_calls_out_become_jobs_numbered_in_order() {
         let mut outbox = Outbox::default();
-        assert!(!outbox.enqueue(
-            &[Effect::ArmAlarm { at_ms: T0 }, Effect::ClearAlarm],
-            T0
-        ));
+        assert!(!outbox.enqueue(&[Effect::ArmAlarm { at_ms: T0 }, Effect::ClearAlarm], T0));
         assert!(outbox.jobs.is_empty());
         assert!(outbox.enqueue(
             &[
