@@ -59,15 +59,8 @@ impl ProjectDeploy {
             return self.settle(job.id, Next::Done).await;
         };
         let Some(linked) = self.linked().await? else {
-            let reason = "the project was unlinked".to_owned();
             return self
-                .settle(
-                    job.id,
-                    Next::Fail {
-                        deployment_id: id,
-                        reason,
-                    },
-                )
+                .fail_dispatch(job.id, id, "the project was unlinked".to_owned())
                 .await;
         };
         if deployment.github_deployment_id.is_none() {
@@ -99,15 +92,7 @@ impl ProjectDeploy {
                         "github deployment not created",
                         json!({"project": linked.project, "deployment": id, "errorCode": e.code()}),
                     );
-                    return self
-                        .settle(
-                            job.id,
-                            Next::Fail {
-                                deployment_id: id,
-                                reason,
-                            },
-                        )
-                        .await;
+                    return self.fail_dispatch(job.id, id, reason).await;
                 }
             }
         }
@@ -154,6 +139,22 @@ impl ProjectDeploy {
                 .await?;
         }
         Ok(())
+    }
+
+    async fn fail_dispatch(
+        &self,
+        job: u64,
+        deployment_id: u64,
+        reason: String,
+    ) -> Result<(), ApiError> {
+        self.settle(
+            job,
+            Next::Fail {
+                deployment_id,
+                reason,
+            },
+        )
+        .await
     }
 
     /// The alarm kept failing: drop the jobs that were due and end the running deployment.

@@ -601,22 +601,22 @@ fn mirror(d: &Deployment, description: String) -> Option<Effect> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::deploy::source::{pushed_branch, BranchName};
 
-    const T0: i64 = 1_700_000_000_000;
-    const CFG: DeployConfig = DeployConfig {
+    pub(crate) const T0: i64 = 1_700_000_000_000;
+    pub(crate) const CFG: DeployConfig = DeployConfig {
         debounce_ms: 10_000,
         timeout_ms: 900_000,
     };
 
-    fn sha(n: u64) -> String {
+    pub(crate) fn sha(n: u64) -> String {
         format!("{n:040x}")
     }
 
     /// A push to `sha(n)` from a branch head this test does not track.
-    fn push(n: u64) -> Push {
+    pub(crate) fn push(n: u64) -> Push {
         Push {
             delivery_id: format!("delivery-{n}"),
             before: "0".repeat(40),

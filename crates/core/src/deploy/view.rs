@@ -40,29 +40,7 @@ fn job_view(job: &Job) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::machine::Push;
-
-    const T0: i64 = 1_700_000_000_000;
-    const CFG: DeployConfig = DeployConfig {
-        debounce_ms: 10_000,
-        timeout_ms: 900_000,
-    };
-
-    fn sha(n: u64) -> String {
-        format!("{n:040x}")
-    }
-
-    fn push(n: u64) -> Push {
-        Push {
-            delivery_id: format!("delivery-{n}"),
-            before: "0".repeat(40),
-            sha: sha(n),
-            forced: false,
-            pusher: "octocat".into(),
-            message: format!("commit {n}"),
-            seq: n,
-        }
-    }
+    use crate::deploy::machine::tests::{push, sha, CFG, T0};
 
     #[test]
     fn the_view_shows_the_running_deployment_its_follow_up_and_the_jobs() {
