@@ -23,7 +23,6 @@ mod settings;
 pub use objects::app::AppStore;
 pub use objects::app_directory::AppDirectory;
 pub use objects::claims::ClaimStore;
-pub use objects::deploy::ProjectDeploy;
 pub use objects::github_user::GithubUserStore;
 pub use objects::installation::InstallationStore;
 pub use objects::installer::InstallerStore;
@@ -31,7 +30,9 @@ pub use objects::mint_app::MintApp;
 pub use objects::mint_audit::MintAudit;
 pub use objects::mint_keys::MintKeys;
 pub use objects::oauth_state::OAuthStateStore;
-pub use objects::project::{ProjectIndex, ProjectStore};
+pub use objects::project_deploy::ProjectDeploy;
+pub use objects::project_index::ProjectIndex;
+pub use objects::project_store::ProjectStore;
 pub use objects::repo_index::RepoIndex;
 
 #[event(fetch)]

@@ -5,7 +5,6 @@ pub mod app;
 pub mod app_directory;
 pub mod claims;
 pub mod deliveries;
-pub mod deploy;
 pub mod github_user;
 pub mod installation;
 mod installation_claims;
@@ -15,12 +14,18 @@ mod installation_listing;
 pub mod installer;
 pub mod internal;
 pub mod oauth_state;
-pub mod project;
+pub mod project_deploy;
+pub mod project_index;
+pub mod project_store;
 mod redeliveries;
 pub mod repo_index;
 pub mod rpc;
 pub mod sealed_registry;
 pub mod tenant_index;
+
+/// The deploy object's client under its former path, for `installation_deploy.rs` until it
+/// imports `project_deploy::client` itself.
+pub use project_deploy::client as deploy;
 
 /// Tells org installations what they must now withhold (after a dedicated app went away).
 pub async fn installation_claims_push(
