@@ -13,7 +13,7 @@ use worker::{Env, Method, Request, Response};
 
 use crate::github::client::{GithubClient, Idempotent};
 use crate::http::{json_response, read_json_body, MAX_ADMIN_BODY};
-use crate::objects::app::AppClient;
+use crate::objects::app_store::client::AppClient;
 use crate::objects::claims::ClaimsClient;
 use crate::objects::installation::InstallationClient;
 use crate::objects::installer::{forget_app, InstallerClient};

@@ -9,8 +9,8 @@ use serde_json::json;
 use worker::{Env, Response};
 
 use crate::http::json_response;
-use crate::objects::app::AppClient;
-use crate::objects::app_directory::DirectoryClient;
+use crate::objects::app_directory::client::DirectoryClient;
+use crate::objects::app_store::client::AppClient;
 
 pub async fn sweep(env: &Env, m: &Matched) -> Result<Response, ApiError> {
     let app = AppId::parse(m.param("app_id")).map_err(ApiError::InvalidId)?;
