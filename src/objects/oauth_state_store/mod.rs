@@ -62,6 +62,18 @@ impl worker::DurableObject for OAuthStateStore {
 }
 
 impl OAuthStateStore {
+    /// Everything goes a minute after `until_ms` (the alarm deletes all).
+    async fn forget_at(&self, until_ms: i64) -> Result<(), ApiError> {
+        let at = until_ms.saturating_add(KEEP_AFTER_EXPIRY_MS) as f64;
+        self.state
+            .storage()
+            .set_alarm(worker::ScheduledTime::new(js_sys::Date::new(
+                &wasm_bindgen::JsValue::from_f64(at),
+            )))
+            .await
+            .map_err(|e| fail!(e))
+    }
+
     async fn consume(&self, exp: i64) -> Result<(), ApiError> {
         let storage = self.state.storage();
         let used: Option<i64> = storage.get(USED_KEY).await.map_err(|e| fail!(e))?;
@@ -69,16 +81,7 @@ impl OAuthStateStore {
             return Err(reused());
         }
         storage.put(USED_KEY, exp).await.map_err(|e| fail!(e))?;
-        let forget_at = exp
-            .saturating_mul(1000)
-            .saturating_add(KEEP_AFTER_EXPIRY_MS);
-        storage
-            .set_alarm(worker::ScheduledTime::new(js_sys::Date::new(
-                &wasm_bindgen::JsValue::from_f64(forget_at as f64),
-            )))
-            .await
-            .map_err(|e| fail!(e))?;
-        Ok(())
+        self.forget_at(exp.saturating_mul(1000)).await
     }
 }
 
@@ -95,18 +98,8 @@ impl OAuthStateStore {
         let storage = self.state.storage();
         storage.put(HANDOFF_KEY, &h).await.map_err(|e| fail!(e))?;
         let used: Option<i64> = storage.get(USED_KEY).await.map_err(|e| fail!(e))?;
-        let forget_at = used
-            .unwrap_or(0)
-            .saturating_mul(1000)
-            .max(h.expires_at_ms)
-            .saturating_add(KEEP_AFTER_EXPIRY_MS);
-        storage
-            .set_alarm(worker::ScheduledTime::new(js_sys::Date::new(
-                &wasm_bindgen::JsValue::from_f64(forget_at as f64),
-            )))
-            .await
-            .map_err(|e| fail!(e))?;
-        Ok(())
+        let until = used.unwrap_or(0).saturating_mul(1000).max(h.expires_at_ms);
+        self.forget_at(until).await
     }
 
     /// Once: the session goes to the first caller with the code and the verifier; any

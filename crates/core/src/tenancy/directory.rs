@@ -125,6 +125,52 @@ impl Command for DirectoryCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tenancy::app::{AppMode, SealedAppInput};
+    use crate::tenancy::config::SealedSecret;
+
+    fn sealed(tag: &str) -> SealedSecret {
+        SealedSecret {
+            sealed: Sealed::new("k".into(), &[0; 12], tag.as_bytes()),
+            fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn an_entry_holds_the_current_secret_then_the_previous_one_until_its_deadline() {
+        let input = SealedAppInput {
+            client_id: None,
+            slug: None,
+            owner: None,
+            html_url: None,
+            private_key: sealed("key"),
+            webhook_secret: Some(sealed("w1")),
+            client_secret: None,
+            mode: AppMode::Org,
+        };
+        let record = AppRecord::replace(AppId::parse("9").unwrap(), input, None, "t0");
+        let entry = DirectoryEntry::of(&record);
+        assert_eq!(entry.secrets.len(), 1);
+        assert_eq!(entry.secrets[0].valid_until_ms, None);
+        let rotated = record.rotated(sealed("w2"), 1_000, 500, "t1");
+        let entry = DirectoryEntry::of(&rotated);
+        assert_eq!(
+            entry.secrets,
+            vec![
+                DirectorySecret {
+                    sealed: sealed("w2").sealed,
+                    valid_until_ms: None
+                },
+                DirectorySecret {
+                    sealed: sealed("w1").sealed,
+                    valid_until_ms: Some(1_500)
+                },
+            ]
+        );
+        // Stored as is: existing deployments keep reading their entries.
+        let stored = serde_json::to_value(&entry).unwrap();
+        assert_eq!(stored["secrets"][1]["valid_until_ms"], 1_500);
+        assert_eq!(stored["secrets"][0]["sealed"]["kid"], "k");
+    }
 
     #[test]
     fn holder_keys_round_trip_and_unknown_kinds_are_not_holders() {
