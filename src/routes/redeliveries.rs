@@ -1,6 +1,6 @@
 //! Recovering deliveries that never arrived: `POST /api/apps/{app_id}/redeliveries` runs
 //! one app's redelivery sweep now; the cron trigger runs every app's (see
-//! `objects/redeliveries.rs` and `docs/deliveries.md`).
+//! `objects/app_store/redeliveries.rs` and `docs/deliveries.md`).
 
 use ghplane_core::ids::AppId;
 use ghplane_core::routes::Matched;
