@@ -9,6 +9,7 @@ use worker::{event, Context, Date, Env, Request, Response};
 
 #[macro_use]
 mod fail;
+mod clock;
 #[cfg(test)]
 mod config_tests;
 mod cors;
@@ -20,16 +21,16 @@ mod routes;
 mod secrets;
 mod settings;
 
-pub use objects::app::AppStore;
 pub use objects::app_directory::AppDirectory;
+pub use objects::app_store::AppStore;
 pub use objects::claims::ClaimStore;
-pub use objects::github_user::GithubUserStore;
+pub use objects::github_user_store::GithubUserStore;
 pub use objects::installation::InstallationStore;
 pub use objects::installer::InstallerStore;
 pub use objects::mint_app::MintApp;
 pub use objects::mint_audit::MintAudit;
 pub use objects::mint_keys::MintKeys;
-pub use objects::oauth_state::OAuthStateStore;
+pub use objects::oauth_state_store::OAuthStateStore;
 pub use objects::project_deploy::ProjectDeploy;
 pub use objects::project_index::ProjectIndex;
 pub use objects::project_store::ProjectStore;

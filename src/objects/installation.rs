@@ -30,7 +30,7 @@ use crate::github::client::{
     is_jwt_clock_error, now_unix, GithubClient, GithubResponse, Idempotent,
 };
 use crate::http::{error_response, json_response, no_content};
-use crate::objects::app::AppClient;
+use crate::objects::app_store::client::AppClient;
 use crate::objects::deliveries::DeliveryRequest;
 use crate::objects::installation_deploy::FoundRepository;
 use crate::objects::internal::{self, now_text};

@@ -13,11 +13,11 @@ use ghplane_core::ApiError;
 use serde_json::json;
 use worker::Env;
 
-use crate::objects::app::AppClient;
+use crate::objects::app_store::client::AppClient;
 use crate::objects::claims::ClaimsClient;
 use crate::objects::installation::{InstallationClient, InstallationStore, TOKENS_KEY};
 use crate::objects::installer::{Installed, InstallerClient};
-use crate::objects::internal::{self, now_text};
+use crate::objects::internal::now_text;
 
 pub(crate) const GUARD_KEY: &str = "guard";
 /// The installer whose uninstall ended this installation: later deliveries are refused.
@@ -26,11 +26,9 @@ pub(crate) const TOMBSTONE_KEY: &str = "uninstalled-by";
 
 /// The app's mode as its registry entry says; `None` when the app is not registered.
 async fn app_mode(env: &Env, app: AppId) -> Result<Option<AppMode>, ApiError> {
-    let resp = AppClient::new(env, app)?.get().await?;
-    if resp.status_code() == 404 {
+    let Some(view) = AppClient::new(env, app)?.find().await? else {
         return Ok(None);
-    }
-    let view: serde_json::Value = internal::json(resp).await?;
+    };
     Ok(Some(
         match (view["mode"].as_str(), view["repository"].as_str()) {
             (Some("repo"), Some(r)) => AppMode::Repo {

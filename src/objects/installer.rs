@@ -318,11 +318,11 @@ impl InstallerClient {
 /// Deletes an uninstalled installer's app from the registry: its credentials go, and its
 /// deliveries are refused from now on (the owner deletes the app itself on GitHub).
 pub async fn forget_app(env: &Env, app: ghplane_core::ids::AppId) -> Result<(), ApiError> {
-    let resp = crate::objects::app::AppClient::new(env, app)?
+    match crate::objects::app_store::client::AppClient::new(env, app)?
         .delete()
-        .await?;
-    match resp.status_code() {
-        200..=299 | 404 => Ok(()),
-        _ => Err(internal::relayed(resp).await),
+        .await
+    {
+        Ok(()) | Err(ApiError::AppNotFound(_)) => Ok(()),
+        Err(e) => Err(e),
     }
 }

@@ -1,11 +1,11 @@
 //! Durable Object classes. Each one owns its key format and offers a typed client to the
 //! route handlers, so no handler builds an object name or an internal URL.
 
-pub mod app;
 pub mod app_directory;
+pub mod app_store;
 pub mod claims;
 pub mod deliveries;
-pub mod github_user;
+pub mod github_user_store;
 pub mod installation;
 mod installation_claims;
 mod installation_deploy;
@@ -13,11 +13,10 @@ mod installation_events;
 mod installation_listing;
 pub mod installer;
 pub mod internal;
-pub mod oauth_state;
+pub mod oauth_state_store;
 pub mod project_deploy;
 pub mod project_index;
 pub mod project_store;
-mod redeliveries;
 pub mod repo_index;
 pub mod rpc;
 pub mod sealed_registry;

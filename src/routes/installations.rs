@@ -10,7 +10,7 @@ use ghplane_core::ApiError;
 use worker::{Env, Request, Response};
 
 use crate::http::{json_response, read_json_body, read_optional_json, MAX_ADMIN_BODY};
-use crate::objects::app::AppClient;
+use crate::objects::app_store::client::AppClient;
 use crate::objects::installation::{InstallationClient, PRIVATE_KEY_SLOT, WEBHOOK_SECRET_SLOT};
 use crate::objects::sealed_registry;
 use crate::objects::tenant_index;

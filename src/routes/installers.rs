@@ -13,7 +13,7 @@ use worker::{Env, Method, Request, Response};
 
 use crate::github::client::{GithubClient, Idempotent};
 use crate::http::{json_response, read_json_body, MAX_ADMIN_BODY};
-use crate::objects::app::AppClient;
+use crate::objects::app_store::client::AppClient;
 use crate::objects::claims::ClaimsClient;
 use crate::objects::installation::InstallationClient;
 use crate::objects::installer::{forget_app, InstallerClient};
@@ -154,7 +154,7 @@ pub async fn delete(env: &Env, m: &Matched) -> Result<Response, ApiError> {
                 }
             }
             // A retry after the registration went: GitHub's side was done before that.
-            Err(e) if e.code() == "app_not_found" => {}
+            Err(ApiError::AppNotFound(_)) => {}
             Err(e) => return Err(e),
         }
         InstallationClient::new(env, installation)?

@@ -38,7 +38,7 @@ use worker::{Env, Headers, Method, Request, Response};
 use crate::github::app_jwt;
 use crate::github::client::{now_unix, GithubClient, Idempotent};
 use crate::http::{read_capped, BodyError};
-use crate::objects::app::AppClient;
+use crate::objects::app_store::client::AppClient;
 use crate::objects::internal::now_ms;
 use crate::objects::mint_app::{ForeignRead, ForeignRequest, InstallationsRequest, MintAppClient};
 use crate::objects::mint_audit::{AuditQuery, MintAuditClient, StatsQuery};

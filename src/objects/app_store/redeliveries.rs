@@ -20,12 +20,12 @@ use serde::Deserialize;
 use serde_json::json;
 use worker::{Env, Method, SqlStorage};
 
+use crate::clock::now_ms;
 use crate::github::as_app;
 use crate::github::client::{GithubClient, Idempotent};
-use crate::objects::app::AppStore;
+use crate::objects::app_store::AppStore;
 use crate::objects::deliveries::DeliveryLog;
 use crate::objects::installation::InstallationClient;
-use crate::objects::internal::now_ms;
 
 fn requests_table(sql: &SqlStorage) -> Result<(), ApiError> {
     sql.exec(

@@ -3,78 +3,31 @@
 //! the user's sessions (hashes only) and the user's repository listings, cached with
 //! GitHub's ETags.
 //!
-//! Every request but `PUT /link` carries a session secret and is refused unless it matches
+//! Every command but `Link` and `Reseal` carries a session secret and is refused unless it matches
 //! a live session of this user, so a handler can never act for a user it did not
 //! authenticate. Disconnecting deletes everything the object holds.
 
+pub mod client;
+
 use ghplane_core::admin_access::installations::classify;
-use ghplane_core::admin_access::repos::{self, assemble, CacheMeta, CachedPage, RepoRow};
+use ghplane_core::admin_access::repos::{self, assemble, CacheMeta, CachedPage};
 use ghplane_core::admin_access::session::{admit, StoredSession};
 use ghplane_core::github::pages::Pager;
 use ghplane_core::ids::{GithubUserId, InstallationId};
-use ghplane_core::sealed::Sealed;
 use ghplane_core::ApiError;
-use serde::{Deserialize, Serialize};
-use worker::{durable_object, Env, Method, Request, Response, State};
+use worker::{durable_object, Env, Request, Response, State};
 
+use crate::clock::now_ms;
 use crate::github::client::{now_unix, GithubClient};
-use crate::http::{error_response, json_response, no_content};
-use crate::objects::internal::{self, now_ms};
+use crate::objects::rpc;
+use crate::objects::sealed_registry;
 use crate::secrets::{Keyring, ResealReport};
-use crate::settings;
+use client::{
+    user_of, Authenticated, ReposAnswer, UserCommand, UserLink, REFRESH_TOKEN_SLOT, USER_TOKEN_SLOT,
+};
 
 const LINK_KEY: &str = "link";
 const SESSIONS_KEY: &str = "sessions";
-pub const USER_TOKEN_SLOT: &str = "userToken";
-pub const REFRESH_TOKEN_SLOT: &str = "refreshToken";
-const SESSION_HEADER: &str = "x-ghplane-session-secret";
-
-/// The link between a GitHub user and ghplane.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct UserLink {
-    pub user_id: GithubUserId,
-    pub login: String,
-    pub avatar_url: Option<String>,
-    pub token: Sealed,
-    /// Unix seconds; `None` for tokens that do not expire.
-    pub token_expires_at: Option<i64>,
-    pub refresh_token: Option<Sealed>,
-    pub refresh_token_expires_at: Option<i64>,
-    pub connected_at: String,
-    pub updated_at: String,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct LinkWrite {
-    pub link: UserLink,
-    pub session: StoredSession,
-}
-
-/// What an authenticated request learns: who, until when, and the token to act with.
-#[derive(Serialize, Deserialize)]
-pub struct Authenticated {
-    pub user_id: GithubUserId,
-    pub login: String,
-    pub avatar_url: Option<String>,
-    pub session_expires_at: i64,
-    pub token: String,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct ReposRequest {
-    pub installation_id: InstallationId,
-    /// Revalidate with GitHub even when the cache is fresh.
-    pub sync: bool,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct ReposAnswer {
-    pub rows: Vec<RepoRow>,
-    pub incomplete: bool,
-    /// Unix milliseconds.
-    pub synced_at: i64,
-    pub changed: bool,
-}
 
 fn session_invalid() -> ApiError {
     ApiError::UserAccess {
@@ -109,56 +62,43 @@ impl worker::DurableObject for GithubUserStore {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let url = req.url()?;
-        let id = url
-            .query_pairs()
-            .find(|(k, _)| k == "id")
-            .and_then(|(_, v)| GithubUserId::parse(&v).ok());
-        let Some(id) = id else {
-            return Ok(error_response(&fail!()));
-        };
-        if !self.enrolled.replace(true) {
-            let holds = matches!(
-                self.state.storage().get::<UserLink>(LINK_KEY).await,
-                Ok(Some(_))
-            );
-            crate::objects::sealed_registry::enroll_self(
-                &self.state,
-                &self.env,
-                "user",
-                &id.to_string(),
-                holds,
-            )
-            .await;
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        rpc::serve(req, |name, command| async move {
+            let id = user_of(&name)?;
+            self.enroll_once(id).await;
+            match command {
+                UserCommand::Link { link, session } => {
+                    rpc::reply(&self.link(*link, session).await?)
+                }
+                UserCommand::Reseal => rpc::reply(&self.reseal(id).await?),
+                UserCommand::Authenticate { secret } => {
+                    rpc::reply(&self.authenticate(id, &secret).await?)
+                }
+                UserCommand::Disconnect { secret } => {
+                    rpc::reply(&self.disconnect(id, &secret).await?)
+                }
+                UserCommand::Repos {
+                    secret,
+                    installation_id,
+                    sync,
+                } => rpc::reply(&self.repos(id, &secret, installation_id, sync).await?),
+            }
+        })
+        .await
+    }
+}
+
+impl GithubUserStore {
+    /// Sees to this object's enrolment in the sealed-secrets registry, once per instance.
+    async fn enroll_once(&self, id: GithubUserId) {
+        if self.enrolled.replace(true) {
+            return;
         }
-        let secret = req
-            .headers()
-            .get(SESSION_HEADER)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let result = match (req.method(), url.path()) {
-            (Method::Put, "/link") => match internal::body(&mut req).await {
-                Ok(w) => self.link(w).await,
-                Err(e) => Err(e),
-            },
-            (Method::Post, "/reseal") => self.reseal(id).await.map(|r| json_response(200, &r)),
-            (Method::Post, "/authenticate") => self
-                .authenticate(id, &secret)
-                .await
-                .map(|a| json_response(200, &a)),
-            (Method::Post, "/disconnect") => self.disconnect(id, &secret).await,
-            (Method::Post, "/repos") => match internal::body::<ReposRequest>(&mut req).await {
-                Ok(r) => self
-                    .repos(id, &secret, r)
-                    .await
-                    .map(|a| json_response(200, &a)),
-                Err(e) => Err(e),
-            },
-            _ => Err(fail!()),
-        };
-        Ok(result.unwrap_or_else(|e| error_response(&e)))
+        let holds = matches!(
+            self.state.storage().get::<UserLink>(LINK_KEY).await,
+            Ok(Some(_))
+        );
+        sealed_registry::enroll_self(&self.state, &self.env, "user", &id.to_string(), holds).await;
     }
 }
 
@@ -204,21 +144,21 @@ impl GithubUserStore {
     }
 
     /// Stores the link (a re-connect keeps `connected_at`) and admits the new session.
-    async fn link(&self, w: LinkWrite) -> Result<Response, ApiError> {
+    async fn link(&self, link: UserLink, session: StoredSession) -> Result<(), ApiError> {
         let storage = self.state.storage();
         let previous: Option<UserLink> = storage.get(LINK_KEY).await.map_err(|e| fail!(e))?;
-        let mut link = w.link;
+        let mut link = link;
         if let Some(p) = previous {
             link.connected_at = p.connected_at;
         }
         let mut sessions = self.sessions().await?;
-        admit(&mut sessions, w.session, now_unix());
+        admit(&mut sessions, session, now_unix());
         storage.put(LINK_KEY, &link).await.map_err(|e| fail!(e))?;
         storage
             .put(SESSIONS_KEY, &sessions)
             .await
             .map_err(|e| fail!(e))?;
-        Ok(no_content())
+        Ok(())
     }
 
     async fn check(&self, secret: &str) -> Result<(UserLink, StoredSession), ApiError> {
@@ -263,7 +203,7 @@ impl GithubUserStore {
     }
 
     /// Forgets the user entirely and hands the token back once, for the grant revocation.
-    async fn disconnect(&self, id: GithubUserId, secret: &str) -> Result<Response, ApiError> {
+    async fn disconnect(&self, id: GithubUserId, secret: &str) -> Result<String, ApiError> {
         let (link, _) = self.check(secret).await?;
         let token = self.open_token(id, &link).await?;
         self.state
@@ -271,26 +211,27 @@ impl GithubUserStore {
             .delete_all()
             .await
             .map_err(|e| fail!(e))?;
-        Ok(json_response(200, &serde_json::json!({"token": token})))
+        Ok(token)
     }
 
     async fn repos(
         &self,
         id: GithubUserId,
         secret: &str,
-        r: ReposRequest,
+        installation: InstallationId,
+        sync: bool,
     ) -> Result<ReposAnswer, ApiError> {
         let (link, _) = self.check(secret).await?;
         let storage = self.state.storage();
         let meta: Option<CacheMeta> = storage
-            .get(&meta_key(r.installation_id))
+            .get(&meta_key(installation))
             .await
             .map_err(|e| fail!(e))?;
         let mut cached = Vec::new();
         if let Some(m) = &meta {
             for n in 1..=m.pages {
                 let page: Option<CachedPage> = storage
-                    .get(&page_key(r.installation_id, n))
+                    .get(&page_key(installation, n))
                     .await
                     .map_err(|e| fail!(e))?;
                 match page {
@@ -300,7 +241,7 @@ impl GithubUserStore {
             }
         }
         let complete_cache = meta.as_ref().is_some_and(|m| m.pages == cached.len());
-        if let (Some(m), false, true) = (&meta, r.sync, complete_cache) {
+        if let (Some(m), false, true) = (&meta, sync, complete_cache) {
             if m.fresh(now_unix()) {
                 let (rows, incomplete) = assemble(&cached);
                 return Ok(ReposAnswer {
@@ -312,7 +253,7 @@ impl GithubUserStore {
             }
         }
         let token = self.open_token(id, &link).await?;
-        self.revalidate(r.installation_id, &token, cached).await
+        self.revalidate(installation, &token, cached).await
     }
 
     /// Walks GitHub's pages with the cached ETags: an unchanged page is a free `304`.
@@ -383,78 +324,5 @@ impl GithubUserStore {
             synced_at: now_ms(),
             changed,
         })
-    }
-}
-
-/// The route handlers' handle on one user's object.
-pub struct GithubUserClient {
-    stub: crate::objects::internal::ObjectStub,
-    id: GithubUserId,
-}
-
-impl GithubUserClient {
-    pub fn new(env: &Env, id: GithubUserId) -> Result<Self, ApiError> {
-        let stub = crate::objects::internal::stub(env, settings::GITHUB_USERS, &id.object_name())?;
-        Ok(Self { stub, id })
-    }
-
-    fn url(&self, op: &str) -> String {
-        format!("https://github-user/{op}?id={}", self.id)
-    }
-
-    pub async fn reseal(&self) -> Result<ResealReport, ApiError> {
-        let resp =
-            internal::call::<()>(&self.stub, Method::Post, &self.url("reseal"), None, &[]).await?;
-        internal::json(resp).await
-    }
-
-    pub async fn link(&self, w: &LinkWrite) -> Result<(), ApiError> {
-        let resp = internal::call(&self.stub, Method::Put, &self.url("link"), Some(w), &[]).await?;
-        if resp.status_code() == 204 {
-            Ok(())
-        } else {
-            Err(internal::relayed(resp).await)
-        }
-    }
-
-    pub async fn authenticate(&self, secret: &str) -> Result<Authenticated, ApiError> {
-        let resp = internal::call::<()>(
-            &self.stub,
-            Method::Post,
-            &self.url("authenticate"),
-            None,
-            &[(SESSION_HEADER, secret)],
-        )
-        .await?;
-        internal::json(resp).await
-    }
-
-    /// Deletes the link and every session; returns the token for the grant revocation.
-    pub async fn disconnect(&self, secret: &str) -> Result<String, ApiError> {
-        #[derive(Deserialize)]
-        struct Token {
-            token: String,
-        }
-        let resp = internal::call::<()>(
-            &self.stub,
-            Method::Post,
-            &self.url("disconnect"),
-            None,
-            &[(SESSION_HEADER, secret)],
-        )
-        .await?;
-        internal::json::<Token>(resp).await.map(|t| t.token)
-    }
-
-    pub async fn repos(&self, secret: &str, r: &ReposRequest) -> Result<ReposAnswer, ApiError> {
-        let resp = internal::call(
-            &self.stub,
-            Method::Post,
-            &self.url("repos"),
-            Some(r),
-            &[(SESSION_HEADER, secret)],
-        )
-        .await?;
-        internal::json(resp).await
     }
 }
