@@ -154,7 +154,7 @@ pub async fn delete(env: &Env, m: &Matched) -> Result<Response, ApiError> {
                 }
             }
             // A retry after the registration went: GitHub's side was done before that.
-            Err(e) if e.code() == "app_not_found" => {}
+            Err(ApiError::AppNotFound(_)) => {}
             Err(e) => return Err(e),
         }
         InstallationClient::new(env, installation)?

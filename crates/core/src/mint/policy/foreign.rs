@@ -143,11 +143,6 @@ impl ForeignGrants {
         self.read.insert(lookup.cache_key(), Some(list));
     }
 
-    /// An allow-list from the adapter's cache.
-    pub fn record_allowlist(&mut self, lookup: &ForeignLookup, allowlist: Vec<String>) {
-        self.read.insert(lookup.cache_key(), Some(allowlist));
-    }
-
     /// A read that failed (installation lookup, token, or variable call).
     pub fn record_failure(&mut self, lookup: &ForeignLookup) {
         self.read.insert(lookup.cache_key(), None);
