@@ -9,6 +9,7 @@ use worker::{event, Context, Date, Env, Request, Response};
 
 #[macro_use]
 mod fail;
+mod clock;
 #[cfg(test)]
 mod config_tests;
 mod cors;

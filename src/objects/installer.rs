@@ -11,8 +11,9 @@ use ghplane_core::ApiError;
 use ghplane_webcrypto::random_bytes;
 use worker::{durable_object, Env, Request, Response, State};
 
+use crate::clock::now_text;
 use crate::github::client::now_unix;
-use crate::objects::internal::{self, now_text};
+use crate::objects::internal;
 use crate::objects::rpc;
 use crate::secrets::Keyring;
 

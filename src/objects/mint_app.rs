@@ -25,8 +25,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use worker::{durable_object, Env, Method, Request, Response, SqlStorageValue, State};
 
+use crate::clock::now_ms;
 use crate::github::client::{now_unix, GithubClient, Idempotent};
-use crate::objects::internal::now_ms;
 use crate::objects::rpc;
 
 pub mod client;

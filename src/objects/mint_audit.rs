@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{durable_object, Env, Request, Response, SqlStorage, SqlStorageValue, State};
 
-use crate::objects::internal::now_ms;
+use crate::clock::now_ms;
 use crate::objects::rpc;
 
 pub mod client;

@@ -1,7 +1,7 @@
 //! The token mint: fullsend's `/v1/token` (and `/`), `/health` and `/v1/status`, and
-//! ghplane's audit of it. Every decision is `ghplane_core::mint`'s; this file only carries
-//! bytes between the client, Web Crypto, the Durable Objects and GitHub, in the order
-//! `ghplane_core::mint` documents.
+//! ghplane's audit of it ([`audit`]). Every decision is `ghplane_core::mint`'s; this file only
+//! carries bytes between the client, Web Crypto, the Durable Objects and GitHub, in the
+//! order `ghplane_core::mint` documents.
 //!
 //! Isolate caches (all safe to lose): the checked policy (vars do not change within an
 //! isolate), imported OIDC verifying keys (as long as their key set is fresh), App JWTs
@@ -35,11 +35,11 @@ use ghplane_webcrypto::RsaVerifyingKey;
 use serde_json::{json, Value};
 use worker::{Env, Headers, Method, Request, Response};
 
+use crate::clock::now_ms;
 use crate::github::app_jwt;
 use crate::github::client::{now_unix, GithubClient, Idempotent};
 use crate::http::{read_capped, BodyError};
 use crate::objects::app::AppClient;
-use crate::objects::internal::now_ms;
 use crate::objects::mint_app::{
     ForeignRead, ForeignRequest, InstallationsRequest, MintAppClient, VariableRead,
 };
@@ -261,6 +261,10 @@ async fn app_jwt_for(env: &Env, role: &str, app_id: &str) -> Result<String, Deni
         .await
         .map_err(|e| match e {
             ApiError::AppNotFound(_) => {
+                Denial::pem_unavailable(format!("no {secret} and app {app} is not registered"))
+            }
+            // Until the app's object answers typed errors: goes with `Relayed`.
+            ApiError::Relayed { ref code, .. } if code == "app_not_found" => {
                 Denial::pem_unavailable(format!("no {secret} and app {app} is not registered"))
             }
             e => {

@@ -15,8 +15,9 @@ use ghplane_core::mint::wire::InstallationAnswer;
 use ghplane_core::rpc::Command;
 use ghplane_core::ApiError;
 use serde::{Deserialize, Serialize};
-use worker::{Date, Env};
+use worker::Env;
 
+use crate::clock::now_ms;
 use crate::objects::rpc::Object;
 use crate::settings;
 
@@ -123,10 +124,6 @@ pub enum VariableRead {
 #[derive(Serialize, Deserialize)]
 pub struct ForeignAnswer {
     pub reads: Vec<VariableRead>,
-}
-
-fn now_ms() -> i64 {
-    Date::now().as_millis() as i64
 }
 
 /// The handlers' handle on one App's mint object.

@@ -7,8 +7,8 @@ use ghplane_core::ApiError;
 use serde_json::json;
 use worker::{Env, Request, Response};
 
+use crate::clock::now_ms;
 use crate::http::json_response;
-use crate::objects::internal::now_ms;
 use crate::objects::mint_audit::{AuditQuery, MintAuditClient};
 
 /// Stores a decision's record; a failure is logged, and the mint's answer stands.
