@@ -48,12 +48,10 @@ async fn handle(req: Request, env: Env) -> worker::Result<Response> {
     let method = req.method().to_string();
     let path = req.path();
     let origin = req.headers().get("origin").ok().flatten();
-    let route_path = ghplane_core::mint::request::normalize_path(&path);
     let response = if cors::is_preflight(&req) {
         cors::preflight(&env, &path, origin.as_deref())
     } else {
-        match match_route(&method, route_path).map_err(|e| routes::mint::route_error(route_path, e))
-        {
+        match match_route(&method, &path) {
             Ok(m) => match authorize(&req, &env, &m) {
                 Ok(()) => dispatch(req, &env, &m).await,
                 Err(e) => Err(e),

@@ -11,13 +11,13 @@ use ghplane_core::ApiError;
 use ghplane_webcrypto::random_bytes;
 use worker::{Env, Method, Request, Response};
 
+use crate::clock::now_text;
 use crate::github::client::{GithubClient, Idempotent};
 use crate::http::{json_response, read_json_body, MAX_ADMIN_BODY};
 use crate::objects::app_store::client::AppClient;
 use crate::objects::claims::ClaimsClient;
 use crate::objects::installation::InstallationClient;
 use crate::objects::installer::{forget_app, InstallerClient};
-use crate::objects::internal::now_text;
 use crate::settings;
 
 pub fn installer_id(m: &Matched) -> Result<InstallerId, ApiError> {

@@ -1,9 +1,11 @@
 //! The route table: every public path, its method, and whether it needs the admin token.
 //!
 //! The adapter dispatches on [`Route`]; the OpenAPI document is checked against [`ROUTES`], so
-//! a route that is not described fails the tests.
+//! a route that is not described fails the tests. The mint's routes differ only by data
+//! ([`ErrorDialect::Fullsend`]), so the adapter holds no mint knowledge.
 
 use crate::error::ApiError;
+use crate::mint::Denial;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Route {
@@ -80,6 +82,17 @@ pub enum Auth {
     SessionOrUserToken,
 }
 
+/// Whose conventions a route follows where the table matches paths and refuses methods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorDialect {
+    /// ghplane's: exact paths; a wrong method is `method_not_allowed` naming the allowed ones.
+    Ghplane,
+    /// fullsend's mint (its `ServeHTTP`): leading slashes collapse to one, so a `MINT_URL`
+    /// with a trailing slash still works (`//v1/token`); a wrong method is fullsend's 405
+    /// sentence ([`Denial::method_not_allowed`]).
+    Fullsend,
+}
+
 #[derive(Debug)]
 pub struct RouteSpec {
     pub method: &'static str,
@@ -87,6 +100,7 @@ pub struct RouteSpec {
     pub path: &'static str,
     pub route: Route,
     pub auth: Auth,
+    pub errors: ErrorDialect,
 }
 
 const fn spec(method: &'static str, path: &'static str, route: Route, auth: Auth) -> RouteSpec {
@@ -95,6 +109,18 @@ const fn spec(method: &'static str, path: &'static str, route: Route, auth: Auth
         path,
         route,
         auth,
+        errors: ErrorDialect::Ghplane,
+    }
+}
+
+/// A route of fullsend's mint protocol (public: the caller's OIDC token authenticates it).
+const fn fullsend(method: &'static str, path: &'static str, route: Route) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        route,
+        auth: Auth::Public,
+        errors: ErrorDialect::Fullsend,
     }
 }
 
@@ -152,10 +178,10 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("GET", "/setup/callback", Route::SetupCallback, Auth::Public),
     spec("GET", "/setup/{installer_id}", Route::SetupPage, Auth::Public),
     // The token mint (fullsend's protocol): authenticated by the caller's OIDC token.
-    spec("POST", "/v1/token", Route::MintToken, Auth::Public),
-    spec("POST", "/", Route::MintTokenAlias, Auth::Public),
-    spec("GET", "/health", Route::MintHealth, Auth::Public),
-    spec("GET", "/v1/status", Route::MintStatus, Auth::Public),
+    fullsend("POST", "/v1/token", Route::MintToken),
+    fullsend("POST", "/", Route::MintTokenAlias),
+    fullsend("GET", "/health", Route::MintHealth),
+    fullsend("GET", "/v1/status", Route::MintStatus),
     spec("GET", "/api/mint/audit", Route::MintAudit, Auth::Admin),
     spec("GET", "/api/mint/audit/stats", Route::MintAuditStats, Auth::Admin),
     spec("POST", "/api/admin/reseal", Route::AdminReseal, Auth::Admin),
@@ -167,7 +193,7 @@ pub const ROUTES: &[RouteSpec] = &[
 pub fn methods_for(path: &str) -> Vec<&'static str> {
     ROUTES
         .iter()
-        .filter(|spec| match_template(spec.path, path).is_some())
+        .filter(|spec| match_spec(spec, path).is_some())
         .map(|spec| spec.method)
         .collect()
 }
@@ -189,15 +215,17 @@ impl Matched {
 }
 
 /// Finds the route for `method` + `path`. A path that exists under other methods is a 405
-/// naming them; anything else is a 404.
+/// naming them (in fullsend's words on the mint's paths); anything else is a 404.
 pub fn match_route(method: &str, path: &str) -> Result<Matched, ApiError> {
     let mut allowed = Vec::new();
+    let mut fullsend = true;
     for spec in ROUTES {
-        if let Some(params) = match_template(spec.path, path) {
+        if let Some(params) = match_spec(spec, path) {
             if spec.method == method {
                 return Ok(Matched { spec, params });
             }
             allowed.push(spec.method);
+            fullsend &= spec.errors == ErrorDialect::Fullsend;
         }
     }
     if allowed.is_empty() {
@@ -205,11 +233,31 @@ pub fn match_route(method: &str, path: &str) -> Result<Matched, ApiError> {
             method: method.to_owned(),
             path: crate::ids::truncate(path, 200),
         })
+    } else if fullsend {
+        Err(Denial::method_not_allowed().into())
     } else {
         Err(ApiError::MethodNotAllowed {
             method: method.to_owned(),
             allowed,
         })
+    }
+}
+
+fn match_spec(spec: &'static RouteSpec, path: &str) -> Option<Vec<(&'static str, String)>> {
+    let path = match spec.errors {
+        ErrorDialect::Ghplane => path,
+        ErrorDialect::Fullsend => collapse_leading_slashes(path),
+    };
+    match_template(spec.path, path)
+}
+
+/// `//v1/token` is `/v1/token`, `//` is `/`.
+fn collapse_leading_slashes(path: &str) -> &str {
+    let rest = path.trim_start_matches('/');
+    if rest.len() + 1 < path.len() {
+        &path[path.len() - rest.len() - 1..]
+    } else {
+        path
     }
 }
 
@@ -284,6 +332,45 @@ mod tests {
         );
         assert_eq!(methods_for("/api/integrations/github/repos/sync"), ["POST"]);
         assert!(methods_for("/nope").is_empty());
+    }
+
+    #[test]
+    fn mint_paths_answer_like_fullsend() {
+        let route = |m: &str, p: &str| match_route(m, p).map(|m| m.spec.route);
+        assert_eq!(route("POST", "/v1/token"), Ok(Route::MintToken));
+        assert_eq!(route("POST", "/"), Ok(Route::MintTokenAlias));
+        assert_eq!(route("GET", "/health"), Ok(Route::MintHealth));
+        assert_eq!(route("GET", "/v1/status"), Ok(Route::MintStatus));
+        // Leading slashes collapse on the mint's paths only.
+        assert_eq!(route("POST", "//v1/token"), Ok(Route::MintToken));
+        assert_eq!(route("GET", "///v1/status"), Ok(Route::MintStatus));
+        assert_eq!(route("POST", "//"), Ok(Route::MintTokenAlias));
+        assert_eq!(methods_for("//v1/token"), ["POST"]);
+        for p in ["//healthz", "//api/apps/1", "/v1/token/", "/v1%2Ftoken", ""] {
+            assert!(
+                matches!(match_route("GET", p), Err(ApiError::RouteNotFound { .. })),
+                "{p}"
+            );
+        }
+        // A wrong method is fullsend's 405 sentence, and ghplane's elsewhere.
+        for (m, p) in [
+            ("GET", "/v1/token"),
+            ("GET", "/"),
+            ("GET", "//v1/token"),
+            ("POST", "/v1/status"),
+            ("POST", "/health"),
+        ] {
+            let e = match_route(m, p).unwrap_err();
+            assert_eq!(e, Denial::method_not_allowed().into(), "{m} {p}");
+            assert_eq!(
+                (e.status(), e.public_message()),
+                (405, "method not allowed".into())
+            );
+        }
+        assert!(matches!(
+            match_route("POST", "/healthz"),
+            Err(ApiError::MethodNotAllowed { .. })
+        ));
     }
 
     #[test]

@@ -255,7 +255,7 @@ mod tests {
         // Codes made elsewhere in the module, found by reading its source.
         for file in [
             include_str!("request.rs"),
-            include_str!("policy.rs"),
+            include_str!("policy/authorize.rs"),
             include_str!("wire.rs"),
         ] {
             for piece in file.split("Denial::new(").skip(1) {
