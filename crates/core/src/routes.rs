@@ -197,7 +197,7 @@ pub fn match_route(method: &str, path: &str) -> Result<Matched, ApiError> {
             if spec.method == method {
                 return Ok(Matched { spec, params });
             }
-            allowed.push(spec.method);
+            allowed.push(spec.method.to_owned());
         }
     }
     if allowed.is_empty() {

@@ -4,11 +4,12 @@
 //! more than a short, truncated piece of what the sender sent. Codes are part of the
 //! contract with whoever reads GitHub's delivery log: never rename one.
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::webhook::signature::SignatureError;
 
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WebhookError {
     #[error("the X-GitHub-Event header is missing")]
     MissingEventHeader,
@@ -111,10 +112,15 @@ impl From<serde_json::Error> for WebhookError {
 }
 
 #[cfg(test)]
+pub(crate) fn samples() -> Vec<WebhookError> {
+    tests::samples()
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
-    fn samples() -> Vec<WebhookError> {
+    pub(super) fn samples() -> Vec<WebhookError> {
         vec![
             WebhookError::MissingEventHeader,
             WebhookError::InvalidEventHeader,
