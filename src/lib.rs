@@ -47,7 +47,7 @@ async fn handle(req: Request, env: Env) -> worker::Result<Response> {
     let path = req.path();
     let origin = req.headers().get("origin").ok().flatten();
     let route_path = ghplane_core::mint::request::normalize_path(&path);
-    let response = if cors::is_preflight(&req) {
+    let result = if cors::is_preflight(&req) {
         cors::preflight(&env, &path, origin.as_deref())
     } else {
         match match_route(&method, route_path).map_err(|e| routes::mint::route_error(route_path, e))
@@ -58,18 +58,26 @@ async fn handle(req: Request, env: Env) -> worker::Result<Response> {
             },
             Err(e) => Err(e),
         }
-    }
-    .unwrap_or_else(|e| http::error_response(&e));
+    };
+    let (response, error) = match result {
+        Ok(response) => (response, None),
+        Err(e) => (http::render(&e), Some(e)),
+    };
     let response = cors::decorate(response, &env, origin.as_deref());
     // Workers observability records every invocation already; a line of our own per request
-    // costs measurable CPU (see docs/performance.md), so only server errors get one.
+    // costs measurable CPU (see docs/performance.md), so only server errors get one: with
+    // the error's code and its cause (never in the response).
     if response.status_code() >= 500 {
-        log::event(
-            "error",
-            "request",
-            json!({"method": method, "path": ghplane_core::ids::truncate(&path, 200), "status": response.status_code(),
-                "durationMs": Date::now().as_millis().saturating_sub(started)}),
-        );
+        let mut fields = json!({"method": method, "path": ghplane_core::ids::truncate(&path, 200),
+            "status": response.status_code(), "durationMs": Date::now().as_millis().saturating_sub(started)});
+        if let Some(e) = &error {
+            fields["errorCode"] = e.code().into();
+            if let Some(cause) = e.cause() {
+                fields["at"] = cause.at.into();
+                fields["detail"] = cause.detail.into();
+            }
+        }
+        log::event("error", "request", fields);
     }
     Ok(response)
 }

@@ -237,11 +237,15 @@ async fn app_jwt_for(env: &Env, role: &str, app_id: &str) -> Result<String, Deni
         .map_err(internal)?
         .jwt_with_expiry()
         .await
-        .map_err(|e| match e.code() {
-            "app_not_found" => {
+        .map_err(|e| match e {
+            ApiError::AppNotFound(_) => {
                 Denial::pem_unavailable(format!("no {secret} and app {app} is not registered"))
             }
-            code => Denial::app_jwt_failed(format!("app {app}: {code}")),
+            // Until the app's object answers typed errors: goes with `Relayed`.
+            ApiError::Relayed { ref code, .. } if code == "app_not_found" => {
+                Denial::pem_unavailable(format!("no {secret} and app {app} is not registered"))
+            }
+            e => Denial::app_jwt_failed(format!("app {app}: {}", e.code())),
         })?;
     remember(
         &signed.jwt,

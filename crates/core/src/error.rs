@@ -200,7 +200,10 @@ pub enum ApiError {
     #[error("{message}")]
     OAuth { code: OAuthCode, message: String },
     #[error("{method} is not allowed here; allowed: {}", allowed.join(", "))]
-    MethodNotAllowed { method: String, allowed: Vec<String> },
+    MethodNotAllowed {
+        method: String,
+        allowed: Vec<String>,
+    },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the request body must be application/json")]
@@ -420,12 +423,14 @@ mod tests {
             for marker in ["::new(", "::mint_failed("] {
                 for piece in file.split(marker).skip(1) {
                     let piece = piece.trim_start();
-                    let digits = piece.len() - piece.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                    let digits =
+                        piece.len() - piece.trim_start_matches(|c: char| c.is_ascii_digit()).len();
                     let Ok(status) = piece[..digits].parse::<u16>() else {
                         continue;
                     };
                     let rest = piece[digits..].trim_start_matches(',').trim_start();
-                    let Some(code) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) else {
+                    let Some(code) = rest.strip_prefix('"').and_then(|r| r.split('"').next())
+                    else {
                         continue;
                     };
                     out.push(Denial::new(status, code, "").with_detail("d"));
@@ -483,10 +488,26 @@ mod tests {
             message: "m".into(),
         }));
         out.extend(crate::pem::samples().into_iter().map(ApiError::from));
-        out.extend(crate::github::error::samples().into_iter().map(ApiError::from));
-        out.extend(crate::webhook::error::samples().into_iter().map(ApiError::from));
-        out.extend(crate::deploy::error::samples().into_iter().map(ApiError::from));
-        out.extend(crate::installer::error::samples().into_iter().map(ApiError::from));
+        out.extend(
+            crate::github::error::samples()
+                .into_iter()
+                .map(ApiError::from),
+        );
+        out.extend(
+            crate::webhook::error::samples()
+                .into_iter()
+                .map(ApiError::from),
+        );
+        out.extend(
+            crate::deploy::error::samples()
+                .into_iter()
+                .map(ApiError::from),
+        );
+        out.extend(
+            crate::installer::error::samples()
+                .into_iter()
+                .map(ApiError::from),
+        );
         out.extend(denials().into_iter().map(ApiError::from));
         out
     }
@@ -544,8 +565,16 @@ mod tests {
                 "github_unauthorized",
                 502,
             ),
-            (GithubError::Server { status: 500 }, "github_unavailable", 502),
-            (GithubError::Network("reset".into()), "github_unavailable", 502),
+            (
+                GithubError::Server { status: 500 },
+                "github_unavailable",
+                502,
+            ),
+            (
+                GithubError::Network("reset".into()),
+                "github_unavailable",
+                502,
+            ),
         ] {
             let api = ApiError::from(e.clone());
             assert_eq!((api.code(), api.status()), (code, status));
@@ -601,7 +630,10 @@ mod tests {
             let status = *seen.entry(e.code().to_owned()).or_insert(e.status());
             assert_eq!(status, e.status(), "{} has two statuses", e.code());
         }
-        assert_eq!(seen["unknown_app"], 401, "a webhook from an unregistered app");
+        assert_eq!(
+            seen["unknown_app"], 401,
+            "a webhook from an unregistered app"
+        );
         assert_eq!(seen["app_not_registered"], 422, "a body naming one");
     }
 
@@ -616,7 +648,11 @@ mod tests {
         assert_eq!(e.body()["error"]["retry_after"], 30);
         for (kind, code, status) in [
             (UserAccessKind::SessionInvalid, "session_invalid", 401),
-            (UserAccessKind::MissingPermissions, "missing_permissions", 403),
+            (
+                UserAccessKind::MissingPermissions,
+                "missing_permissions",
+                403,
+            ),
             (UserAccessKind::Transient, "transient", 503),
         ] {
             let e = ApiError::UserAccess {

@@ -108,7 +108,9 @@ impl RsaPrivateKey {
     /// Parses a PKCS#1 or PKCS#8 PEM, as pasted into a secret by a human or a tool.
     pub fn from_pem(pem: &str) -> Result<Self, PemError> {
         if pem.len() > MAX_PEM_LEN {
-            return Err(PemError::NotPem("input is far larger than any RSA key".into()));
+            return Err(PemError::NotPem(
+                "input is far larger than any RSA key".into(),
+            ));
         }
         let normalized = normalize(pem);
         let block = find_block(&normalized)?;
@@ -123,7 +125,9 @@ impl RsaPrivateKey {
             }
             "PRIVATE KEY" => {
                 if block.has_headers {
-                    return Err(PemError::Malformed("PKCS#8 PEM must not have headers".into()));
+                    return Err(PemError::Malformed(
+                        "PKCS#8 PEM must not have headers".into(),
+                    ));
                 }
                 let der = decode_body(block.body)?;
                 Self::from_pkcs8_der(&der)
@@ -175,7 +179,9 @@ impl RsaPrivateKey {
         if !algorithm.is_empty() {
             let params = algorithm.expect(TAG_NULL)?;
             if !params.is_empty() {
-                return Err(PemError::Malformed("rsaEncryption parameters must be NULL".into()));
+                return Err(PemError::Malformed(
+                    "rsaEncryption parameters must be NULL".into(),
+                ));
             }
         }
         algorithm.finish()?;
@@ -185,7 +191,9 @@ impl RsaPrivateKey {
         while !info.is_empty() {
             let (tag, _) = info.any()?;
             if tag != 0xa0 && tag != 0x81 && tag != 0xa1 {
-                return Err(PemError::Malformed("unexpected field in PrivateKeyInfo".into()));
+                return Err(PemError::Malformed(
+                    "unexpected field in PrivateKeyInfo".into(),
+                ));
             }
         }
 
@@ -416,7 +424,9 @@ impl<'a> Der<'a> {
         if self.rest.is_empty() {
             Ok(())
         } else {
-            Err(PemError::Malformed("trailing bytes after DER structure".into()))
+            Err(PemError::Malformed(
+                "trailing bytes after DER structure".into(),
+            ))
         }
     }
 
@@ -495,7 +505,9 @@ impl<'a> Der<'a> {
     fn positive_integer(&mut self) -> Result<&'a [u8], PemError> {
         let content = self.integer()?;
         if content[0] & 0x80 != 0 || bit_length(content) == 0 {
-            return Err(PemError::Malformed("RSA key component is not positive".into()));
+            return Err(PemError::Malformed(
+                "RSA key component is not positive".into(),
+            ));
         }
         Ok(content)
     }

@@ -79,7 +79,7 @@ fn schemas() -> Value {
         "Error": {
             "type": "object", "additionalProperties": false, "required": ["error"],
             "properties": {"error": {"type": "object", "additionalProperties": false, "required": ["code", "message"],
-                "properties": {"code": {"enum": crate::error::all_codes()}, "message": {"type": "string"},
+                "properties": {"code": {"enum": crate::error::all_codes(), "description": "Stable; a code always comes with the same status (e.g. `unknown_app` is 401, a webhook signed by an app this environment does not know; `app_not_registered` is 422, a request body naming such an app)."}, "message": {"type": "string"},
                     "retry_after": {"type": "integer", "minimum": 0, "description": "Seconds to wait before retrying, when GitHub said so (also the `Retry-After` header)."}}}}
         },
         "Health": {
@@ -211,7 +211,7 @@ pub fn document(version: &str) -> Value {
                 "200": json_response("Replaced", "InstallationConfig"),
                 "201": json_response("Created", "InstallationConfig"),
                 "400": error_response("Malformed JSON, invalid field or invalid id"),
-                "422": error_response("appId names an app that is not registered (`unknown_app`)"),
+                "422": error_response("appId names an app that is not registered (`app_not_registered`)"),
                 "413": error_response("Body over 64 KiB"),
                 "415": error_response("Body is not application/json")
             }))
@@ -233,7 +233,7 @@ pub fn document(version: &str) -> Value {
                 "200": json_response("Updated", "InstallationConfig"),
                 "400": error_response("Malformed JSON, invalid field or invalid id"),
                 "404": error_response("No config for this installation"),
-                "422": error_response("appId names an app that is not registered (`unknown_app`)"),
+                "422": error_response("appId names an app that is not registered (`app_not_registered`)"),
                 "413": error_response("Body over 64 KiB"),
                 "415": error_response("Body is not application/json")
             }))
