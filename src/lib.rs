@@ -52,7 +52,7 @@ async fn handle(req: Request, env: Env) -> worker::Result<Response> {
     } else {
         match match_route(&method, route_path).map_err(|e| routes::mint::route_error(route_path, e))
         {
-            Ok(m) => match authorize(&req, &env, &m) {
+            Ok(m) => match authorize(&req, &env, &m).and_then(|()| seam_failure(&req)) {
                 Ok(()) => dispatch(req, &env, &m).await,
                 Err(e) => Err(e),
             },
@@ -80,6 +80,27 @@ async fn handle(req: Request, env: Env) -> worker::Result<Response> {
         log::event("error", "request", fields);
     }
     Ok(response)
+}
+
+/// Test seam, compiled only into the end-to-end build (cargo feature `e2e-seams`, never in a
+/// deployed worker): a request with `x-ghplane-seam-fail: <id>` fails as an internal error
+/// whose cause names `<id>`, to prove that a 500's cause is logged once and never answered.
+#[cfg(feature = "e2e-seams")]
+fn seam_failure(req: &Request) -> Result<(), ApiError> {
+    match req.headers().get("x-ghplane-seam-fail").ok().flatten() {
+        Some(id)
+            if (1..=64).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            Err(fail!(format!("e2e seam {id}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(not(feature = "e2e-seams"))]
+fn seam_failure(_: &Request) -> Result<(), ApiError> {
+    Ok(())
 }
 
 /// The cron trigger (`triggers.crons` in `wrangler.jsonc`): the redelivery sweep of every
