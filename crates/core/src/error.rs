@@ -400,20 +400,9 @@ mod tests {
     use super::*;
 
     /// Every refusal the mint's sources build, found by reading them: `(status, "code"`
-    /// after each constructor that takes both.
+    /// after each constructor that takes both (`Denial::new`, `Self::mint_failed`, …).
     fn denials() -> Vec<Denial> {
-        let mut out = vec![
-            Denial::not_found(),
-            Denial::method_not_allowed(),
-            Denial::missing_bearer(),
-            Denial::body_unreadable(),
-            Denial::invalid_json(),
-            Denial::payload_too_large(),
-            Denial::authentication_failed("token expired"),
-            Denial::rate_limited(),
-            Denial::init_failed("ROLE_APP_IDS"),
-            Denial::internal_error("storage"),
-        ];
+        let mut out = Vec::new();
         for file in [
             include_str!("mint/denial.rs"),
             include_str!("mint/request.rs"),
@@ -438,6 +427,10 @@ mod tests {
             }
         }
         out
+    }
+
+    fn wrapped<E: Into<ApiError>>(errors: Vec<E>) -> Vec<ApiError> {
+        errors.into_iter().map(Into::into).collect()
     }
 
     /// One value of every variant, and of every variant of every error it wraps.
@@ -487,28 +480,12 @@ mod tests {
             code,
             message: "m".into(),
         }));
-        out.extend(crate::pem::samples().into_iter().map(ApiError::from));
-        out.extend(
-            crate::github::error::samples()
-                .into_iter()
-                .map(ApiError::from),
-        );
-        out.extend(
-            crate::webhook::error::samples()
-                .into_iter()
-                .map(ApiError::from),
-        );
-        out.extend(
-            crate::deploy::error::samples()
-                .into_iter()
-                .map(ApiError::from),
-        );
-        out.extend(
-            crate::installer::error::samples()
-                .into_iter()
-                .map(ApiError::from),
-        );
-        out.extend(denials().into_iter().map(ApiError::from));
+        out.extend(wrapped(crate::pem::samples()));
+        out.extend(wrapped(crate::github::error::samples()));
+        out.extend(wrapped(crate::webhook::error::samples()));
+        out.extend(wrapped(crate::deploy::error::samples()));
+        out.extend(wrapped(crate::installer::error::samples()));
+        out.extend(wrapped(denials()));
         out
     }
 

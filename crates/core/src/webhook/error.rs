@@ -73,11 +73,6 @@ impl WebhookError {
         }
     }
 
-    /// The same `{"error":{"code","message"}}` shape as every other ghplane error.
-    pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}})
-    }
-
     /// Every code, for the OpenAPI document and its test.
     pub const ALL_CODES: &'static [&'static str] = &[
         "missing_event_header",
@@ -170,7 +165,7 @@ mod tests {
 
     #[test]
     fn body_has_code_and_message() {
-        let b = WebhookError::UnknownApp.body();
+        let b = crate::ApiError::from(WebhookError::UnknownApp).body();
         assert_eq!(b["error"]["code"], "unknown_app");
         assert!(b["error"]["message"]
             .as_str()
