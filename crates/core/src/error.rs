@@ -561,6 +561,23 @@ mod tests {
     }
 
     #[test]
+    fn wrapped_errors_keep_their_code_and_status() {
+        for e in crate::installer::error::samples() {
+            let api = ApiError::from(e.clone());
+            assert_eq!((api.code(), api.status()), (e.code(), e.status()));
+        }
+        for e in crate::webhook::error::samples() {
+            let api = ApiError::from(e.clone());
+            assert_eq!((api.code(), api.status()), (e.code(), e.status()));
+        }
+        let b = ApiError::from(WebhookError::UnknownApp).body();
+        assert_eq!(b["error"]["code"], "unknown_app");
+        assert!(b["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+
+    #[test]
     fn a_private_key_error_names_the_field() {
         let e = ApiError::from(PemError::BadBase64);
         assert_eq!((e.status(), e.code()), (400, "private_key_bad_base64"));

@@ -164,15 +164,6 @@ mod tests {
     }
 
     #[test]
-    fn body_has_code_and_message() {
-        let b = crate::ApiError::from(WebhookError::UnknownApp).body();
-        assert_eq!(b["error"]["code"], "unknown_app");
-        assert!(b["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()));
-    }
-
-    #[test]
     fn parser_details_are_truncated() {
         let long = format!("\"{}\"", "x".repeat(10_000));
         let e: WebhookError = serde_json::from_str::<u64>(&long).unwrap_err().into();
