@@ -700,7 +700,8 @@ fn no_test_switch_in_src_or_readme(_s: &Shared) {
 /// The worker's JSON log lines that `keep`, once at least one is written (then a moment more,
 /// so that a second line would be seen too).
 fn log_lines(s: &Shared, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
-    let parse = |l: &str| serde_json::from_str::<Value>(l.get(l.find('{')?..)?).ok();
+    // An error line is coloured: the JSON is from the first `{` to the last `}`.
+    let parse = |l: &str| serde_json::from_str::<Value>(l.get(l.find('{')?..=l.rfind('}')?)?).ok();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !s
         .worker
