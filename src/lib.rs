@@ -48,30 +48,59 @@ async fn handle(req: Request, env: Env) -> worker::Result<Response> {
     let method = req.method().to_string();
     let path = req.path();
     let origin = req.headers().get("origin").ok().flatten();
-    let response = if cors::is_preflight(&req) {
+    let result = if cors::is_preflight(&req) {
         cors::preflight(&env, &path, origin.as_deref())
     } else {
         match match_route(&method, &path) {
-            Ok(m) => match authorize(&req, &env, &m) {
+            Ok(m) => match authorize(&req, &env, &m).and_then(|()| seam_failure(&req)) {
                 Ok(()) => dispatch(req, &env, &m).await,
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
         }
-    }
-    .unwrap_or_else(|e| http::error_response(&e));
+    };
+    let (response, error) = match result {
+        Ok(response) => (response, None),
+        Err(e) => (http::render(&e), Some(e)),
+    };
     let response = cors::decorate(response, &env, origin.as_deref());
     // Workers observability records every invocation already; a line of our own per request
-    // costs measurable CPU (see docs/performance.md), so only server errors get one.
+    // costs measurable CPU (see docs/performance.md), so only server errors get one: with
+    // the error's code and its cause (never in the response).
     if response.status_code() >= 500 {
-        log::event(
-            "error",
-            "request",
-            json!({"method": method, "path": ghplane_core::ids::truncate(&path, 200), "status": response.status_code(),
-                "durationMs": Date::now().as_millis().saturating_sub(started)}),
-        );
+        let mut fields = json!({"method": method, "path": ghplane_core::ids::truncate(&path, 200),
+            "status": response.status_code(), "durationMs": Date::now().as_millis().saturating_sub(started)});
+        if let Some(e) = &error {
+            fields["errorCode"] = e.code().into();
+            if let Some(cause) = e.cause() {
+                fields["at"] = cause.at.into();
+                fields["detail"] = cause.detail.into();
+            }
+        }
+        log::event("error", "request", fields);
     }
     Ok(response)
+}
+
+/// Test seam, compiled only into the end-to-end build (cargo feature `e2e-seams`, never in a
+/// deployed worker): a request with `x-ghplane-seam-fail: <id>` fails as an internal error
+/// whose cause names `<id>`, to prove that a 500's cause is logged once and never answered.
+#[cfg(feature = "e2e-seams")]
+fn seam_failure(req: &Request) -> Result<(), ApiError> {
+    match req.headers().get("x-ghplane-seam-fail").ok().flatten() {
+        Some(id)
+            if (1..=64).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            Err(fail!(format!("e2e seam {id}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(not(feature = "e2e-seams"))]
+fn seam_failure(_: &Request) -> Result<(), ApiError> {
+    Ok(())
 }
 
 /// The cron trigger (`triggers.crons` in `wrangler.jsonc`): the redelivery sweep of every

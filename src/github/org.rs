@@ -55,11 +55,18 @@ impl OrgAccess {
     /// [`OrgAccess::token`] for admin routes: an installation the server names but cannot
     /// use (no tenant config, unknown app) is a misconfiguration, not a missing resource.
     pub async fn admin_token(&self, env: &Env) -> Result<String, ApiError> {
-        self.token(env).await.map_err(|e| match e.code() {
-            "installation_not_found" | "app_not_found" | "unknown_app" => {
-                ApiError::Misconfigured(settings::GITHUB_ORG_INSTALLATION_ID.into())
+        let misconfigured = || ApiError::Misconfigured(settings::GITHUB_ORG_INSTALLATION_ID.into());
+        self.token(env).await.map_err(|e| match e {
+            ApiError::InstallationNotFound(_)
+            | ApiError::AppNotFound(_)
+            | ApiError::UnknownApp(_) => misconfigured(),
+            // Until the installation's object answers typed errors: goes with `Relayed`.
+            ApiError::Relayed { ref code, .. }
+                if matches!(code.as_str(), "installation_not_found" | "app_not_found") =>
+            {
+                misconfigured()
             }
-            _ => e,
+            e => e,
         })
     }
 }

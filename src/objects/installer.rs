@@ -174,7 +174,7 @@ impl InstallerStore {
         });
         if !outstanding {
             return Err(InstallerError::InvalidState(
-                "it was already used; open the setup page again",
+                "it was already used; open the setup page again".into(),
             )
             .into());
         }

@@ -195,14 +195,14 @@ pub async fn callback(req: Request, env: &Env, _m: &Matched) -> Result<Response,
     let code = query_param(&url, "code");
     if denied.is_none() && !code.as_deref().is_some_and(code_ok) {
         return Err(ApiError::OAuth {
-            code: "oauth_code_invalid",
+            code: ghplane_core::error::OAuthCode::CodeInvalid,
             message: "the code parameter is missing or malformed".into(),
         });
     }
     OAuthStateClient::new(env, &st.n)?.consume(st.exp).await?;
     if denied.is_some() {
         return Err(ApiError::OAuth {
-            code: "oauth_denied",
+            code: ghplane_core::error::OAuthCode::Denied,
             message: "the sign-in was declined on GitHub".into(),
         });
     }
@@ -357,7 +357,7 @@ fn session_of(req: &Request) -> Result<SessionToken, ApiError> {
     ) {
         Some(Credential::Session(s)) => Ok(s),
         Some(Credential::MalformedSession) => Err(ApiError::UserAccess {
-            code: "session_invalid",
+            kind: ghplane_core::error::UserAccessKind::SessionInvalid,
             message: "the session token is malformed; sign in again".into(),
             retry_after_secs: None,
         }),

@@ -109,10 +109,19 @@ fn raw_json(status: u16, body: String) -> Response {
         .unwrap_or_else(|_| Response::builder().with_status(500).empty())
 }
 
-/// One of ghplane's own parts failed: fullsend's 500 "internal error".
+/// A failure of ghplane's own parts during a mint: "internal error" for the client; the code
+/// and, for an internal error, its cause for the log and the audit.
 fn internal(e: ApiError) -> Denial {
     log_cause(&e);
-    Denial::internal_error(e.code().to_owned())
+    match e.cause() {
+        Some(cause) if cause.detail.is_empty() => {
+            Denial::internal_error(format!("{} at {}", e.code(), cause.at))
+        }
+        Some(cause) => {
+            Denial::internal_error(format!("{} at {}: {}", e.code(), cause.at, cause.detail))
+        }
+        None => Denial::internal_error(e.code().to_owned()),
+    }
 }
 
 /// Logs an internal error's cause where the mint answers in fullsend's words instead of

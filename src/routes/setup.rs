@@ -86,7 +86,9 @@ async fn convert(req: Request, env: &Env) -> Result<Response, ApiError> {
             .map(|(_, v)| v.into_owned())
     };
     let (Some(code), Some(state)) = (q("code"), q("state")) else {
-        return Err(InstallerError::InvalidState("GitHub's code or the state is missing").into());
+        return Err(
+            InstallerError::InvalidState("GitHub's code or the state is missing".into()).into(),
+        );
     };
     if code.is_empty()
         || code.len() > 100
@@ -101,7 +103,9 @@ async fn convert(req: Request, env: &Env) -> Result<Response, ApiError> {
     let installer = InstallerClient::new(env, &verified.installer)?;
     let record = installer.consume(&verified.nonce).await?;
     if record.app.is_some() {
-        return Err(InstallerError::InvalidState("this installer already has its app").into());
+        return Err(
+            InstallerError::InvalidState("this installer already has its app".into()).into(),
+        );
     }
     let github = GithubClient::from_env(env)?;
     let path = format!("/app-manifests/{code}/conversions");

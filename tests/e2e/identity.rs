@@ -196,7 +196,7 @@ fn config_of_unknown_app_is_refused(s: &Shared) {
         &format!("/api/installations/{id}/config"),
         Some(&json!({"appId": unique_id()})),
     );
-    assert_eq!((r.status, r.code().as_str()), (422, "unknown_app"));
+    assert_eq!((r.status, r.code().as_str()), (422, "app_not_registered"));
     assert_eq!(
         s.api
             .admin("GET", &format!("/api/installations/{id}/config"), None)

@@ -381,7 +381,7 @@ fn headers_size_and_json_are_checked(s: &Shared) {
 }
 
 /// A tenant created through its own `installation.created`, with issue processing on.
-fn webhook_tenant(s: &Shared, max_per_hour: u32) -> (u64, u64) {
+pub fn webhook_tenant(s: &Shared, max_per_hour: u32) -> (u64, u64) {
     let app = unique_id();
     register_app(&s.api, app);
     let id = unique_id();
@@ -407,7 +407,7 @@ fn webhook_tenant(s: &Shared, max_per_hour: u32) -> (u64, u64) {
     (app, id)
 }
 
-fn issue_opened(id: u64, issue_id: u64) -> Value {
+pub fn issue_opened(id: u64, issue_id: u64) -> Value {
     let mut body = fixture("issues", "opened.payload.json");
     body["installation"] = json!({"id": id, "node_id": "x"});
     body["issue"]["id"] = json!(issue_id);

@@ -224,7 +224,7 @@ pub fn match_route(method: &str, path: &str) -> Result<Matched, ApiError> {
             if spec.method == method {
                 return Ok(Matched { spec, params });
             }
-            allowed.push(spec.method);
+            allowed.push(spec.method.to_owned());
             fullsend &= spec.errors == ErrorDialect::Fullsend;
         }
     }

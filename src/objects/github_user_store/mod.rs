@@ -31,7 +31,7 @@ const SESSIONS_KEY: &str = "sessions";
 
 fn session_invalid() -> ApiError {
     ApiError::UserAccess {
-        code: "session_invalid",
+        kind: ghplane_core::error::UserAccessKind::SessionInvalid,
         message: "the session is unknown, ended or expired; sign in again".into(),
         retry_after_secs: None,
     }

@@ -87,7 +87,7 @@ impl OAuthStateStore {
 
 fn code_invalid() -> ApiError {
     ApiError::OAuth {
-        code: "oauth_code_invalid",
+        code: ghplane_core::error::OAuthCode::CodeInvalid,
         message: "the sign-in code is unknown, expired, already used or not yours; sign in again"
             .into(),
     }

@@ -281,19 +281,11 @@ mod tests {
     }
 
     fn rate_limited(retry_after_secs: Option<u64>) -> ApiError {
-        ApiError::Github {
-            code: "github_rate_limited",
-            message: "rate limited".into(),
-            retry_after_secs,
-        }
+        ApiError::Github(crate::github::error::GithubError::RateLimited { retry_after_secs })
     }
 
     fn unavailable() -> ApiError {
-        ApiError::Github {
-            code: "github_unavailable",
-            message: "down".into(),
-            retry_after_secs: None,
-        }
+        ApiError::Github(crate::github::error::GithubError::Server { status: 503 })
     }
 
     #[test]

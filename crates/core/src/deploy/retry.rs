@@ -33,10 +33,7 @@ pub struct JobFailure {
 pub fn is_rate_limited(e: &ApiError) -> bool {
     matches!(
         e,
-        ApiError::Github {
-            code: "github_rate_limited",
-            ..
-        }
+        ApiError::Github(crate::github::error::GithubError::RateLimited { .. })
     )
 }
 
