@@ -24,7 +24,7 @@ use crate::github::as_app;
 use crate::github::client::{GithubClient, Idempotent};
 use crate::objects::app::AppStore;
 use crate::objects::deliveries::DeliveryLog;
-use crate::objects::installation::InstallationClient;
+use crate::objects::installation::client::InstallationClient;
 use crate::objects::internal::now_ms;
 
 fn requests_table(sql: &SqlStorage) -> Result<(), ApiError> {

@@ -218,7 +218,14 @@ mod tests {
     fn an_object_name_reads_back_as_its_installation() {
         let id = InstallationId::parse("123").unwrap();
         assert_eq!(InstallationId::from_object_name(&id.object_name()), Ok(id));
-        for bad in ["123", "install-", "install-0", "install-01", "user-123", "install-1x"] {
+        for bad in [
+            "123",
+            "install-",
+            "install-0",
+            "install-01",
+            "user-123",
+            "install-1x",
+        ] {
             assert!(InstallationId::from_object_name(bad).is_err(), "{bad}");
         }
     }
