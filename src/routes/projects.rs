@@ -16,7 +16,7 @@ use crate::github::client::GithubClient;
 use crate::github::repos;
 use crate::http::{json_response, read_json_body, MAX_ADMIN_BODY};
 use crate::log;
-use crate::objects::installation::client::InstallationClient;
+use crate::objects::installation::InstallationClient;
 use crate::objects::project::{IndexClient, ProjectClient, RepoResult};
 use crate::settings;
 
