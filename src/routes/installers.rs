@@ -120,12 +120,9 @@ pub async fn enroll(mut req: Request, env: &Env, m: &Matched) -> Result<Response
             repositories: repos.clone(),
         })
         .await?;
-    let resp = InstallationClient::new(env, installation)?
+    InstallationClient::new(env, installation)?
         .enroll(&repos)
         .await?;
-    if !(200..300).contains(&resp.status_code()) {
-        return Err(crate::objects::internal::relayed(resp).await);
-    }
     let record = installer.enrolled(&repos).await?;
     Ok(json_response(200, &status(env, record, None).await?))
 }
@@ -166,7 +163,7 @@ pub async fn delete(env: &Env, m: &Matched) -> Result<Response, ApiError> {
             installer: id.clone(),
         })
         .await?;
-    crate::objects::installation_claims_push(env, &answer.affected).await?;
+    crate::objects::installation::push_withheld(env, &answer.affected).await?;
     if let Some(app) = &record.app {
         forget_app(env, app.app_id).await?;
     }

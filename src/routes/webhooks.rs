@@ -13,6 +13,7 @@ use std::rc::Rc;
 use ghplane_core::ids::{AppId, InstallationId};
 use ghplane_core::routes::Matched;
 use ghplane_core::tenancy::directory::DirectorySecret;
+use ghplane_core::webhook::delivery::{DeliveryPage, DeliveryRequest, Received};
 use ghplane_core::webhook::headers::MAX_PAYLOAD_BYTES;
 use ghplane_core::webhook::{
     check_headers, check_installation_app, classify, parse_event, Claim, SignatureError,
@@ -26,7 +27,6 @@ use crate::clock::now_ms;
 use crate::http::{json_response, read_capped, BodyError};
 use crate::objects::app_directory::client::DirectoryClient;
 use crate::objects::app_store::client::{object_name, AppClient, WEBHOOK_SECRET_SLOT};
-use crate::objects::deliveries::{DeliveryRequest, Received};
 use crate::objects::installation::InstallationClient;
 use crate::secrets::Keyring;
 
@@ -141,7 +141,10 @@ pub async fn receive(mut req: Request, env: &Env, _m: &Matched) -> Result<Respon
         action,
     };
     match event.installation_id() {
-        Some(id) => InstallationClient::new(env, id)?.deliver(&delivery).await,
+        Some(id) => {
+            let answer = InstallationClient::new(env, id)?.deliver(delivery).await?;
+            Ok(json_response(answer.status(), &answer))
+        }
         None => {
             let answer = AppClient::new(env, app)?.deliver(delivery).await?;
             Ok(json_response(answer.status, &answer.body))
@@ -155,28 +158,9 @@ fn installation_id(m: &Matched) -> Result<InstallationId, ApiError> {
 
 /// `limit` and `cursor` of a listing (the first of each), checked before any object is
 /// touched.
-#[derive(Default)]
-struct PageQuery {
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
-impl PageQuery {
-    /// The query string the installation's object reads.
-    fn query_string(&self) -> String {
-        let limit = self.limit.map(|n| format!("limit={n}"));
-        let cursor = self.cursor.as_ref().map(|c| format!("cursor={c}"));
-        limit
-            .into_iter()
-            .chain(cursor)
-            .collect::<Vec<_>>()
-            .join("&")
-    }
-}
-
-fn page_query(req: &Request) -> Result<PageQuery, ApiError> {
+fn page_query(req: &Request) -> Result<DeliveryPage, ApiError> {
     let url = req.url().map_err(|e| fail!(e))?;
-    let mut out = PageQuery::default();
+    let mut out = DeliveryPage::default();
     for (k, v) in url.query_pairs() {
         match k.as_ref() {
             "limit" => {
@@ -213,10 +197,9 @@ fn page_query(req: &Request) -> Result<PageQuery, ApiError> {
 
 pub async fn list_deliveries(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
     let id = installation_id(m)?;
-    let query = page_query(&req)?;
-    InstallationClient::new(env, id)?
-        .deliveries(&query.query_string())
-        .await
+    let page = page_query(&req)?;
+    let listing = InstallationClient::new(env, id)?.deliveries(&page).await?;
+    Ok(json_response(200, &listing))
 }
 
 pub async fn list_app_deliveries(
@@ -225,15 +208,16 @@ pub async fn list_app_deliveries(
     m: &Matched,
 ) -> Result<Response, ApiError> {
     let app = AppId::parse(m.param("app_id")).map_err(ApiError::InvalidId)?;
-    let query = page_query(&req)?;
-    let page = AppClient::new(env, app)?
-        .deliveries(query.limit, query.cursor)
+    let page = page_query(&req)?;
+    let listing = AppClient::new(env, app)?
+        .deliveries(page.limit, page.cursor)
         .await?;
-    Ok(json_response(200, &page))
+    Ok(json_response(200, &listing))
 }
 
 pub async fn list_work(env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    InstallationClient::new(env, installation_id(m)?)?
+    let work = InstallationClient::new(env, installation_id(m)?)?
         .work()
-        .await
+        .await?;
+    Ok(json_response(200, &work))
 }

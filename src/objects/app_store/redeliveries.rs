@@ -25,7 +25,7 @@ use crate::github::as_app;
 use crate::github::client::{GithubClient, Idempotent};
 use crate::objects::app_store::AppStore;
 use crate::objects::deliveries::DeliveryLog;
-use crate::objects::installation::InstallationClient;
+use crate::objects::installation::client::InstallationClient;
 
 fn requests_table(sql: &SqlStorage) -> Result<(), ApiError> {
     sql.exec(

@@ -4,7 +4,7 @@
 //! owns (its tokens refuse it, its deliveries for it are ignored with the reason logged).
 
 use ghplane_core::ids::{AppId, InstallationId, RepoFullName};
-use ghplane_core::installer::claims::{Affected, ClaimRequest};
+use ghplane_core::installer::claims::ClaimRequest;
 use ghplane_core::installer::{dedicated_coverage, Guard, InstallerError, InstallerId};
 use ghplane_core::tenancy::app::AppMode;
 use ghplane_core::tenancy::config::InstallationRecord;
@@ -13,16 +13,16 @@ use ghplane_core::ApiError;
 use serde_json::json;
 use worker::Env;
 
+use super::client::push_withheld;
+use super::{now_text, InstallationStore, TOKENS_KEY};
 use crate::objects::app_store::client::AppClient;
 use crate::objects::claims::ClaimsClient;
-use crate::objects::installation::{InstallationClient, InstallationStore, TOKENS_KEY};
 use crate::objects::installer::{Installed, InstallerClient};
-use crate::objects::internal::now_text;
 
-pub(crate) const GUARD_KEY: &str = "guard";
+pub(super) const GUARD_KEY: &str = "guard";
 /// The installer whose uninstall ended this installation: later deliveries are refused.
 /// Kept by `purge` on purpose.
-pub(crate) const TOMBSTONE_KEY: &str = "uninstalled-by";
+const TOMBSTONE_KEY: &str = "uninstalled-by";
 
 /// The app's mode as its registry entry says; `None` when the app is not registered.
 async fn app_mode(env: &Env, app: AppId) -> Result<Option<AppMode>, ApiError> {
@@ -39,18 +39,8 @@ async fn app_mode(env: &Env, app: AppId) -> Result<Option<AppMode>, ApiError> {
     ))
 }
 
-/// Tells org installations what they must now withhold (after a dedicated app went away).
-pub(crate) async fn push_withheld(env: &Env, affected: &[Affected]) -> Result<(), ApiError> {
-    for a in affected {
-        InstallationClient::new(env, a.installation_id)?
-            .set_withheld(&a.withheld)
-            .await?;
-    }
-    Ok(())
-}
-
 impl InstallationStore {
-    pub(crate) async fn guard(&self) -> Result<Guard, ApiError> {
+    pub(super) async fn guard(&self) -> Result<Guard, ApiError> {
         Ok(self
             .state
             .storage()
@@ -76,14 +66,14 @@ impl InstallationStore {
         Ok(())
     }
 
-    pub(crate) async fn set_withheld(&self, withheld: Vec<RepoFullName>) -> Result<(), ApiError> {
+    pub(super) async fn set_withheld(&self, withheld: Vec<RepoFullName>) -> Result<(), ApiError> {
         let mut guard = self.guard().await?;
         guard.withheld = withheld;
         self.save_guard(&guard).await
     }
 
     /// Why a delivery about a repository is not acted on, if it is not.
-    pub(crate) async fn guard_ignores(
+    pub(super) async fn guard_ignores(
         &self,
         action: &Action,
     ) -> Result<Option<&'static str>, ApiError> {
@@ -109,7 +99,7 @@ impl InstallationStore {
     }
 
     /// After `installation.created` / `installation_repositories` was stored.
-    pub(crate) async fn claims_after_write(
+    pub(super) async fn claims_after_write(
         &self,
         id: InstallationId,
         app: AppId,
@@ -158,8 +148,8 @@ impl InstallationStore {
         // Service credentials for this tenant alone, once: the installer shows the key once.
         let service_key =
             if answer.misconfiguration.is_none() && self.service_keys().await?.is_empty() {
-                let (key_id, key, _) = self.issue_service_key(id).await?;
-                Some((key_id, key))
+                let issued = self.issue_service_key(id).await?;
+                Some((issued.id, issued.key))
             } else {
                 None
             };
@@ -215,7 +205,7 @@ impl InstallationStore {
     /// Before `installation.deleted` purges the tenant: the claims go, the installer is
     /// uninstalled and its app's registration (credentials, webhook secret) is deleted, the
     /// same end state as `DELETE /api/installers/{id}`.
-    pub(crate) async fn claims_before_purge(
+    pub(super) async fn claims_before_purge(
         &self,
         id: InstallationId,
         app: AppId,
@@ -250,7 +240,7 @@ impl InstallationStore {
         Ok(())
     }
 
-    pub(crate) async fn tombstone(&self, installer: &InstallerId) -> Result<(), ApiError> {
+    pub(super) async fn tombstone(&self, installer: &InstallerId) -> Result<(), ApiError> {
         self.state
             .storage()
             .put(TOMBSTONE_KEY, installer)
@@ -259,7 +249,7 @@ impl InstallationStore {
     }
 
     /// Refuses deliveries for an installation its installer uninstalled.
-    pub(crate) async fn refuse_if_uninstalled(&self) -> Result<(), ApiError> {
+    pub(super) async fn refuse_if_uninstalled(&self) -> Result<(), ApiError> {
         let by: Option<InstallerId> = self
             .state
             .storage()
@@ -270,38 +260,5 @@ impl InstallationStore {
             Some(i) => Err(InstallerError::Uninstalled(i.to_string()).into()),
             None => Ok(()),
         }
-    }
-
-    /// `POST /api/installers/{id}/enroll`: the repositories join the tenant's config.
-    pub(crate) async fn enroll(
-        &self,
-        id: InstallationId,
-        repos: Vec<RepoFullName>,
-    ) -> Result<worker::Response, ApiError> {
-        let mut record = self
-            .load()
-            .await?
-            .ok_or(ApiError::InstallationNotFound(id.get()))?;
-        for repo in repos {
-            if !record
-                .repositories
-                .iter()
-                .any(|r| ghplane_core::installer::same_name(&r.full_name, &repo))
-            {
-                record
-                    .repositories
-                    .push(ghplane_core::tenancy::config::Repository {
-                        full_name: repo,
-                        id: None,
-                    });
-            }
-        }
-        record.updated_at = now_text();
-        self.state
-            .storage()
-            .put(crate::objects::installation::CONFIG_KEY, &record)
-            .await
-            .map_err(|e| fail!(e))?;
-        Ok(crate::http::json_response(200, &record.view()))
     }
 }

@@ -10,16 +10,16 @@ use ghplane_core::tenancy::listing::{listing_change, ListingChange, TenantRow};
 use ghplane_core::ApiError;
 use serde_json::json;
 
-use crate::objects::installation::InstallationStore;
+use super::InstallationStore;
 use crate::objects::tenant_index;
 
 /// The row this tenant last published to the listing; absent when none is listed.
-pub(crate) const LISTED_KEY: &str = "tenant-listing";
+const LISTED_KEY: &str = "tenant-listing";
 
 impl InstallationStore {
     /// Publishes (or withdraws) this tenant's listing row if it changed. A failure is logged,
     /// never fails the request, and is retried on the object's next request.
-    pub(crate) async fn sync_listing(&self, id: InstallationId) {
+    pub(super) async fn sync_listing(&self, id: InstallationId) {
         let _one_at_a_time = self.listing.lock().await;
         let outcome = self.publish_row(id).await;
         self.listing_synced.set(outcome.is_ok());
@@ -55,7 +55,7 @@ impl InstallationStore {
 
     /// Whether this instance still has to check its row (it has not since it woke, or the
     /// last publication failed).
-    pub(crate) fn listing_unchecked(&self) -> bool {
+    pub(super) fn listing_unchecked(&self) -> bool {
         !self.listing_synced.get()
     }
 }

@@ -1,26 +1,26 @@
 //! What an installation's Durable Object does with the webhook deliveries routed to it:
 //! dedupe and audit them, keep the tenant in step with GitHub, hand issues over as work
 //! items within the tenant's hourly quota, and route pushes and renames to the projects that
-//! follow the repository (`installation_deploy.rs`).
+//! follow the repository (`deploy.rs`).
 
 use ghplane_core::ids::InstallationId;
 use ghplane_core::tenancy::config::InstallationRecord;
 use ghplane_core::tenancy::lifecycle::{apply, Lifecycle};
+use ghplane_core::webhook::delivery::{Delivered, DeliveryPage, DeliveryRequest};
 use ghplane_core::webhook::{
     quota, work_item_key, Action, Admission, DeliveryOutcome, WebhookError,
 };
 use ghplane_core::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::{Response, SqlStorageValue};
+use worker::SqlStorageValue;
 
-use crate::http::json_response;
-use crate::objects::deliveries::{run, DeliveryLog, DeliveryRequest, Handled};
-use crate::objects::installation::{InstallationStore, CONFIG_KEY, SERVICE_KEYS_KEY, TOKENS_KEY};
-use crate::objects::internal::{now_ms, now_text};
+use super::client::{WorkItem, WorkItems};
+use super::{now_ms, now_text, InstallationStore, CONFIG_KEY, TOKENS_KEY};
+use crate::objects::deliveries::{handle_delivery, DeliveryLog, Handled, DEFAULT_PAGE};
 use crate::objects::mint_app::MintAppClient;
 
-const QUOTA_KEY: &str = "quota";
+pub(super) const QUOTA_KEY: &str = "quota";
 /// The delivery log's reason for an `installation.created` GitHub does not confirm as the
 /// signing app's: nothing was created.
 const NOT_CONFIRMED: &str = "installation_not_confirmed";
@@ -28,8 +28,13 @@ const NOT_CONFIRMED: &str = "installation_not_confirmed";
 const TRIM_EVERY_MS: i64 = 24 * 60 * 60 * 1000;
 
 impl InstallationStore {
-    pub(crate) fn deliveries(&self) -> Result<DeliveryLog, ApiError> {
+    pub(super) fn deliveries(&self) -> Result<DeliveryLog, ApiError> {
         DeliveryLog::new(self.state.storage().sql(), &self.env)
+    }
+
+    pub(super) fn list_deliveries(&self, page: &DeliveryPage) -> Result<Value, ApiError> {
+        self.deliveries()?
+            .list(page.limit.unwrap_or(DEFAULT_PAGE), page.cursor.as_deref())
     }
 
     /// Test seam, compiled only into the end-to-end build (cargo feature `e2e-seams`, never
@@ -54,11 +59,11 @@ impl InstallationStore {
             .map_err(|e| fail!(e))
     }
 
-    pub(crate) async fn deliver(
+    pub(super) async fn deliver(
         &self,
         id: InstallationId,
         req: DeliveryRequest,
-    ) -> Result<Response, ApiError> {
+    ) -> Result<Delivered, ApiError> {
         let record = self.load().await?;
         // One app's secret must never steer another app's tenant; refused before anything is written.
         if let Some(r) = record.as_ref().filter(|r| r.app_id != req.app_id) {
@@ -72,7 +77,7 @@ impl InstallationStore {
         let log = self.deliveries()?;
         self.arm_trim().await?;
         let req = &req;
-        run(&log, &req.received, now_ms(), |attempt| async move {
+        handle_delivery(&log, &req.received, now_ms(), |attempt| async move {
             if attempt == 1 && self.fails_first_attempt(&req.received.id) {
                 return Err(fail!());
             }
@@ -176,33 +181,11 @@ impl InstallationStore {
         }
     }
 
-    /// An uninstall's purge: with `by`, the installation is tombstoned first.
-    pub(crate) async fn purge_uninstalled(
-        &self,
-        by: Option<ghplane_core::installer::InstallerId>,
-    ) -> Result<(), ApiError> {
-        if let Some(installer) = &by {
-            self.tombstone(installer).await?;
-        }
-        self.purge().await
-    }
-
-    /// Drops the tenant: config, service keys, tokens and work. The delivery log stays, so
-    /// the admin can still see what happened.
-    pub(crate) async fn purge(&self) -> Result<(), ApiError> {
-        let storage = self.state.storage();
-        storage
-            .delete_multiple(vec![
-                CONFIG_KEY,
-                SERVICE_KEYS_KEY,
-                TOKENS_KEY,
-                QUOTA_KEY,
-                super::installation_claims::GUARD_KEY,
-            ])
-            .await
-            .map_err(|e| fail!(e))?;
+    /// Drops every work item (the tenant is purged).
+    pub(super) fn drop_work(&self) -> Result<(), ApiError> {
         self.work_table()?;
-        storage
+        self.state
+            .storage()
             .sql()
             .exec("DELETE FROM work_items", None)
             .map_err(|e| fail!(e))?;
@@ -287,7 +270,7 @@ impl InstallationStore {
         })
     }
 
-    pub(crate) fn list_work(&self) -> Result<Response, ApiError> {
+    pub(super) fn list_work(&self) -> Result<WorkItems, ApiError> {
         self.work_table()?;
         #[derive(Deserialize)]
         struct Row {
@@ -311,15 +294,21 @@ impl InstallationStore {
             )
             .and_then(|c| c.to_array())
             .map_err(|e| fail!(e))?;
-        let items: Vec<Value> = rows
-            .iter()
-            .map(|r| {
-                json!({"key": r.key, "issueId": r.issue_id as u64, "number": r.number as u64, "repository": r.repo,
-                    "title": r.title, "label": r.label, "delivery": r.delivery, "state": r.state,
-                    "createdAt": ghplane_core::time::rfc3339_from_millis(r.created_at as i64)})
+        let work_items = rows
+            .into_iter()
+            .map(|r| WorkItem {
+                key: r.key,
+                issue_id: r.issue_id as u64,
+                number: r.number as u64,
+                repository: r.repo,
+                title: r.title,
+                label: r.label,
+                delivery: r.delivery,
+                state: r.state,
+                created_at: ghplane_core::time::rfc3339_from_millis(r.created_at as i64),
             })
             .collect();
-        Ok(json_response(200, &json!({"workItems": items})))
+        Ok(WorkItems { work_items })
     }
 
     async fn arm_trim(&self) -> Result<(), ApiError> {
@@ -334,7 +323,7 @@ impl InstallationStore {
     }
 
     /// The daily trim of the delivery log.
-    pub(crate) async fn trim(&self) -> Result<(), ApiError> {
+    pub(super) async fn trim(&self) -> Result<(), ApiError> {
         self.deliveries()?.trim(now_ms())?;
         self.state
             .storage()

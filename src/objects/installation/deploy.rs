@@ -9,81 +9,49 @@
 
 use ghplane_core::deploy::routing::known_reason;
 use ghplane_core::deploy::{combine, next_push_seq, route_push, route_rename, DeployError};
-use ghplane_core::github::pages::Pager;
 use ghplane_core::ids::{InstallationId, RepoId};
-use ghplane_core::tenancy::token::TokenScope;
+use ghplane_core::webhook::delivery::DeliveryRequest;
 use ghplane_core::webhook::Action;
 use ghplane_core::ApiError;
-use serde::{Deserialize, Serialize};
 
-use crate::github::client::GithubClient;
-use crate::objects::deliveries::{DeliveryRequest, Handled};
-use crate::objects::deploy::{ProjectDeployClient, PushRequest, RenameRequest};
-use crate::objects::installation::InstallationStore;
-use crate::objects::internal::now_ms;
+use super::client::FoundRepository;
+use super::{now_ms, InstallationStore};
+use crate::objects::deliveries::Handled;
+// The project's deploy object through its client alone (once it has a client module).
+use crate::objects::project_deploy::client::{ProjectDeployClient, PushRequest, RenameRequest};
 use crate::objects::repo_index::RepoIndexClient;
 
 const PUSH_SEQ_KEY: &str = "push-seq";
-/// Pages of `GET /installation/repositories` searched for a repository id (100 each).
-const MAX_REPOSITORY_PAGES: u32 = 10;
-
-/// A repository the installation's token reaches, as a source stores it.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FoundRepository {
-    pub id: u64,
-    pub node_id: String,
-    pub full_name: String,
-}
 
 impl InstallationStore {
     /// Finds `repo` among the repositories this installation's token reaches. GitHub has no
     /// "repository by id" route for installations in the operations ghplane uses, so the
     /// listing is searched; its token is the proof of reach.
-    pub(crate) async fn find_repository(
+    pub(super) async fn find_repository(
         &self,
         id: InstallationId,
         repo: RepoId,
     ) -> Result<FoundRepository, ApiError> {
-        #[derive(Deserialize)]
-        struct Page {
-            repositories: Vec<Repo>,
-        }
-        #[derive(Deserialize)]
-        struct Repo {
-            id: u64,
-            node_id: String,
-            full_name: String,
-        }
         if self.load().await?.is_none() {
             return Err(DeployError::InstallationUnknown(id.get()).into());
         }
-        let scope = TokenScope {
-            repositories: vec![],
-            permissions: [("metadata".to_owned(), "read".to_owned())].into(),
-        };
-        let github = GithubClient::from_env(&self.env)?;
-        let mut pager = Pager::new(
-            "/installation/repositories?per_page=100",
-            MAX_REPOSITORY_PAGES,
-        );
-        while let Some(path) = pager.next_path().map(str::to_owned) {
-            let resp = self.get_as_installation(id, &scope, &github, &path).await?;
-            let page: Page = resp.json()?;
-            if let Some(r) = page.repositories.into_iter().find(|r| r.id == repo.get()) {
-                return Ok(FoundRepository {
+        let found = self
+            .scan_repositories(id, |page| {
+                let r = page.repositories.into_iter().find(|r| r.id == repo.get())?;
+                Some(FoundRepository {
                     id: r.id,
                     node_id: r.node_id,
                     full_name: r.full_name,
-                });
+                })
+            })
+            .await?;
+        found.ok_or_else(|| {
+            DeployError::RepoUnreachable {
+                repo_id: repo.get(),
+                installation_id: id.get(),
             }
-            pager.advance(resp.link.as_deref(), github.api_base());
-        }
-        Err(DeployError::RepoUnreachable {
-            repo_id: repo.get(),
-            installation_id: id.get(),
-        }
-        .into())
+            .into()
+        })
     }
 
     /// The next number in this installation's delivery order (storage operations are not
@@ -102,7 +70,7 @@ impl InstallationStore {
     /// A verified `push` or `repository.renamed` of a known tenant, handed to every project
     /// it concerns. The delivery is answered once each project has taken note (no GitHub or
     /// deployer call happens on this path: the projects' alarms do those).
-    pub(crate) async fn route_to_projects(
+    pub(super) async fn route_to_projects(
         &self,
         id: InstallationId,
         req: &DeliveryRequest,
