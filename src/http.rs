@@ -9,23 +9,9 @@ use worker::{Headers, Request, Response};
 /// Admin JSON bodies are small; anything larger is refused before it is read.
 pub const MAX_ADMIN_BODY: usize = 64 * 1024;
 
-/// [`render`], and the log line of an error that has a cause, for answers given outside the
-/// worker's request handler (a Durable Object's own `fetch`): the cause is written down once,
-/// where the error is rendered, and never sent.
-pub fn error_response(err: &ApiError) -> Response {
-    if let Some(cause) = err.cause() {
-        crate::log::event(
-            "error",
-            "internal error",
-            serde_json::json!({"errorCode": err.code(), "at": cause.at, "detail": cause.detail}),
-        );
-    }
-    render(err)
-}
-
 /// The response for an error: its status, `{"error":{"code","message"}}` (a 500 says only
 /// "Something went wrong"), `Allow` on a 405 and `Retry-After` when known. Writes no log
-/// line: the caller does ([`error_response`], or the worker's request line in `lib.rs`).
+/// line: the caller does (the worker's request line in `lib.rs`).
 pub fn render(err: &ApiError) -> Response {
     let mut resp = json_response(err.status(), &err.body());
     if let ApiError::MethodNotAllowed { allowed, .. } = err {

@@ -8,7 +8,6 @@ pub mod deliveries;
 pub mod github_user_store;
 pub mod installation;
 pub mod installer;
-pub mod internal;
 pub mod mint_app;
 pub mod mint_audit;
 pub mod mint_keys;

@@ -16,9 +16,9 @@ use crate::github::client::GithubClient;
 use crate::github::repos;
 use crate::http::{json_response, read_json_body, MAX_ADMIN_BODY};
 use crate::log;
+use crate::objects::installation::InstallationClient;
 use crate::objects::project_index::client::IndexClient;
 use crate::objects::project_store::client::{ProjectClient, RepoResult};
-use crate::objects::installation::InstallationClient;
 use crate::settings;
 
 /// A fresh slug collides with an existing project about once in 1.7 million for the same

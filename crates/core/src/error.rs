@@ -219,14 +219,6 @@ pub enum ApiError {
     /// A mint refusal: fullsend's sentence is the message; its `detail` is logged, never sent.
     #[error("{}", .0.message)]
     Mint(Denial),
-    /// An error another Durable Object already rendered, passed through unchanged. Goes away
-    /// with the last object on the old protocol (`objects/internal.rs`): build nothing on it.
-    #[error("{message}")]
-    Relayed {
-        status: u16,
-        code: String,
-        message: String,
-    },
     /// One of ghplane's own parts (a Durable Object) is overloaded or restarting, and a
     /// retry did not help: try again after `retry_after_secs`.
     #[error("the service is busy; try again shortly")]
@@ -265,7 +257,6 @@ impl ApiError {
             ApiError::Deploy(e) => e.code(),
             ApiError::Installer(e) => e.code(),
             ApiError::Mint(d) => d.code,
-            ApiError::Relayed { code, .. } => code,
             ApiError::Unavailable { .. } => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -297,7 +288,6 @@ impl ApiError {
             ApiError::Deploy(e) => e.status(),
             ApiError::Installer(e) => e.status(),
             ApiError::Mint(d) => d.status,
-            ApiError::Relayed { status, .. } => *status,
             ApiError::Unavailable { .. } => 503,
         }
     }
@@ -463,11 +453,6 @@ mod tests {
             ApiError::PayloadTooLarge { limit: 1 },
             ApiError::UnsupportedMediaType,
             ApiError::Misconfigured("ENCRYPTION_KEY".into()),
-            ApiError::Relayed {
-                status: 404,
-                code: "project_not_found".into(),
-                message: String::new(),
-            },
             ApiError::Unavailable {
                 retry_after_secs: 1,
             },
@@ -606,11 +591,7 @@ mod tests {
     #[test]
     fn every_code_is_listed_and_every_listed_code_is_made() {
         let listed = all_codes();
-        let made: Vec<String> = samples()
-            .iter()
-            .filter(|e| !matches!(e, ApiError::Relayed { .. }))
-            .map(|e| e.code().to_owned())
-            .collect();
+        let made: Vec<String> = samples().iter().map(|e| e.code().to_owned()).collect();
         for code in &made {
             assert!(listed.contains(&code.as_str()), "{code} is not listed");
         }

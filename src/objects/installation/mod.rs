@@ -18,12 +18,13 @@ mod events;
 mod listing;
 mod tokens;
 
+pub(crate) use crate::clock::{now_ms, now_text};
 use futures_util::lock::Mutex;
 use ghplane_core::ids::InstallationId;
 use ghplane_core::tenancy::config::InstallationRecord;
 use ghplane_core::ApiError;
 use serde_json::json;
-use worker::{durable_object, Date, Env, Request, Response, State};
+use worker::{durable_object, Env, Request, Response, State};
 
 use client::InstallationCommand;
 pub use client::{push_withheld, InstallationClient, PRIVATE_KEY_SLOT, WEBHOOK_SECRET_SLOT};
@@ -168,13 +169,4 @@ impl InstallationStore {
             .await?
             .ok_or(ApiError::InstallationNotFound(id.get()))
     }
-}
-
-/// The object's clock.
-fn now_ms() -> i64 {
-    Date::now().as_millis() as i64
-}
-
-fn now_text() -> String {
-    ghplane_core::time::rfc3339_from_millis(now_ms())
 }

@@ -29,6 +29,7 @@ mod outbox;
 mod source;
 mod tickets;
 
+pub(crate) use crate::clock::now_ms;
 use futures_util::lock::Mutex;
 use ghplane_core::deploy::outbox::Outbox;
 use ghplane_core::deploy::retry::{AlarmFailures, AlarmRecovery, ALARM_RETRY_CAP_MS};
@@ -52,10 +53,6 @@ const MACHINE_KEY: &str = "machine";
 const OUTBOX_KEY: &str = "outbox";
 /// The alarm handler's consecutive failures ([`AlarmFailures`]), so its retries back off.
 const ALARM_FAILURES_KEY: &str = "alarm-failures";
-
-fn now_ms() -> i64 {
-    worker::Date::now().as_millis() as i64
-}
 
 fn scheduled(ms: i64) -> worker::ScheduledTime {
     worker::ScheduledTime::new(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(

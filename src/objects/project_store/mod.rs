@@ -9,6 +9,7 @@
 
 pub mod client;
 
+pub(crate) use crate::clock::now_ms;
 use futures_util::lock::Mutex;
 use ghplane_core::projects::{
     approve, manual_override, on_repo_outcome, ApproveStep, AttemptId, GithubRepo, NewProject,
@@ -25,10 +26,6 @@ use crate::objects::rpc;
 use client::{project_of, ApproveAnswer, ProjectStoreCommand, RepoResult};
 
 const RECORD_KEY: &str = "project";
-
-fn now_ms() -> i64 {
-    worker::Date::now().as_millis() as i64
-}
 
 #[durable_object]
 pub struct ProjectStore {
