@@ -10,6 +10,7 @@ mod identity;
 mod installers;
 mod mint;
 mod projects;
+mod staff;
 mod tenants;
 mod webhooks;
 
@@ -307,6 +308,13 @@ pub fn document(version: &str) -> Value {
     for (name, scheme) in admin_access::security_schemes() {
         doc["components"]["securitySchemes"][name] = scheme;
     }
+    for (path, item) in staff::paths() {
+        doc["paths"][path] = item;
+    }
+    for (name, schema) in staff::schemas() {
+        doc["components"]["schemas"][name] = schema;
+    }
+    staff::apply(&mut doc);
     doc
 }
 
@@ -353,7 +361,7 @@ mod tests {
             assert!(op.is_object(), "{} {} not described", r.method, r.path);
             assert!(op["responses"].is_object());
             let scheme = match r.auth {
-                crate::routes::Auth::Admin => json!([{"adminToken": []}]),
+                crate::routes::Auth::Staff { .. } => staff::staff_security(),
                 crate::routes::Auth::ServiceKey => json!([{"serviceKey": []}]),
                 crate::routes::Auth::Public => json!([]),
                 crate::routes::Auth::Session => {
