@@ -3,7 +3,7 @@
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./src/entry");
-		durableNamespaces: "InstallationStore" | "AppStore" | "AppDirectory" | "ProjectStore" | "ProjectIndex" | "GithubUserStore" | "OAuthStateStore" | "ProjectDeploy" | "RepoIndex" | "InstallerStore" | "ClaimStore" | "MintKeys" | "MintApp" | "MintAudit";
+		durableNamespaces: "InstallationStore" | "AppStore" | "AppDirectory" | "ProjectStore" | "ProjectIndex" | "GithubUserStore" | "OAuthStateStore" | "ProjectDeploy" | "RepoIndex" | "InstallerStore" | "ClaimStore" | "MintKeys" | "MintApp" | "MintAudit" | "AdminAudit";
 	}
 	interface StagingEnv {
 		MINT_RATE_LIMITER: RateLimit;
@@ -17,6 +17,12 @@ declare namespace Cloudflare {
 		TURNSTILE_SITE_KEY: string;
 		INSTALLATIONS_PAGE_CAP: string;
 		ADMIN_ORIGINS: string;
+		ADMIN_GITHUB_LOGINS: string;
+		VIEWER_GITHUB_LOGINS: string;
+		ADMIN_GITHUB_TEAM: string;
+		VIEWER_GITHUB_TEAM: string;
+		ADMIN_TEAM_CACHE_SECONDS: string;
+		ADMIN_AUDIT_RETENTION_DAYS: string;
 		WEBHOOK_SECRET_GRACE_SECONDS: string;
 		DEPLOY_DEBOUNCE_SECONDS: string;
 		DEPLOY_TIMEOUT_SECONDS: string;
@@ -49,6 +55,7 @@ declare namespace Cloudflare {
 		MINT_KEYS: DurableObjectNamespace<import("./src/entry").MintKeys>;
 		MINT_APPS: DurableObjectNamespace<import("./src/entry").MintApp>;
 		MINT_AUDIT: DurableObjectNamespace<import("./src/entry").MintAudit>;
+		ADMIN_AUDIT: DurableObjectNamespace<import("./src/entry").AdminAudit>;
 	}
 	interface ProductionEnv {
 		MINT_RATE_LIMITER: RateLimit;
@@ -62,6 +69,12 @@ declare namespace Cloudflare {
 		TURNSTILE_SITE_KEY: string;
 		INSTALLATIONS_PAGE_CAP: string;
 		ADMIN_ORIGINS: string;
+		ADMIN_GITHUB_LOGINS: string;
+		VIEWER_GITHUB_LOGINS: string;
+		ADMIN_GITHUB_TEAM: string;
+		VIEWER_GITHUB_TEAM: string;
+		ADMIN_TEAM_CACHE_SECONDS: string;
+		ADMIN_AUDIT_RETENTION_DAYS: string;
 		WEBHOOK_SECRET_GRACE_SECONDS: string;
 		DEPLOY_DEBOUNCE_SECONDS: string;
 		DEPLOY_TIMEOUT_SECONDS: string;
@@ -94,6 +107,7 @@ declare namespace Cloudflare {
 		MINT_KEYS: DurableObjectNamespace<import("./src/entry").MintKeys>;
 		MINT_APPS: DurableObjectNamespace<import("./src/entry").MintApp>;
 		MINT_AUDIT: DurableObjectNamespace<import("./src/entry").MintAudit>;
+		ADMIN_AUDIT: DurableObjectNamespace<import("./src/entry").AdminAudit>;
 	}
 	interface Env {
 		MINT_RATE_LIMITER: RateLimit;
@@ -107,6 +121,12 @@ declare namespace Cloudflare {
 		TURNSTILE_SITE_KEY: string;
 		INSTALLATIONS_PAGE_CAP: string;
 		ADMIN_ORIGINS: string;
+		ADMIN_GITHUB_LOGINS: string;
+		VIEWER_GITHUB_LOGINS: string;
+		ADMIN_GITHUB_TEAM: string;
+		VIEWER_GITHUB_TEAM: string;
+		ADMIN_TEAM_CACHE_SECONDS: string;
+		ADMIN_AUDIT_RETENTION_DAYS: string;
 		WEBHOOK_SECRET_GRACE_SECONDS: string;
 		DEPLOY_DEBOUNCE_SECONDS: string;
 		DEPLOY_TIMEOUT_SECONDS: string;
@@ -139,6 +159,7 @@ declare namespace Cloudflare {
 		MINT_KEYS: DurableObjectNamespace<import("./src/entry").MintKeys>;
 		MINT_APPS: DurableObjectNamespace<import("./src/entry").MintApp>;
 		MINT_AUDIT: DurableObjectNamespace<import("./src/entry").MintAudit>;
+		ADMIN_AUDIT: DurableObjectNamespace<import("./src/entry").AdminAudit>;
 	}
 }
 interface Env extends Cloudflare.Env {}

@@ -20,6 +20,7 @@ mod make_deploy;
 mod meta;
 mod mint;
 mod oidc_issuer;
+mod people;
 mod projects;
 mod schema;
 mod webhooks;
@@ -62,6 +63,7 @@ fn main() {
         deliveries::TESTS,
         projects::TESTS,
         admin_access::TESTS,
+        people::TESTS,
         deploy::TESTS,
         deploy_order::TESTS,
         installer::TESTS,
@@ -99,6 +101,7 @@ fn main() {
     options
         .vars
         .extend(admin_access::worker_vars(&fake.base_url()));
+    options.vars.extend(people::worker_vars());
     options.vars.extend([
         (
             "DEPLOY_DEBOUNCE_SECONDS".into(),
