@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::admin_access::{sign_in_as, SignedIn};
+use crate::admin_access::SignedIn;
 use crate::api::{Api, Resp};
 use crate::fake_github::{FakeGithub, Reply};
 use crate::identity::register_app;
@@ -105,6 +105,13 @@ fn install(fake: &FakeGithub) {
             s => Reply::json(s, json!({"message": "Service Unavailable"})),
         })
     });
+}
+
+/// Signs `login` in, with the fake's team answers in place (else it would answer its
+/// example, an active membership, for everyone).
+fn sign_in_as(s: &Shared, login: &str) -> SignedIn {
+    install(&s.fake);
+    crate::admin_access::sign_in_as(s, login)
 }
 
 fn bearer(who: &SignedIn) -> String {
@@ -222,7 +229,6 @@ fn strangers_are_403_and_no_session_is_401(s: &Shared) {
 }
 
 fn team_membership_is_checked_cached_and_never_guessed(s: &Shared) {
-    install(&s.fake);
     let member = format!("e2e-people-team-{}", unique_id());
     set_team(&member, 200);
     let who = sign_in_as(s, &member);
