@@ -272,7 +272,11 @@ impl AdminAudit {
         })
     }
 
-    fn remember(&self, bind: &[LoginBinding], memberships: &[CachedMembership]) -> Result<(), ApiError> {
+    fn remember(
+        &self,
+        bind: &[LoginBinding],
+        memberships: &[CachedMembership],
+    ) -> Result<(), ApiError> {
         let sql = self.sql()?;
         for b in bind {
             // The first binding of a login stays: that is what makes a rename harmless.
@@ -300,8 +304,12 @@ impl AdminAudit {
     }
 
     fn trim(&self) -> Result<(), ApiError> {
-        let days = retention_days(settings::get(&self.env, settings::ADMIN_AUDIT_RETENTION_DAYS).as_deref())
-            .map_err(|_| ApiError::Misconfigured(settings::ADMIN_AUDIT_RETENTION_DAYS.into()))?;
+        let days = retention_days(
+            settings::get(&self.env, settings::ADMIN_AUDIT_RETENTION_DAYS).as_deref(),
+        )
+        .ok_or(ApiError::Misconfigured(
+            settings::ADMIN_AUDIT_RETENTION_DAYS.into(),
+        ))?;
         let sql = self.sql()?;
         sql.exec(
             "DELETE FROM admin_audit WHERE at_ms < ?",
@@ -336,7 +344,9 @@ impl AdminAuditClient {
     }
 
     pub async fn finish(&self, seq: i64, status: u16) -> Result<(), ApiError> {
-        self.object.call(&AuditCommand::Finish { seq, status }).await
+        self.object
+            .call(&AuditCommand::Finish { seq, status })
+            .await
     }
 
     pub async fn list(&self, query: AuditQuery) -> Result<AuditPage, ApiError> {

@@ -58,7 +58,7 @@ pub async fn authorize(req: &Request, env: &Env, min: Role) -> Result<Actor, Api
     let by_cookie = !authorization
         .as_deref()
         .is_some_and(|a| a.starts_with("Bearer "));
-    if by_cookie && is_write(&req.method().to_string()) {
+    if by_cookie && is_write(req.method().as_ref()) {
         let own = req
             .url()
             .map_err(|e| fail!(e))?
@@ -82,7 +82,8 @@ pub async fn authorize(req: &Request, env: &Env, min: Role) -> Result<Actor, Api
 
 fn people(env: &Env) -> Result<People, ApiError> {
     let logins = |var: &'static str| {
-        parse_logins(settings::get(env, var).as_deref()).map_err(|_| ApiError::Misconfigured(var.into()))
+        parse_logins(settings::get(env, var).as_deref())
+            .map_err(|_| ApiError::Misconfigured(var.into()))
     };
     let team = |var: &'static str| match settings::get(env, var) {
         None => Ok(None),
@@ -108,7 +109,11 @@ async fn role_of(env: &Env, user_id: u64, login: &str) -> Result<Option<Role>, A
     let ledger = AdminAuditClient::new(env)?;
     let state = ledger.access(people.logins(), user_id).await?;
     let grant = role_from_logins(&people, &state.bindings, user_id, login);
-    let ttl = settings::seconds(env, settings::ADMIN_TEAM_CACHE_SECONDS, DEFAULT_TEAM_CACHE_SECS)?;
+    let ttl = settings::seconds(
+        env,
+        settings::ADMIN_TEAM_CACHE_SECONDS,
+        DEFAULT_TEAM_CACHE_SECS,
+    )?;
     let now = Date::now().as_millis() as i64;
     let mut asked = Vec::new();
     let mut ctx = TeamCheck {
@@ -230,7 +235,7 @@ async fn ask_github(env: &Env, team: &Team, login: &str) -> Result<Membership, A
         Err(GithubError::NotFound) => (404, None),
         Err(_) => (0, None),
     };
-    membership(status, state.as_deref()).map_err(|()| {
+    membership(status, state.as_deref()).ok_or_else(|| {
         let retry = match &answer {
             Err(GithubError::RateLimited { retry_after_secs }) => *retry_after_secs,
             _ => None,

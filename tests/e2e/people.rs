@@ -189,7 +189,8 @@ fn a_viewer_reads_but_never_writes_or_sees_a_secret(s: &Shared) {
     let keys_before = s.api.admin("GET", &keys, None).json();
     let approve = format!("/projects/{slug}/approve");
     let source = format!("/projects/{slug}/source");
-    let source_body = json!({"installationId": ORG_INSTALLATION_ID, "repositoryId": 1, "branch": "main"});
+    let source_body =
+        json!({"installationId": ORG_INSTALLATION_ID, "repositoryId": 1, "branch": "main"});
     for (method, path, body) in [
         ("POST", approve.as_str(), None),
         ("POST", keys.as_str(), None),
@@ -201,7 +202,11 @@ fn a_viewer_reads_but_never_writes_or_sees_a_secret(s: &Shared) {
         assert_eq!(r.code(), "forbidden");
     }
     assert_eq!(status_of(&s.api, &slug), "interviewing", "nothing changed");
-    assert_eq!(s.api.admin("GET", &keys, None).json(), keys_before, "no key was made");
+    assert_eq!(
+        s.api.admin("GET", &keys, None).json(),
+        keys_before,
+        "no key was made"
+    );
 }
 
 fn strangers_are_403_and_no_session_is_401(s: &Shared) {
@@ -267,7 +272,13 @@ fn team_membership_is_checked_cached_and_never_guessed(s: &Shared) {
     let r = as_person(&s.api, &who, "GET", "/projects", None);
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.code(), "transient");
-    let r = as_person(&s.api, &who, "POST", "/projects", Some(&json!({"name": "Outage"})));
+    let r = as_person(
+        &s.api,
+        &who,
+        "POST",
+        "/projects",
+        Some(&json!({"name": "Outage"})),
+    );
     assert_eq!(r.status, 503, "{}", r.text());
     // Back: allowed again (a failure is not cached).
     set_team(&outage, 200);
@@ -358,14 +369,23 @@ fn every_write_is_audited_once_with_its_actor(s: &Shared) {
         ]
     );
     assert_eq!(on_slug[0]["targets"], json!({"slug": slug}));
-    assert!(on_slug.iter().all(|e| e["method"] != "GET"), "reads are not audited");
+    assert!(
+        on_slug.iter().all(|e| e["method"] != "GET"),
+        "reads are not audited"
+    );
 
     // Paged newest first by cursor, one entry a page.
     let mut cursor = String::new();
     let mut paged = Vec::new();
     for _ in 0..5 {
         let page = audit(&s.api, &format!("target={slug}&limit=1{cursor}"));
-        paged.extend(page["entries"].as_array().unwrap().iter().map(|e| e["id"].clone()));
+        paged.extend(
+            page["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].clone()),
+        );
         match page["next_cursor"].as_str() {
             Some(c) => cursor = format!("&cursor={c}"),
             None => break,
@@ -386,11 +406,15 @@ fn cookie_writes_need_an_allowed_origin_and_json(s: &Shared) {
     let name = format!("Cookie {} Ltd.", unique_id());
     let body = json!({"name": name}).to_string();
     let post = |origin: Option<&str>, content_type: &str| {
-        let mut headers = vec![("cookie", admin.cookie.as_str()), ("content-type", content_type)];
+        let mut headers = vec![
+            ("cookie", admin.cookie.as_str()),
+            ("content-type", content_type),
+        ];
         if let Some(o) = origin {
             headers.push(("origin", o));
         }
-        s.api.send("POST", "/projects", &headers, Some(body.as_bytes()))
+        s.api
+            .send("POST", "/projects", &headers, Some(body.as_bytes()))
     };
     let listed = || {
         s.api.admin("GET", "/projects", None).json()["projects"]
@@ -416,8 +440,11 @@ fn cookie_writes_need_an_allowed_origin_and_json(s: &Shared) {
     let r = s.api.send(
         "POST",
         &approve,
-        &[("cookie", admin.cookie.as_str()), ("origin", "https://evil.example"),
-            ("content-type", "application/json")],
+        &[
+            ("cookie", admin.cookie.as_str()),
+            ("origin", "https://evil.example"),
+            ("content-type", "application/json"),
+        ],
         None,
     );
     assert_eq!(r.status, 403);
@@ -425,13 +452,21 @@ fn cookie_writes_need_an_allowed_origin_and_json(s: &Shared) {
     let r = s.api.send(
         "POST",
         &approve,
-        &[("cookie", admin.cookie.as_str()), ("origin", "https://admin.example.com"),
-            ("content-type", "application/json")],
+        &[
+            ("cookie", admin.cookie.as_str()),
+            ("origin", "https://admin.example.com"),
+            ("content-type", "application/json"),
+        ],
         None,
     );
     assert_eq!(r.status, 200, "{}", r.text());
     // A cookie read needs neither.
-    let r = s.api.send("GET", "/projects", &[("cookie", admin.cookie.as_str())], None);
+    let r = s.api.send(
+        "GET",
+        "/projects",
+        &[("cookie", admin.cookie.as_str())],
+        None,
+    );
     assert_eq!(r.status, 200);
 }
 
@@ -452,7 +487,10 @@ fn the_audit_survives_a_restart(s: &Shared) {
     for app in &apps {
         let entries = audit(&api, &format!("target={app}"))["entries"].clone();
         assert_eq!(entries.as_array().unwrap().len(), 1, "{app}: {entries}");
-        assert_eq!(entries[0]["actor"], json!({"kind": "token", "login": null, "id": null}));
+        assert_eq!(
+            entries[0]["actor"],
+            json!({"kind": "token", "login": null, "id": null})
+        );
         assert_eq!(entries[0]["route"], "/api/apps/{app_id}");
         assert!(entries[0]["status"] == 200 || entries[0]["status"] == 201);
     }

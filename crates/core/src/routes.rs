@@ -73,7 +73,9 @@ pub enum Auth {
     /// Staff: `Authorization: Bearer <ADMIN_TOKEN>` (automation; every staff route), or a
     /// GitHub session (cookie or `Authorization: Bearer ghpas_…`) of a person whose role is
     /// at least `min` (see `admin_access::roles`).
-    Staff { min: Role },
+    Staff {
+        min: Role,
+    },
     /// `Authorization: Bearer ghpsk_…`, a service key of the installation in the path;
     /// checked by the handler, which must refuse other tenants' keys before any lookup.
     ServiceKey,

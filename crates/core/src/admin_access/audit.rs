@@ -191,16 +191,11 @@ pub fn parse_query<'a>(
     Ok(q)
 }
 
-/// `ADMIN_AUDIT_RETENTION_DAYS`: whole days, 1 to 36500 (default 400); `Err` when malformed.
-pub fn retention_days(var: Option<&str>) -> Result<u64, ()> {
+/// `ADMIN_AUDIT_RETENTION_DAYS`: whole days, 1 to 36500 (default 400); `None` when malformed.
+pub fn retention_days(var: Option<&str>) -> Option<u64> {
     match var {
-        None => Ok(DEFAULT_RETENTION_DAYS),
-        Some(v) => v
-            .trim()
-            .parse()
-            .ok()
-            .filter(|d| (1..=36_500).contains(d))
-            .ok_or(()),
+        None => Some(DEFAULT_RETENTION_DAYS),
+        Some(v) => v.trim().parse().ok().filter(|d| (1..=36_500).contains(d)),
     }
 }
 
@@ -296,8 +291,17 @@ mod tests {
         assert_eq!(e.target_index(), "|site_x|");
         assert_eq!(e.actor_key(), "alice");
         let t = AuditEntry::new(Actor::token(), "PUT", "/api/apps/{app_id}", &[], None);
-        assert_eq!((t.target_index().as_str(), t.actor_key().as_str()), ("|", "token"));
-        let long = AuditEntry::new(Actor::token(), "PUT", "/x/{id}", &[("id", "y".repeat(500))], None);
+        assert_eq!(
+            (t.target_index().as_str(), t.actor_key().as_str()),
+            ("|", "token")
+        );
+        let long = AuditEntry::new(
+            Actor::token(),
+            "PUT",
+            "/x/{id}",
+            &[("id", "y".repeat(500))],
+            None,
+        );
         assert!(long.targets[0].1.len() <= 203);
         let v = AuditView::new(3, 0, e, Some(200));
         assert_eq!(v.at, "1970-01-01T00:00:00.000Z");
@@ -344,10 +348,10 @@ mod tests {
 
     #[test]
     fn retention() {
-        assert_eq!(retention_days(None), Ok(400));
-        assert_eq!(retention_days(Some(" 30 ")), Ok(30));
+        assert_eq!(retention_days(None), Some(400));
+        assert_eq!(retention_days(Some(" 30 ")), Some(30));
         for bad in ["0", "-1", "x", "36501"] {
-            assert_eq!(retention_days(Some(bad)), Err(()), "{bad}");
+            assert_eq!(retention_days(Some(bad)), None, "{bad}");
         }
         let day = 24 * 60 * 60 * 1000;
         assert_eq!(retention_cutoff_ms(10 * day, 3), 7 * day);
@@ -357,7 +361,11 @@ mod tests {
     fn only_begin_is_never_resent() {
         let e = AuditEntry::new(Actor::token(), "POST", "/p", &[], None);
         assert!(!AuditCommand::Begin { entry: e }.idempotent());
-        assert!(AuditCommand::Finish { seq: 1, status: 200 }.idempotent());
+        assert!(AuditCommand::Finish {
+            seq: 1,
+            status: 200
+        }
+        .idempotent());
         assert!(AuditCommand::List {
             query: AuditQuery::default()
         }

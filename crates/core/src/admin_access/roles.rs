@@ -60,10 +60,7 @@ impl Team {
 
     /// GitHub's `GET /orgs/{org}/teams/{team_slug}/memberships/{username}`.
     pub fn membership_path(&self, login: &str) -> String {
-        format!(
-            "/orgs/{}/teams/{}/memberships/{login}",
-            self.org, self.slug
-        )
+        format!("/orgs/{}/teams/{}/memberships/{login}", self.org, self.slug)
     }
 }
 
@@ -176,13 +173,13 @@ pub enum Membership {
 }
 
 /// Reads GitHub's answer to the membership check: 200 with `state: active` is a member, 200
-/// with another state or 404 is not; anything else (5xx, 429, a refused token) is `Err`:
+/// with another state or 404 is not; anything else (5xx, 429, a refused token) is `None`:
 /// the check failed and grants nothing.
-pub fn membership(status: u16, state: Option<&str>) -> Result<Membership, ()> {
+pub fn membership(status: u16, state: Option<&str>) -> Option<Membership> {
     match status {
-        200 if state == Some("active") => Ok(Membership::Active),
-        200 | 404 => Ok(Membership::NotMember),
-        _ => Err(()),
+        200 if state == Some("active") => Some(Membership::Active),
+        200 | 404 => Some(Membership::NotMember),
+        _ => None,
     }
 }
 
@@ -346,11 +343,14 @@ mod tests {
 
     #[test]
     fn membership_answers() {
-        assert_eq!(membership(200, Some("active")), Ok(Membership::Active));
-        assert_eq!(membership(200, Some("pending")), Ok(Membership::NotMember));
-        assert_eq!(membership(404, None), Ok(Membership::NotMember));
+        assert_eq!(membership(200, Some("active")), Some(Membership::Active));
+        assert_eq!(
+            membership(200, Some("pending")),
+            Some(Membership::NotMember)
+        );
+        assert_eq!(membership(404, None), Some(Membership::NotMember));
         for failed in [500, 502, 503, 429, 401, 403] {
-            assert_eq!(membership(failed, None), Err(()), "{failed}");
+            assert_eq!(membership(failed, None), None, "{failed}");
         }
         assert_eq!(team_check_failed(None).status(), 503);
         assert_eq!(team_check_failed(None).code(), "transient");
@@ -396,7 +396,11 @@ mod tests {
             let e = cookie_write(json, origin, own, &origins).unwrap_err();
             assert_eq!(e.status(), 403, "{origin:?}");
         }
-        for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+        for ct in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+        ] {
             let e = cookie_write(ct, Some(own), own, &origins).unwrap_err();
             assert_eq!(e.status(), 415, "{ct:?}");
         }
