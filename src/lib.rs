@@ -1,7 +1,6 @@
 //! ghplane, the worker: the route table and nothing else. Handlers live in `routes/`, Durable
 //! Objects in `objects/`, decisions in the `ghplane-core` crate.
 
-use ghplane_core::auth::bearer_matches;
 use ghplane_core::routes::{match_route, Auth, Matched, Route};
 use ghplane_core::ApiError;
 use serde_json::json;
@@ -21,6 +20,7 @@ mod routes;
 mod secrets;
 mod settings;
 
+pub use objects::admin_audit::AdminAudit;
 pub use objects::app_directory::AppDirectory;
 pub use objects::app_store::AppStore;
 pub use objects::claims::ClaimStore;
@@ -51,10 +51,18 @@ async fn handle(req: Request, env: Env) -> worker::Result<Response> {
     let result = if cors::is_preflight(&req) {
         cors::preflight(&env, &path, origin.as_deref())
     } else {
-        match match_route(&method, &path) {
-            Ok(m) => match authorize(&req, &env, &m).and_then(|()| seam_failure(&req)) {
-                Ok(()) => dispatch(req, &env, &m).await,
-                Err(e) => Err(e),
+        match match_route(&method, &path).and_then(|m| seam_failure(&req).map(|()| m)) {
+            // Staff routes: the admin token or a person's role; writes are audited.
+            Ok(m) => match m.spec.auth {
+                Auth::Staff { min } => match routes::people::authorize(&req, &env, min).await {
+                    Ok(actor) if routes::people::audits(&m) => {
+                        routes::people::audited(&env, actor, &m, dispatch(req, &env, &m)).await
+                    }
+                    Ok(_) => dispatch(req, &env, &m).await,
+                    Err(e) => Err(e),
+                },
+                // Checked by the handler, against the installation in the path or the user's object.
+                _ => dispatch(req, &env, &m).await,
             },
             Err(e) => Err(e),
         }
@@ -108,20 +116,6 @@ fn seam_failure(_: &Request) -> Result<(), ApiError> {
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     routes::redeliveries::sweep_all(&env).await;
-}
-
-fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
-    match m.spec.auth {
-        // Checked by the handler, against the installation in the path or the user's object.
-        Auth::Public | Auth::ServiceKey | Auth::Session | Auth::SessionOrUserToken => Ok(()),
-        Auth::Admin => {
-            let expected = settings::require(env, settings::ADMIN_TOKEN)?;
-            let header = req.headers().get("authorization").ok().flatten();
-            bearer_matches(header.as_deref(), &expected)
-                .then_some(())
-                .ok_or(ApiError::Unauthorized)
-        }
-    }
 }
 
 /// The route table: one line per route, straight to its handler.
@@ -186,5 +180,6 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::AdminReseal => reseal::reseal(req, env, m).await,
         Route::GithubConnectSession => gh::session(req, env, m).await,
         Route::ListInstallations => installations::list(req, env).await,
+        Route::ListAdminAudit => routes::people::list_audit(req, env).await,
     }
 }

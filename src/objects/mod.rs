@@ -1,6 +1,7 @@
 //! Durable Object classes. Each one owns its key format and offers a typed client to the
 //! route handlers, so no handler builds an object name or an internal URL.
 
+pub mod admin_audit;
 pub mod app_directory;
 pub mod app_store;
 pub mod claims;

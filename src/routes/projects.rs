@@ -3,8 +3,7 @@
 
 use ghplane_core::github::error::GithubError;
 use ghplane_core::projects::{
-    org_setting, org_token_scope, GithubRepoInput, NewProject, OrgAuth, OrgNotConfigured,
-    OrgSetting, ProjectPatch, ProjectSlug, RepoFailure, RepoOutcome,
+    GithubRepoInput, NewProject, ProjectPatch, ProjectSlug, RepoFailure, RepoOutcome,
 };
 use ghplane_core::routes::Matched;
 use ghplane_core::ApiError;
@@ -16,10 +15,9 @@ use crate::github::client::GithubClient;
 use crate::github::repos;
 use crate::http::{json_response, read_json_body, MAX_ADMIN_BODY};
 use crate::log;
-use crate::objects::installation::InstallationClient;
 use crate::objects::project_index::client::IndexClient;
 use crate::objects::project_store::client::{ProjectClient, RepoResult};
-use crate::settings;
+use crate::routes::org_access::OrgAccess;
 
 /// A fresh slug collides with an existing project about once in 1.7 million for the same
 /// name; a few draws make a failure practically impossible.
@@ -171,64 +169,4 @@ pub async fn list_github_repos(env: &Env) -> Result<Response, ApiError> {
         200,
         &json!({"org": org.org(), "repositories": rows, "incomplete": incomplete}),
     ))
-}
-
-/// The org's credentials: the installation token of the app on `GITHUB_ORG` (minted by that
-/// installation's Durable Object, which caches it sealed), else the `GITHUB_TOKEN` secret.
-/// Which one applies is decided by `ghplane_core::projects::org_setting`.
-struct OrgAccess {
-    setting: OrgSetting,
-}
-
-impl OrgAccess {
-    fn from_env(env: &Env) -> Result<OrgAccess, OrgNotConfigured> {
-        let org = settings::get(env, settings::GITHUB_ORG);
-        let installation = settings::get(env, settings::GITHUB_ORG_INSTALLATION_ID);
-        let token_set = settings::get(env, settings::GITHUB_TOKEN).is_some();
-        let setting = org_setting(org.as_deref(), installation.as_deref(), token_set)?;
-        Ok(OrgAccess { setting })
-    }
-
-    /// For routes that need the org: a missing setting is the server's misconfiguration.
-    fn require(env: &Env) -> Result<OrgAccess, ApiError> {
-        OrgAccess::from_env(env).map_err(|e| ApiError::Misconfigured(e.var.into()))
-    }
-
-    fn org(&self) -> &str {
-        &self.setting.org
-    }
-
-    /// A bearer token for the org. Errors are those of the installation's object (its
-    /// config missing, GitHub refusing the mint, ...).
-    async fn token(&self, env: &Env) -> Result<String, ApiError> {
-        match self.setting.auth {
-            OrgAuth::Installation(id) => InstallationClient::new(env, id)?
-                .token(&org_token_scope())
-                .await
-                .map(|grant| grant.token),
-            OrgAuth::Token => settings::require(env, settings::GITHUB_TOKEN),
-        }
-    }
-
-    /// GitHub answered 401 to the token: the next call mints a fresh one. Best effort.
-    async fn forget_token(&self, env: &Env) {
-        if let OrgAuth::Installation(id) = self.setting.auth {
-            if let Ok(client) = InstallationClient::new(env, id) {
-                let _ = client.forget_token(&org_token_scope()).await;
-            }
-        }
-    }
-
-    /// [`OrgAccess::token`] for admin routes: an installation the server names but cannot
-    /// use (no tenant config, unknown app) is a misconfiguration, not a missing resource.
-    async fn admin_token(&self, env: &Env) -> Result<String, ApiError> {
-        self.token(env).await.map_err(|e| match e {
-            ApiError::InstallationNotFound(_)
-            | ApiError::AppNotFound(_)
-            | ApiError::UnknownApp(_) => {
-                ApiError::Misconfigured(settings::GITHUB_ORG_INSTALLATION_ID.into())
-            }
-            other => other,
-        })
-    }
 }

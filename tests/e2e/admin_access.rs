@@ -315,12 +315,17 @@ pub(crate) struct SignedIn {
     /// `Cookie` header value.
     pub(crate) cookie: String,
     /// The session as a bearer token.
-    token: String,
+    pub(crate) token: String,
     login: String,
 }
 
 pub(crate) fn sign_in(s: &Shared) -> SignedIn {
-    let login = format!("e2e-admin-{}", unique_id());
+    sign_in_as(s, &format!("e2e-admin-{}", unique_id()))
+}
+
+/// Signs `login` in through GitHub's web flow (same-site: the session arrives as a cookie).
+pub(crate) fn sign_in_as(s: &Shared, login: &str) -> SignedIn {
+    let login = login.to_owned();
     let started = start(s, "/settings/github");
     let callback = approve(s, started["authorize_url"].as_str().unwrap(), &login);
     let r = s

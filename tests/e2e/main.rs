@@ -20,6 +20,7 @@ mod make_deploy;
 mod meta;
 mod mint;
 mod oidc_issuer;
+mod people;
 mod projects;
 mod schema;
 mod webhooks;
@@ -92,6 +93,7 @@ const MODULES: &[(&[(&str, TestFn)], &Setup)] = &[
     (deliveries::TESTS, &Setup::NONE),
     (projects::TESTS, &projects::SETUP),
     (admin_access::TESTS, &admin_access::SETUP),
+    (people::TESTS, &people::SETUP),
     (deploy::TESTS, &deploy::SETUP),
     (deploy_order::TESTS, &Setup::NONE),
     (installer::TESTS, &Setup::NONE),

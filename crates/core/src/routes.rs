@@ -1,9 +1,10 @@
-//! The route table: every public path, its method, and whether it needs the admin token.
+//! The route table: every public path, its method, and who may call it.
 //!
 //! The adapter dispatches on [`Route`]; the OpenAPI document is checked against [`ROUTES`], so
 //! a route that is not described fails the tests. The mint's routes differ only by data
 //! ([`ErrorDialect::Fullsend`]), so the adapter holds no mint knowledge.
 
+pub use crate::admin_access::roles::Role;
 use crate::error::ApiError;
 use crate::mint::Denial;
 
@@ -65,13 +66,18 @@ pub enum Route {
     AdminReseal,
     GithubConnectSession,
     ListInstallations,
+    ListAdminAudit,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Auth {
     Public,
-    /// `Authorization: Bearer <ADMIN_TOKEN>`.
-    Admin,
+    /// Staff: `Authorization: Bearer <ADMIN_TOKEN>` (automation; every staff route), or a
+    /// GitHub session (cookie or `Authorization: Bearer ghpas_…`) of a person whose role is
+    /// at least `min` (see `admin_access::roles`).
+    Staff {
+        min: Role,
+    },
     /// `Authorization: Bearer ghpsk_…`, a service key of the installation in the path;
     /// checked by the handler, which must refuse other tenants' keys before any lookup.
     ServiceKey,
@@ -91,6 +97,13 @@ pub enum ErrorDialect {
     /// with a trailing slash still works (`//v1/token`); a wrong method is fullsend's 405
     /// sentence ([`Denial::method_not_allowed`]).
     Fullsend,
+}
+
+impl Auth {
+    /// Read-only and secret-free: viewers and admins.
+    pub const VIEWER: Auth = Auth::Staff { min: Role::Viewer };
+    /// Changes state, or shows or creates a secret: admins only.
+    pub const ADMIN: Auth = Auth::Staff { min: Role::Admin };
 }
 
 #[derive(Debug)]
@@ -128,32 +141,32 @@ const fn fullsend(method: &'static str, path: &'static str, route: Route) -> Rou
 pub const ROUTES: &[RouteSpec] = &[
     spec("GET", "/healthz", Route::Healthz, Auth::Public),
     spec("GET", "/openapi.json", Route::OpenApi, Auth::Public),
-    spec("PUT", "/api/installations/{installation_id}/config", Route::PutInstallationConfig, Auth::Admin),
-    spec("GET", "/api/installations/{installation_id}/config", Route::GetInstallationConfig, Auth::Admin),
-    spec("PATCH", "/api/installations/{installation_id}/config", Route::PatchInstallationConfig, Auth::Admin),
-    spec("DELETE", "/api/installations/{installation_id}/config", Route::DeleteInstallationConfig, Auth::Admin),
-    spec("POST", "/api/installations/{installation_id}/service-keys", Route::CreateServiceKey, Auth::Admin),
-    spec("GET", "/api/installations/{installation_id}/service-keys", Route::ListServiceKeys, Auth::Admin),
-    spec("DELETE", "/api/installations/{installation_id}/service-keys/{key_id}", Route::DeleteServiceKey, Auth::Admin),
+    spec("PUT", "/api/installations/{installation_id}/config", Route::PutInstallationConfig, Auth::ADMIN),
+    spec("GET", "/api/installations/{installation_id}/config", Route::GetInstallationConfig, Auth::VIEWER),
+    spec("PATCH", "/api/installations/{installation_id}/config", Route::PatchInstallationConfig, Auth::ADMIN),
+    spec("DELETE", "/api/installations/{installation_id}/config", Route::DeleteInstallationConfig, Auth::ADMIN),
+    spec("POST", "/api/installations/{installation_id}/service-keys", Route::CreateServiceKey, Auth::ADMIN),
+    spec("GET", "/api/installations/{installation_id}/service-keys", Route::ListServiceKeys, Auth::VIEWER),
+    spec("DELETE", "/api/installations/{installation_id}/service-keys/{key_id}", Route::DeleteServiceKey, Auth::ADMIN),
     spec("POST", "/api/installations/{installation_id}/token", Route::InstallationToken, Auth::ServiceKey),
-    spec("GET", "/api/installations/{installation_id}/repositories", Route::ListInstallationRepositories, Auth::Admin),
-    spec("PUT", "/api/apps/{app_id}", Route::PutApp, Auth::Admin),
-    spec("GET", "/api/apps/{app_id}", Route::GetApp, Auth::Admin),
-    spec("DELETE", "/api/apps/{app_id}", Route::DeleteApp, Auth::Admin),
-    spec("POST", "/api/apps/{app_id}/webhook-secret", Route::RotateWebhookSecret, Auth::Admin),
-    spec("GET", "/api/apps/{app_id}/deliveries", Route::ListAppDeliveries, Auth::Admin),
-    spec("POST", "/api/apps/{app_id}/redeliveries", Route::SweepRedeliveries, Auth::Admin),
+    spec("GET", "/api/installations/{installation_id}/repositories", Route::ListInstallationRepositories, Auth::VIEWER),
+    spec("PUT", "/api/apps/{app_id}", Route::PutApp, Auth::ADMIN),
+    spec("GET", "/api/apps/{app_id}", Route::GetApp, Auth::VIEWER),
+    spec("DELETE", "/api/apps/{app_id}", Route::DeleteApp, Auth::ADMIN),
+    spec("POST", "/api/apps/{app_id}/webhook-secret", Route::RotateWebhookSecret, Auth::ADMIN),
+    spec("GET", "/api/apps/{app_id}/deliveries", Route::ListAppDeliveries, Auth::VIEWER),
+    spec("POST", "/api/apps/{app_id}/redeliveries", Route::SweepRedeliveries, Auth::ADMIN),
     // Authenticated by the delivery's signature.
     spec("POST", "/webhooks/github", Route::GithubWebhook, Auth::Public),
-    spec("GET", "/api/installations/{installation_id}/deliveries", Route::ListDeliveries, Auth::Admin),
-    spec("GET", "/api/installations/{installation_id}/work", Route::ListWorkItems, Auth::Admin),
-    spec("POST", "/projects", Route::CreateProject, Auth::Admin),
-    spec("GET", "/projects", Route::ListProjects, Auth::Admin),
-    spec("GET", "/projects/{slug}", Route::GetProject, Auth::Admin),
-    spec("PATCH", "/projects/{slug}", Route::PatchProject, Auth::Admin),
-    spec("POST", "/projects/{slug}/approve", Route::ApproveProject, Auth::Admin),
-    spec("PUT", "/projects/{slug}/github-repo", Route::PutProjectGithubRepo, Auth::Admin),
-    spec("GET", "/github/repos", Route::ListGithubRepos, Auth::Admin),
+    spec("GET", "/api/installations/{installation_id}/deliveries", Route::ListDeliveries, Auth::VIEWER),
+    spec("GET", "/api/installations/{installation_id}/work", Route::ListWorkItems, Auth::VIEWER),
+    spec("POST", "/projects", Route::CreateProject, Auth::ADMIN),
+    spec("GET", "/projects", Route::ListProjects, Auth::VIEWER),
+    spec("GET", "/projects/{slug}", Route::GetProject, Auth::VIEWER),
+    spec("PATCH", "/projects/{slug}", Route::PatchProject, Auth::ADMIN),
+    spec("POST", "/projects/{slug}/approve", Route::ApproveProject, Auth::ADMIN),
+    spec("PUT", "/projects/{slug}/github-repo", Route::PutProjectGithubRepo, Auth::ADMIN),
+    spec("GET", "/github/repos", Route::ListGithubRepos, Auth::VIEWER),
     spec("GET", "/oauth/authorize", Route::OAuthAuthorize, Auth::Public),
     spec("POST", "/api/integrations/github/start", Route::GithubConnectStart, Auth::Public),
     spec("GET", "/api/integrations/github/callback", Route::GithubConnectCallback, Auth::Public),
@@ -162,18 +175,18 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("GET", "/api/integrations/github/installations", Route::GithubUserInstallations, Auth::SessionOrUserToken),
     spec("GET", "/api/integrations/github/repos", Route::GithubUserRepos, Auth::Session),
     spec("POST", "/api/integrations/github/repos/sync", Route::GithubUserReposSync, Auth::Session),
-    spec("PUT", "/projects/{slug}/source", Route::PutProjectSource, Auth::Admin),
-    spec("GET", "/projects/{slug}/source", Route::GetProjectSource, Auth::Admin),
-    spec("DELETE", "/projects/{slug}/source", Route::DeleteProjectSource, Auth::Admin),
-    spec("GET", "/projects/{slug}/deployments", Route::ListProjectDeployments, Auth::Admin),
+    spec("PUT", "/projects/{slug}/source", Route::PutProjectSource, Auth::ADMIN),
+    spec("GET", "/projects/{slug}/source", Route::GetProjectSource, Auth::VIEWER),
+    spec("DELETE", "/projects/{slug}/source", Route::DeleteProjectSource, Auth::ADMIN),
+    spec("GET", "/projects/{slug}/deployments", Route::ListProjectDeployments, Auth::VIEWER),
     // Authenticated by the deployment's single-use ticket (bearer), checked by the handler.
     spec("POST", "/api/deployments/{deployment_id}/credentials", Route::RedeemDeployCredentials, Auth::Public),
     // Authenticated by the body's signature with the project's hook secret.
     spec("POST", "/api/deployments/{deployment_id}/status", Route::ReportDeploymentStatus, Auth::Public),
-    spec("POST", "/api/installers", Route::CreateInstaller, Auth::Admin),
-    spec("GET", "/api/installers/{installer_id}", Route::GetInstaller, Auth::Admin),
-    spec("DELETE", "/api/installers/{installer_id}", Route::DeleteInstaller, Auth::Admin),
-    spec("POST", "/api/installers/{installer_id}/enroll", Route::EnrollInstaller, Auth::Admin),
+    spec("POST", "/api/installers", Route::CreateInstaller, Auth::ADMIN),
+    spec("GET", "/api/installers/{installer_id}", Route::GetInstaller, Auth::VIEWER),
+    spec("DELETE", "/api/installers/{installer_id}", Route::DeleteInstaller, Auth::ADMIN),
+    spec("POST", "/api/installers/{installer_id}/enroll", Route::EnrollInstaller, Auth::ADMIN),
     // The GitHub App Manifest flow's browser pages; the state carries the authorization.
     spec("GET", "/setup/callback", Route::SetupCallback, Auth::Public),
     spec("GET", "/setup/{installer_id}", Route::SetupPage, Auth::Public),
@@ -182,11 +195,12 @@ pub const ROUTES: &[RouteSpec] = &[
     fullsend("POST", "/", Route::MintTokenAlias),
     fullsend("GET", "/health", Route::MintHealth),
     fullsend("GET", "/v1/status", Route::MintStatus),
-    spec("GET", "/api/mint/audit", Route::MintAudit, Auth::Admin),
-    spec("GET", "/api/mint/audit/stats", Route::MintAuditStats, Auth::Admin),
-    spec("POST", "/api/admin/reseal", Route::AdminReseal, Auth::Admin),
+    spec("GET", "/api/mint/audit", Route::MintAudit, Auth::VIEWER),
+    spec("GET", "/api/mint/audit/stats", Route::MintAuditStats, Auth::VIEWER),
+    spec("POST", "/api/admin/reseal", Route::AdminReseal, Auth::ADMIN),
     spec("POST", "/api/integrations/github/session", Route::GithubConnectSession, Auth::Public),
-    spec("GET", "/api/installations", Route::ListInstallations, Auth::Admin),
+    spec("GET", "/api/installations", Route::ListInstallations, Auth::VIEWER),
+    spec("GET", "/api/audit", Route::ListAdminAudit, Auth::VIEWER),
 ];
 
 /// The methods `path` is served with (for `Allow` and CORS preflights); empty when none.
@@ -206,6 +220,11 @@ pub struct Matched {
 }
 
 impl Matched {
+    /// Every path parameter, in template order.
+    pub fn params(&self) -> &[(&'static str, String)] {
+        &self.params
+    }
+
     pub fn param(&self, name: &str) -> &str {
         self.params
             .iter()
@@ -292,7 +311,8 @@ mod tests {
         let m = match_route("GET", "/api/installations/42/config").unwrap();
         assert_eq!(m.spec.route, Route::GetInstallationConfig);
         assert_eq!(m.param("installation_id"), "42");
-        assert_eq!(m.spec.auth, Auth::Admin);
+        assert_eq!(m.spec.auth, Auth::VIEWER);
+        assert_eq!(m.params(), [("installation_id", "42".to_owned())]);
     }
 
     #[test]
@@ -371,6 +391,18 @@ mod tests {
             match_route("POST", "/healthz"),
             Err(ApiError::MethodNotAllowed { .. })
         ));
+    }
+
+    #[test]
+    fn only_reads_are_open_to_viewers() {
+        for r in ROUTES {
+            if r.auth == Auth::VIEWER {
+                assert_eq!(r.method, "GET", "{} {}", r.method, r.path);
+            }
+            if let Auth::Staff { min: Role::Admin } = r.auth {
+                assert_ne!(r.method, "GET", "{} {} shows no secret", r.method, r.path);
+            }
+        }
     }
 
     #[test]

@@ -35,7 +35,16 @@ fn every_route_is_described_and_nothing_else() {
         assert!(op.is_object(), "{} {} not described", r.method, r.path);
         assert!(op["responses"].is_object());
         let scheme = match r.auth {
-            Auth::Admin => json!([{"adminToken": []}]),
+            Auth::Staff { min } => {
+                assert_eq!(
+                    op["x-ghplane-role"],
+                    min.as_str(),
+                    "{} {} role",
+                    r.method,
+                    r.path
+                );
+                json!([{"adminToken": []}, {"sessionCookie": []}, {"sessionToken": []}])
+            }
             Auth::ServiceKey => json!([{"serviceKey": []}]),
             Auth::Public => json!([]),
             Auth::Session => json!([{"sessionCookie": []}, {"sessionToken": []}]),
