@@ -179,7 +179,8 @@ deploy-check: tools
 CARGO_MUTANTS_VERSION := 27.1.0
 MUTANTS_ROOT ?= $(TOOLS)
 MUTANTS_FILES ?= webhook/signature.rs auth.rs admin_access/state.rs deploy/ticket.rs sealed.rs \
-  mint/oidc.rs mint/policy.rs installer/claims.rs
+  mint/oidc.rs mint/policy/mod.rs mint/policy/config.rs mint/policy/authorize.rs \
+  mint/policy/foreign.rs installer/claims.rs
 
 cargo-mutants:
 	@if [ "$$($(MUTANTS_ROOT)/bin/cargo-mutants mutants --version 2>/dev/null)" != "cargo-mutants $(CARGO_MUTANTS_VERSION)" ]; then \

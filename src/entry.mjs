@@ -43,6 +43,7 @@ export const InstallationStore = callable(rust.InstallationStore);
 export const InstallerStore = callable(rust.InstallerStore);
 export const MintApp = callable(rust.MintApp);
 export const MintAudit = callable(rust.MintAudit);
+export const AdminAudit = callable(rust.AdminAudit);
 export const MintKeys = callable(rust.MintKeys);
 export const OAuthStateStore = callable(rust.OAuthStateStore);
 export const ProjectDeploy = callable(rust.ProjectDeploy);

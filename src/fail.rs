@@ -1,5 +1,6 @@
 //! `fail!`: an [`fail!()`](ghplane_core::ApiError) that keeps where it happened and
-//! what failed, for the one log line the renderer writes ([`crate::http::error_response`]).
+//! what failed, for the one log line that carries it (the worker's `request` line in `lib.rs`, or
+//! [`crate::http::error_response`] in an object).
 //! Only failures whose text never quotes a request or a secret say more than their place.
 
 use ghplane_core::error::Detail;

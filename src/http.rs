@@ -9,15 +9,10 @@ use worker::{Headers, Request, Response};
 /// Admin JSON bodies are small; anything larger is refused before it is read.
 pub const MAX_ADMIN_BODY: usize = 64 * 1024;
 
-pub fn error_response(err: &ApiError) -> Response {
-    // The one place a 500's cause is written down: one structured line, never the response.
-    if let ApiError::Internal(cause) = err {
-        crate::log::event(
-            "error",
-            "internal error",
-            serde_json::json!({"at": cause.at, "detail": cause.detail}),
-        );
-    }
+/// The response for an error: its status, `{"error":{"code","message"}}` (a 500 says only
+/// "Something went wrong"), `Allow` on a 405 and `Retry-After` when known. Writes no log
+/// line: the caller does (the worker's request line in `lib.rs`).
+pub fn render(err: &ApiError) -> Response {
     let mut resp = json_response(err.status(), &err.body());
     if let ApiError::MethodNotAllowed { allowed, .. } = err {
         let _ = resp.headers_mut().set("allow", &allowed.join(", "));
@@ -29,7 +24,14 @@ pub fn error_response(err: &ApiError) -> Response {
 }
 
 pub fn json_response<T: Serialize>(status: u16, body: &T) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    json_bytes_response(
+        status,
+        serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()),
+    )
+}
+
+/// A response whose body is JSON already (e.g. the static OpenAPI document).
+pub fn json_bytes_response(status: u16, bytes: Vec<u8>) -> Response {
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json; charset=utf-8");
     let _ = headers.set("cache-control", "no-store");

@@ -1,7 +1,6 @@
 //! ghplane, the worker: the route table and nothing else. Handlers live in `routes/`, Durable
 //! Objects in `objects/`, decisions in the `ghplane-core` crate.
 
-use ghplane_core::auth::bearer_matches;
 use ghplane_core::routes::{match_route, Auth, Matched, Route};
 use ghplane_core::ApiError;
 use serde_json::json;
@@ -9,6 +8,7 @@ use worker::{event, Context, Date, Env, Request, Response};
 
 #[macro_use]
 mod fail;
+mod clock;
 #[cfg(test)]
 mod config_tests;
 mod cors;
@@ -20,18 +20,20 @@ mod routes;
 mod secrets;
 mod settings;
 
-pub use objects::app::AppStore;
+pub use objects::admin_audit::AdminAudit;
 pub use objects::app_directory::AppDirectory;
+pub use objects::app_store::AppStore;
 pub use objects::claims::ClaimStore;
-pub use objects::deploy::ProjectDeploy;
-pub use objects::github_user::GithubUserStore;
+pub use objects::github_user_store::GithubUserStore;
 pub use objects::installation::InstallationStore;
 pub use objects::installer::InstallerStore;
 pub use objects::mint_app::MintApp;
 pub use objects::mint_audit::MintAudit;
 pub use objects::mint_keys::MintKeys;
-pub use objects::oauth_state::OAuthStateStore;
-pub use objects::project::{ProjectIndex, ProjectStore};
+pub use objects::oauth_state_store::OAuthStateStore;
+pub use objects::project_deploy::ProjectDeploy;
+pub use objects::project_index::ProjectIndex;
+pub use objects::project_store::ProjectStore;
 pub use objects::repo_index::RepoIndex;
 
 #[event(fetch)]
@@ -46,32 +48,67 @@ async fn handle(req: Request, env: Env) -> worker::Result<Response> {
     let method = req.method().to_string();
     let path = req.path();
     let origin = req.headers().get("origin").ok().flatten();
-    let route_path = ghplane_core::mint::request::normalize_path(&path);
-    let response = if cors::is_preflight(&req) {
+    let result = if cors::is_preflight(&req) {
         cors::preflight(&env, &path, origin.as_deref())
     } else {
-        match match_route(&method, route_path).map_err(|e| routes::mint::route_error(route_path, e))
-        {
-            Ok(m) => match authorize(&req, &env, &m) {
-                Ok(()) => dispatch(req, &env, &m).await,
-                Err(e) => Err(e),
+        match match_route(&method, &path).and_then(|m| seam_failure(&req).map(|()| m)) {
+            // Staff routes: the admin token or a person's role; writes are audited.
+            Ok(m) => match m.spec.auth {
+                Auth::Staff { min } => match routes::people::authorize(&req, &env, min).await {
+                    Ok(actor) if routes::people::audits(&m) => {
+                        routes::people::audited(&env, actor, &m, dispatch(req, &env, &m)).await
+                    }
+                    Ok(_) => dispatch(req, &env, &m).await,
+                    Err(e) => Err(e),
+                },
+                // Checked by the handler, against the installation in the path or the user's object.
+                _ => dispatch(req, &env, &m).await,
             },
             Err(e) => Err(e),
         }
-    }
-    .unwrap_or_else(|e| http::error_response(&e));
+    };
+    let (response, error) = match result {
+        Ok(response) => (response, None),
+        Err(e) => (http::render(&e), Some(e)),
+    };
     let response = cors::decorate(response, &env, origin.as_deref());
     // Workers observability records every invocation already; a line of our own per request
-    // costs measurable CPU (see docs/performance.md), so only server errors get one.
+    // costs measurable CPU (see docs/performance.md), so only server errors get one: with
+    // the error's code and its cause (never in the response).
     if response.status_code() >= 500 {
-        log::event(
-            "error",
-            "request",
-            json!({"method": method, "path": ghplane_core::ids::truncate(&path, 200), "status": response.status_code(),
-                "durationMs": Date::now().as_millis().saturating_sub(started)}),
-        );
+        let mut fields = json!({"method": method, "path": ghplane_core::ids::truncate(&path, 200),
+            "status": response.status_code(), "durationMs": Date::now().as_millis().saturating_sub(started)});
+        if let Some(e) = &error {
+            fields["errorCode"] = e.code().into();
+            if let Some(cause) = e.cause() {
+                fields["at"] = cause.at.into();
+                fields["detail"] = cause.detail.into();
+            }
+        }
+        log::event("error", "request", fields);
     }
     Ok(response)
+}
+
+/// Test seam, compiled only into the end-to-end build (cargo feature `e2e-seams`, never in a
+/// deployed worker): a request with `x-ghplane-seam-fail: <id>` fails as an internal error
+/// whose cause names `<id>`, to prove that a 500's cause is logged once and never answered.
+#[cfg(feature = "e2e-seams")]
+fn seam_failure(req: &Request) -> Result<(), ApiError> {
+    match req.headers().get("x-ghplane-seam-fail").ok().flatten() {
+        Some(id)
+            if (1..=64).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            Err(fail!(format!("e2e seam {id}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(not(feature = "e2e-seams"))]
+fn seam_failure(_: &Request) -> Result<(), ApiError> {
+    Ok(())
 }
 
 /// The cron trigger (`triggers.crons` in `wrangler.jsonc`): the redelivery sweep of every
@@ -79,20 +116,6 @@ async fn handle(req: Request, env: Env) -> worker::Result<Response> {
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     routes::redeliveries::sweep_all(&env).await;
-}
-
-fn authorize(req: &Request, env: &Env, m: &Matched) -> Result<(), ApiError> {
-    match m.spec.auth {
-        // Checked by the handler, against the installation in the path or the user's object.
-        Auth::Public | Auth::ServiceKey | Auth::Session | Auth::SessionOrUserToken => Ok(()),
-        Auth::Admin => {
-            let expected = settings::require(env, settings::ADMIN_TOKEN)?;
-            let header = req.headers().get("authorization").ok().flatten();
-            bearer_matches(header.as_deref(), &expected)
-                .then_some(())
-                .ok_or(ApiError::Unauthorized)
-        }
-    }
 }
 
 /// The route table: one line per route, straight to its handler.
@@ -157,6 +180,7 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::AdminReseal => reseal::reseal(req, env, m).await,
         Route::GithubConnectSession => gh::session(req, env, m).await,
         Route::ListInstallations => installations::list(req, env).await,
+        Route::ListAdminAudit => routes::people::list_audit(req, env).await,
         Route::ConsolePage => routes::console::page(req, env).await,
     }
 }

@@ -37,6 +37,17 @@ pub const TURNSTILE_SITE_KEY: &str = "TURNSTILE_SITE_KEY";
 pub const INSTALLATIONS_PAGE_CAP: &str = "INSTALLATIONS_PAGE_CAP";
 /// Comma-separated exact origins of the admin SPA that get CORS with credentials.
 pub const ADMIN_ORIGINS: &str = "ADMIN_ORIGINS";
+/// People with a staff role: comma-separated GitHub logins, each bound to the user id it
+/// first signs in as (see docs/admin-access.md).
+pub const ADMIN_GITHUB_LOGINS: &str = "ADMIN_GITHUB_LOGINS";
+pub const VIEWER_GITHUB_LOGINS: &str = "VIEWER_GITHUB_LOGINS";
+/// Teams (`org/team-slug`, in `GITHUB_ORG`) whose active members have a staff role.
+pub const ADMIN_GITHUB_TEAM: &str = "ADMIN_GITHUB_TEAM";
+pub const VIEWER_GITHUB_TEAM: &str = "VIEWER_GITHUB_TEAM";
+/// How long a team membership answer is trusted (seconds, default 300).
+pub const ADMIN_TEAM_CACHE_SECONDS: &str = "ADMIN_TEAM_CACHE_SECONDS";
+/// How long admin audit entries are kept (days, default 400).
+pub const ADMIN_AUDIT_RETENTION_DAYS: &str = "ADMIN_AUDIT_RETENTION_DAYS";
 /// Push to deploy: the debounce window and the deadline of a running deployment (seconds).
 pub const DEPLOY_DEBOUNCE_SECONDS: &str = "DEPLOY_DEBOUNCE_SECONDS";
 pub const DEPLOY_TIMEOUT_SECONDS: &str = "DEPLOY_TIMEOUT_SECONDS";
@@ -79,6 +90,9 @@ pub const MINT_KEYS: &str = "MINT_KEYS";
 pub const MINT_APPS: &str = "MINT_APPS";
 /// Durable Object binding of the mint's audit trail (`mint-audit`).
 pub const MINT_AUDIT: &str = "MINT_AUDIT";
+/// Durable Object binding of the admin ledger: audit, login bindings, team answers
+/// (`admin-audit`).
+pub const ADMIN_AUDIT: &str = "ADMIN_AUDIT";
 /// Workers rate limit binding of `POST /v1/token`.
 pub const MINT_RATE_LIMITER: &str = "MINT_RATE_LIMITER";
 

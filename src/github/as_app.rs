@@ -9,7 +9,7 @@ use serde_json::Value;
 use worker::{Env, Method};
 
 use crate::github::client::{is_jwt_clock_error, GithubClient, GithubResponse, Idempotent};
-use crate::objects::app::AppClient;
+use crate::objects::app_store::client::AppClient;
 
 /// Sends one request as `app`. The outer error is ghplane's own (no JWT); the inner one is
 /// GitHub's answer. A JWT GitHub finds skewed is signed once more with GitHub's clock.

@@ -1,11 +1,14 @@
 //! The one GitHub REST client. Its base URL is `GITHUB_API_BASE` (the fake GitHub in tests),
-//! it always sends the headers GitHub asks API clients for, it follows GitHub's etiquette on
-//! retries, and every failure comes back as a typed [`GithubError`], never a raw status.
+//! it always sends the headers GitHub asks API clients for, it retries as
+//! `ghplane_core::github::retry` decides, and every failure comes back as a typed
+//! [`GithubError`], never a raw status.
 
 use std::cell::Cell;
 use std::time::Duration;
 
 use ghplane_core::github::error::GithubError;
+use ghplane_core::github::retry;
+pub use ghplane_core::github::retry::is_jwt_clock_error;
 use ghplane_core::jwt::clock_from_http_date;
 use ghplane_core::ApiError;
 use serde::de::DeserializeOwned;
@@ -16,11 +19,6 @@ use crate::settings;
 
 pub const API_VERSION: &str = "2022-11-28";
 const USER_AGENT: &str = concat!("ghplane/", env!("CARGO_PKG_VERSION"));
-/// Retries after the first attempt: GitHub's failures and rate limits, never refusals.
-const MAX_RETRIES: u32 = 3;
-/// A rate limit asking for a longer wait is returned to the caller instead of slept through:
-/// a request must finish well inside the platform's limits.
-const MAX_RATE_LIMIT_WAIT_SECS: u64 = 10;
 
 /// Whether a request may be sent twice without harm. Only these are retried after a 5xx or
 /// a network failure (a rate-limited request was not processed, so any method retries then).
@@ -126,30 +124,21 @@ impl GithubClient {
         if_none_match: Option<&str>,
         idempotent: Idempotent,
     ) -> Result<GithubResponse, GithubError> {
-        let mut attempt = 0;
+        let mut retries = 0;
         loop {
             let result = self
                 .send_once(method.clone(), path, authorization, body, if_none_match)
                 .await;
             let wait = match &result {
-                // GitHub's wait (at least a minute when it names none) is slept only when
-                // short; otherwise the caller gets `github_rate_limited` with `retry_after`.
-                Err(GithubError::RateLimited { retry_after_secs }) => {
-                    let secs = retry_after_secs
-                        .unwrap_or(ghplane_core::github::error::DEFAULT_RATE_LIMIT_WAIT_SECS);
-                    (secs <= MAX_RATE_LIMIT_WAIT_SECS).then(|| Duration::from_secs(secs))
-                }
-                Err(e) if e.is_transient() && idempotent == Idempotent::Yes => {
-                    Some(Duration::from_millis(200 << attempt))
-                }
-                _ => None,
+                Err(e) => retry::next_wait_ms(e, idempotent == Idempotent::Yes, retries),
+                Ok(_) => None,
             };
             match wait {
-                Some(delay) if attempt < MAX_RETRIES => {
-                    attempt += 1;
-                    Delay::from(delay).await;
+                Some(ms) => {
+                    retries += 1;
+                    Delay::from(Duration::from_millis(ms)).await;
                 }
-                _ => return result,
+                None => return result,
             }
         }
     }
@@ -218,19 +207,5 @@ impl GithubClient {
             });
         }
         Err(GithubError::classify(status, lookup, &body, now_unix()))
-    }
-}
-
-/// GitHub's 401 for an App JWT whose `iat`/`exp` it finds off, i.e. our clock is skewed.
-pub fn is_jwt_clock_error(e: &GithubError) -> bool {
-    match e {
-        GithubError::Unauthorized { message } => {
-            let m = message.to_ascii_lowercase();
-            m.contains("'iat'")
-                || m.contains("'exp'")
-                || m.contains("issued at")
-                || m.contains("expiration time")
-        }
-        _ => false,
     }
 }

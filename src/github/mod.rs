@@ -5,5 +5,4 @@ pub mod app_jwt;
 pub mod as_app;
 pub mod client;
 pub mod oauth;
-pub mod org;
 pub mod repos;

@@ -36,7 +36,7 @@ pub async fn exchange_code(
     redirect_uri: &str,
 ) -> Result<UserTokens, ApiError> {
     let unreachable = |_| ApiError::OAuth {
-        code: "oauth_exchange_failed",
+        code: ghplane_core::error::OAuthCode::ExchangeFailed,
         message: "GitHub could not be reached for the code exchange".into(),
     };
     let headers = Headers::new();

@@ -14,7 +14,7 @@ use ghplane_core::installer::claims_object_name;
 use ghplane_core::ApiError;
 use worker::{durable_object, Env, Request, Response, State};
 
-use crate::objects::internal::now_text;
+use crate::clock::now_text;
 use crate::objects::rpc::{self, Object};
 use crate::settings;
 

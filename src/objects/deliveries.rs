@@ -16,32 +16,25 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ghplane_core::time::rfc3339_from_millis;
-use ghplane_core::webhook::claim::{self, ClaimDecision, PROCESSING};
+use ghplane_core::webhook::claim::{self, ClaimDecision, StoredClaim, PROCESSING};
+pub use ghplane_core::webhook::delivery::{Delivered, DeliveryRequest, Received};
 use ghplane_core::webhook::{log_cap, DeliveryOutcome, RETENTION_MS};
 use ghplane_core::ApiError;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::{Env, SqlStorage, SqlStorageValue};
+use worker::{Date, Env, SqlStorage, SqlStorageValue};
 
 use crate::settings;
 
 /// Listing pages hold at most this many deliveries.
 pub const MAX_PAGE: u32 = 100;
+/// A listing page's size when the request names none.
+pub const DEFAULT_PAGE: u32 = 50;
 
 pub struct DeliveryLog {
     sql: SqlStorage,
     lease_ms: i64,
     log_cap: usize,
-}
-
-/// What the log records of one delivery when it is claimed.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Received {
-    pub id: String,
-    pub event: String,
-    pub action: Option<String>,
-    pub repository: Option<String>,
-    pub received_at_ms: i64,
 }
 
 /// How the handling of a claimed delivery ended.
@@ -79,6 +72,16 @@ struct KeyRow {
     outcome: String,
     claimed_at: f64,
     attempts: f64,
+}
+
+impl KeyRow {
+    fn stored(&self) -> StoredClaim<'_> {
+        StoredClaim {
+            outcome: &self.outcome,
+            claimed_at_ms: self.claimed_at as i64,
+            attempts: self.attempts as u32,
+        }
+    }
 }
 
 /// The lease and the log's cap, from the worker's settings (a malformed value is a
@@ -135,18 +138,14 @@ impl DeliveryLog {
     /// writes run without an `await` in between, so no other request interleaves.
     pub fn claim(&self, d: &Received) -> Result<Option<u32>, ApiError> {
         let existing = self.key(&d.id)?;
-        let seen = existing
-            .as_ref()
-            .and_then(|k| claim::seen_from_stored(&k.outcome, k.claimed_at as i64));
-        let decision = match (&existing, seen) {
-            // A value no version wrote: never act twice on it.
-            (Some(_), None) => ClaimDecision::Duplicate,
-            (_, seen) => claim::decide(seen, d.received_at_ms, self.lease_ms),
-        };
-        if !decision.owns() {
+        let claimed = claim::claim_stored(
+            existing.as_ref().map(KeyRow::stored),
+            d.received_at_ms,
+            self.lease_ms,
+        );
+        let Some(attempt) = claimed.attempt else {
             return Ok(None);
-        }
-        let attempt = existing.map_or(1, |k| k.attempts as i64 + 1);
+        };
         self.sql
             .exec(
                 "INSERT INTO delivery_keys (id, outcome, claimed_at, attempts) VALUES (?, ?, ?, ?)
@@ -156,7 +155,7 @@ impl DeliveryLog {
                     d.id.as_str().into(),
                     PROCESSING.into(),
                     d.received_at_ms.into(),
-                    attempt.into(),
+                    i64::from(attempt).into(),
                 ],
             )
             .map_err(|e| fail!(e))?;
@@ -173,14 +172,14 @@ impl DeliveryLog {
                     d.event.as_str().into(),
                     text(d.action.as_deref()),
                     text(d.repository.as_deref()),
-                    attempt.into(),
+                    i64::from(attempt).into(),
                 ],
             )
             .map_err(|e| fail!(e))?;
-        if decision == ClaimDecision::Fresh {
+        if claimed.decision == ClaimDecision::Fresh {
             self.trim_log_overflow()?;
         }
-        Ok(Some(attempt as u32))
+        Ok(Some(attempt))
     }
 
     /// Keeps the verbose log within its cap as rows arrive (by insertion order, cheap on
@@ -225,14 +224,10 @@ impl DeliveryLog {
     pub fn unprocessed(&self, ids: &[String], now_ms: i64) -> Result<Vec<String>, ApiError> {
         let mut out = Vec::new();
         for id in ids {
-            let seen = match self.key(id)? {
-                None => None,
-                Some(k) => match claim::seen_from_stored(&k.outcome, k.claimed_at as i64) {
-                    Some(seen) => Some(seen),
-                    None => continue,
-                },
-            };
-            if claim::needs_redelivery(seen, now_ms, self.lease_ms) {
+            let key = self.key(id)?;
+            let claimed =
+                claim::claim_stored(key.as_ref().map(KeyRow::stored), now_ms, self.lease_ms);
+            if claimed.decision.owns() {
                 out.push(id.clone());
             }
         }
@@ -357,15 +352,6 @@ fn decode_cursor(c: &str) -> Option<(i64, String)> {
     Some((at.parse().ok()?, id.to_owned()))
 }
 
-/// What the webhook route hands to the object that owns a delivery: the log entry, the app
-/// whose secret verified it, and what ghplane is to do.
-#[derive(Serialize, Deserialize)]
-pub struct DeliveryRequest {
-    pub received: Received,
-    pub app_id: ghplane_core::ids::AppId,
-    pub action: ghplane_core::webhook::Action,
-}
-
 /// How a delivery was handled, as the webhook route answers GitHub.
 pub struct Handled {
     pub outcome: DeliveryOutcome,
@@ -387,26 +373,17 @@ impl Handled {
         }
     }
 
-    /// 200 for a duplicate (GitHub's delivery already succeeded), 202 otherwise.
-    pub fn status(&self) -> u16 {
-        if self.outcome == DeliveryOutcome::Duplicate {
-            200
-        } else {
-            202
+    /// The answer to GitHub about `delivery`.
+    pub fn answer(&self, delivery: &str) -> Delivered {
+        Delivered {
+            outcome: self.outcome,
+            delivery: delivery.to_owned(),
+            reason: self.reason.map(str::to_owned),
         }
-    }
-
-    pub fn response(&self, delivery: &str) -> worker::Response {
-        let mut body = json!({"status": self.outcome.as_str(), "delivery": delivery});
-        if let Some(r) = self.reason {
-            body["reason"] = json!(r);
-        }
-        crate::http::json_response(self.status(), &body)
     }
 }
 
-/// Claims, runs `handle`, and records the outcome. A failed handling stays claimable, and so
-/// does one whose handler died (after the lease), so GitHub's redelivery runs it once more.
+/// [`handle_delivery`], answered as an HTTP response.
 pub async fn run<F, Fut>(
     log: &DeliveryLog,
     received: &Received,
@@ -417,22 +394,39 @@ where
     F: FnOnce(u32) -> Fut,
     Fut: std::future::Future<Output = Result<Handled, ApiError>>,
 {
+    let answer = handle_delivery(log, received, now_ms, handle).await?;
+    Ok(crate::http::json_response(answer.status(), &answer))
+}
+
+/// Claims, runs `handle`, and records the outcome. A failed handling stays claimable, and so
+/// does one whose handler died (after the lease), so GitHub's redelivery runs it once more.
+pub async fn handle_delivery<F, Fut>(
+    log: &DeliveryLog,
+    received: &Received,
+    now_ms: i64,
+    handle: F,
+) -> Result<Delivered, ApiError>
+where
+    F: FnOnce(u32) -> Fut,
+    Fut: std::future::Future<Output = Result<Handled, ApiError>>,
+{
     let Some(attempt) = log.claim(received)? else {
         return Ok(Handled {
             outcome: DeliveryOutcome::Duplicate,
             reason: None,
         }
-        .response(&received.id));
+        .answer(&received.id));
     };
     let result = handle(attempt).await;
-    let duration_ms = crate::objects::internal::now_ms() - now_ms;
+    let duration_ms = Date::now().as_millis() as i64 - now_ms;
     match result {
         Ok(h) => {
+            let answer = h.answer(&received.id);
             log.finish(
                 &received.id,
                 &Finished {
                     outcome: h.outcome,
-                    status: h.status(),
+                    status: answer.status(),
                     error_code: None,
                     reason: h.reason,
                     duration_ms,
@@ -440,7 +434,7 @@ where
             )?;
             // No log line for a handled delivery: the delivery log above is its record,
             // and a console line per delivery costs more CPU than the handling.
-            Ok(h.response(&received.id))
+            Ok(answer)
         }
         Err(e) => {
             let status = e.status();

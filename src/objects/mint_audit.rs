@@ -17,83 +17,49 @@ use ghplane_core::mint::audit::{
 use ghplane_core::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::{durable_object, Env, Method, Request, Response, SqlStorage, SqlStorageValue, State};
+use worker::{durable_object, Env, Request, Response, SqlStorage, SqlStorageValue, State};
 
-use crate::http::{error_response, json_response, no_content};
-use crate::objects::internal::{self, now_ms};
+use crate::clock::now_ms;
+use crate::objects::rpc;
 
-pub const OBJECT_NAME: &str = "mint-audit";
-pub const MAX_PAGE: u32 = 100;
+pub mod client;
+
+pub use client::{AuditQuery, MintAuditClient, MintAuditCommand, MAX_PAGE};
+
 /// Rows dropped at a time when the budget is exceeded.
 const DROP_BATCH: i64 = 100;
 /// Per-minute counter rows a stats answer lists at most.
 const MAX_STATS_MINUTES: i64 = 1_000;
 const TRIM_EVERY_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// A request refused before its OIDC token verified: only its reason is counted.
-#[derive(serde::Serialize, Deserialize)]
-pub struct DenialCount {
-    pub reason: String,
-    pub at_ms: i64,
-}
-
-/// The stats' window, already validated by the route.
-#[derive(Default, serde::Serialize, Deserialize)]
-pub struct StatsQuery {
-    pub since_ms: i64,
-}
-
-/// A listing's filters, already validated by the route.
-#[derive(Default, serde::Serialize, Deserialize)]
-pub struct AuditQuery {
-    pub repository: Option<String>,
-    pub outcome: Option<Outcome>,
-    pub since_ms: Option<i64>,
-    pub limit: u32,
-    /// Rows older than this sequence number (the previous page's `nextCursor`).
-    pub before: Option<i64>,
-}
-
 #[durable_object]
 pub struct MintAudit {
     state: State,
-    #[allow(dead_code)]
-    env: Env,
     ready: std::cell::Cell<bool>,
     alarm_armed: std::cell::Cell<bool>,
 }
 
 impl worker::DurableObject for MintAudit {
-    fn new(state: State, env: Env) -> Self {
+    fn new(state: State, _env: Env) -> Self {
         Self {
             state,
-            env,
             ready: std::cell::Cell::new(false),
             alarm_armed: std::cell::Cell::new(false),
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let result = match (req.method(), req.path().as_str()) {
-            (Method::Post, "/record") => match internal::body::<MintAuditRecord>(&mut req).await {
-                Ok(r) => self.record(&r).await.map(|_| no_content()),
-                Err(e) => Err(e),
-            },
-            (Method::Post, "/list") => match internal::body::<AuditQuery>(&mut req).await {
-                Ok(q) => self.list(&q).map(|v| json_response(200, &v)),
-                Err(e) => Err(e),
-            },
-            (Method::Post, "/deny") => match internal::body::<DenialCount>(&mut req).await {
-                Ok(d) => self.count_denial(&d).await.map(|_| no_content()),
-                Err(e) => Err(e),
-            },
-            (Method::Post, "/stats") => match internal::body::<StatsQuery>(&mut req).await {
-                Ok(q) => self.stats(&q).map(|v| json_response(200, &v)),
-                Err(e) => Err(e),
-            },
-            _ => Err(fail!()),
-        };
-        Ok(result.unwrap_or_else(|e| error_response(&e)))
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        rpc::serve(req, |_, command: MintAuditCommand| async move {
+            match command {
+                MintAuditCommand::Record { record } => rpc::reply(&self.record(*record).await?),
+                MintAuditCommand::CountDenial { reason, at_ms } => {
+                    rpc::reply(&self.count_denial(&reason, at_ms).await?)
+                }
+                MintAuditCommand::List(q) => rpc::reply(&self.list(&q)?),
+                MintAuditCommand::Stats { since_ms } => rpc::reply(&self.stats(since_ms)?),
+            }
+        })
+        .await
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
@@ -208,8 +174,8 @@ impl MintAudit {
         Ok(())
     }
 
-    async fn record(&self, r: &MintAuditRecord) -> Result<(), ApiError> {
-        let r = r.clone().bounded();
+    async fn record(&self, r: MintAuditRecord) -> Result<(), ApiError> {
+        let r = r.bounded();
         let text = serde_json::to_string(&r).map_err(|e| fail!(e))?;
         if text.len() > MAX_RECORD_BYTES {
             return Err(fail!());
@@ -283,9 +249,9 @@ impl MintAudit {
     }
 
     /// One more refusal of `reason` in its minute; nothing of the request is kept.
-    async fn count_denial(&self, d: &DenialCount) -> Result<(), ApiError> {
-        let reason = if is_counter_reason(&d.reason) {
-            d.reason.as_str()
+    async fn count_denial(&self, reason: &str, at_ms: i64) -> Result<(), ApiError> {
+        let reason = if is_counter_reason(reason) {
+            reason
         } else {
             "other"
         };
@@ -293,13 +259,13 @@ impl MintAudit {
             .exec(
                 "INSERT INTO mint_denials (minute, reason, count) VALUES (?, ?, 1)
                  ON CONFLICT(minute, reason) DO UPDATE SET count = count + 1",
-                vec![minute_of(d.at_ms).into(), reason.into()],
+                vec![minute_of(at_ms).into(), reason.into()],
             )
             .map_err(|e| fail!(e))?;
         self.arm_trim().await
     }
 
-    fn stats(&self, q: &StatsQuery) -> Result<Value, ApiError> {
+    fn stats(&self, since_ms: i64) -> Result<Value, ApiError> {
         #[derive(Deserialize)]
         struct Count {
             minute: f64,
@@ -307,7 +273,7 @@ impl MintAudit {
             count: f64,
         }
         let sql = self.sql()?;
-        let since = minute_of(q.since_ms);
+        let since = minute_of(since_ms);
         let per_minute: Vec<Count> = sql
             .exec(
                 "SELECT minute, reason, count FROM mint_denials WHERE minute >= ?
@@ -436,70 +402,5 @@ impl MintAudit {
             self.drop_oldest(&sql, rows, bytes)?;
         }
         Ok(())
-    }
-}
-
-pub struct MintAuditClient {
-    stub: crate::objects::internal::ObjectStub,
-}
-
-impl MintAuditClient {
-    pub fn new(env: &Env) -> Result<Self, ApiError> {
-        let stub = crate::objects::internal::stub(env, crate::settings::MINT_AUDIT, OBJECT_NAME)?;
-        Ok(Self { stub })
-    }
-
-    pub async fn record(&self, r: &MintAuditRecord) -> Result<(), ApiError> {
-        let resp = internal::call(
-            &self.stub,
-            Method::Post,
-            "https://mint-audit/record",
-            Some(r),
-            &[],
-        )
-        .await?;
-        if resp.status_code() == 204 {
-            Ok(())
-        } else {
-            Err(internal::relayed(resp).await)
-        }
-    }
-
-    /// Counts a request refused before its OIDC token verified (nothing else of it).
-    pub async fn count_denial(&self, reason: &str, at_ms: i64) -> Result<(), ApiError> {
-        let resp = internal::call(
-            &self.stub,
-            Method::Post,
-            "https://mint-audit/deny",
-            Some(&DenialCount {
-                reason: reason.to_owned(),
-                at_ms,
-            }),
-            &[],
-        )
-        .await?;
-        internal::expect_success(resp).await
-    }
-
-    pub async fn stats(&self, q: &StatsQuery) -> Result<Response, ApiError> {
-        internal::call(
-            &self.stub,
-            Method::Post,
-            "https://mint-audit/stats",
-            Some(q),
-            &[],
-        )
-        .await
-    }
-
-    pub async fn list(&self, q: &AuditQuery) -> Result<Response, ApiError> {
-        internal::call(
-            &self.stub,
-            Method::Post,
-            "https://mint-audit/list",
-            Some(q),
-            &[],
-        )
-        .await
     }
 }

@@ -19,17 +19,16 @@ use ghplane_core::mint::oidc::{
 use ghplane_core::ApiError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use worker::{durable_object, Env, Fetch, Method, Request, Response, State};
+use worker::{durable_object, Env, Fetch, Request, Response, State};
 
 use crate::github::client::now_unix;
-use crate::http::{error_response, json_response};
-use crate::objects::internal;
+use crate::objects::rpc;
+
+pub mod client;
+
+pub use client::{KeyAnswer, MintKeysClient, MintKeysCommand};
 
 const KEYS_KEY: &str = "keys";
-
-pub fn object_name(issuer: &str) -> String {
-    format!("oidc:{issuer}")
-}
 
 /// The issuer's keys as last fetched.
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -50,55 +49,30 @@ impl StoredKeys {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-pub struct KeyRequest {
-    pub issuer: String,
-    pub kid: String,
-}
-
-/// A key to verify with, or why there is none (for the audit, never for the client).
-#[derive(Serialize, Deserialize)]
-pub struct KeyAnswer {
-    pub jwk: Option<Value>,
-    /// When the set holding `jwk` was fetched: the isolate keeps it as long as that set
-    /// is fresh.
-    pub fetched_at: Option<i64>,
-    /// The issuer's current key set has no such `kid`.
-    pub unknown_kid: bool,
-    pub reason: Option<String>,
-}
-
 #[durable_object]
 pub struct MintKeys {
     state: State,
-    #[allow(dead_code)]
-    env: Env,
     cache: RefCell<Option<StoredKeys>>,
     refresh: Mutex<()>,
 }
 
 impl worker::DurableObject for MintKeys {
-    fn new(state: State, env: Env) -> Self {
+    fn new(state: State, _env: Env) -> Self {
         Self {
             state,
-            env,
             cache: RefCell::new(None),
             refresh: Mutex::new(()),
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let result = match (req.method(), req.path().as_str()) {
-            (Method::Post, "/key") => match internal::body::<KeyRequest>(&mut req).await {
-                Ok(k) => self
-                    .key(&k.issuer, &k.kid)
-                    .await
-                    .map(|a| json_response(200, &a)),
-                Err(e) => Err(e),
-            },
-            _ => Err(fail!()),
-        };
-        Ok(result.unwrap_or_else(|e| error_response(&e)))
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        rpc::serve(req, |name, command: MintKeysCommand| async move {
+            let issuer = client::issuer_of(&name).ok_or_else(|| fail!())?;
+            match command {
+                MintKeysCommand::Key { kid } => rpc::reply(&self.key(issuer, &kid).await?),
+            }
+        })
+        .await
     }
 }
 
@@ -225,8 +199,8 @@ async fn fetch_keys(
 }
 
 async fn get(url: &str) -> Result<Vec<u8>, String> {
+    // A GET, the default.
     let mut init = worker::RequestInit::new();
-    init.with_method(Method::Get);
     let headers = worker::Headers::new();
     let _ = headers.set("accept", "application/json");
     init.with_headers(headers);
@@ -247,33 +221,4 @@ async fn get(url: &str) -> Result<Vec<u8>, String> {
     }
     body.truncate(MAX_JWKS_RESPONSE_BYTES);
     Ok(body)
-}
-
-/// The route handlers' handle on an issuer's keys.
-pub struct MintKeysClient {
-    stub: crate::objects::internal::ObjectStub,
-}
-
-impl MintKeysClient {
-    pub fn new(env: &Env, issuer: &str) -> Result<Self, ApiError> {
-        let stub =
-            crate::objects::internal::stub(env, crate::settings::MINT_KEYS, &object_name(issuer))?;
-        Ok(Self { stub })
-    }
-
-    pub async fn key(&self, issuer: &str, kid: &str) -> Result<KeyAnswer, ApiError> {
-        let body = KeyRequest {
-            issuer: issuer.to_owned(),
-            kid: kid.to_owned(),
-        };
-        let resp = internal::call(
-            &self.stub,
-            Method::Post,
-            "https://mint-keys/key",
-            Some(&body),
-            &[],
-        )
-        .await?;
-        internal::json(resp).await
-    }
 }

@@ -1,54 +1,23 @@
-//! The registry of objects that hold sealed secrets: one object of the `AppDirectory` class,
-//! named `sealed-holders`, with one key per holder (`holder:<kind>:<name>`). Written when a
+//! The handle on the registry of objects that hold sealed secrets: the `AppDirectory`
+//! class's object `sealed-holders`, one key per holder (`holder:<kind>:<name>`, see
+//! `ghplane_core::tenancy::directory`). Written when a
 //! route stores a sealed secret in an object (apps, tenant configs, signed-in users, deploy
 //! hook secrets), read page by page by `POST /api/admin/reseal`, which also enrolls what the
 //! older indexes already list (the app directory, the project index).
 //!
 //! An enrollment is idempotent and holds no secret, only the kind and the object's id.
 
+use ghplane_core::tenancy::directory::{DirectoryCommand, Holder, HolderPage};
 use ghplane_core::ApiError;
-use serde::{Deserialize, Serialize};
-use worker::{Env, Method};
+use worker::Env;
 
-use crate::objects::internal;
+use crate::objects::rpc::Object;
 use crate::settings;
 
 pub const OBJECT_NAME: &str = "sealed-holders";
-pub const PREFIX: &str = "holder:";
 
-/// The kinds of holders, as written in keys.
-pub const KINDS: &[&str] = &["app", "installation", "user", "deploy"];
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Holder {
-    pub kind: String,
-    pub id: String,
-}
-
-impl Holder {
-    pub fn key(&self) -> String {
-        format!("{PREFIX}{}:{}", self.kind, self.id)
-    }
-
-    pub fn from_key(key: &str) -> Option<Holder> {
-        let (kind, id) = key.strip_prefix(PREFIX)?.split_once(':')?;
-        KINDS.contains(&kind).then(|| Holder {
-            kind: kind.to_owned(),
-            id: id.to_owned(),
-        })
-    }
-}
-
-/// A page of holders after `after` (a key), at most `limit`.
-#[derive(Serialize, Deserialize)]
-pub struct Page {
-    pub holders: Vec<Holder>,
-    pub last: Option<String>,
-    pub done: bool,
-}
-
-fn stub(env: &Env) -> Result<internal::ObjectStub, ApiError> {
-    internal::stub(env, settings::APP_DIRECTORY, OBJECT_NAME)
+fn registry(env: &Env) -> Result<Object, ApiError> {
+    Object::new(env, settings::APP_DIRECTORY, OBJECT_NAME)
 }
 
 /// Records that the object `kind`/`id` holds sealed secrets.
@@ -57,26 +26,18 @@ pub async fn enroll(env: &Env, kind: &str, id: &str) -> Result<(), ApiError> {
         kind: kind.to_owned(),
         id: id.to_owned(),
     };
-    let resp = internal::call(
-        &stub(env)?,
-        Method::Put,
-        "https://directory/holders",
-        Some(&holder),
-        &[],
-    )
-    .await?;
-    internal::expect_success(resp).await
+    registry(env)?
+        .call(&DirectoryCommand::Enroll { holder })
+        .await
 }
 
-/// Holders after the key `after`, in key order.
-pub async fn page(env: &Env, after: Option<&str>, limit: u32) -> Result<Page, ApiError> {
-    let mut url = format!("https://directory/holders?limit={limit}");
-    if let Some(a) = after {
-        url.push_str("&after=");
-        url.push_str(&ghplane_core::admin_access::oauth::pct_encode(a));
-    }
-    let resp = internal::call::<()>(&stub(env)?, Method::Get, &url, None, &[]).await?;
-    internal::json(resp).await
+/// At most `limit` holders after the key `after`, in key order.
+pub async fn page(env: &Env, after: Option<&str>, limit: u32) -> Result<HolderPage, ApiError> {
+    let command = DirectoryCommand::Holders {
+        after: after.map(str::to_owned),
+        limit,
+    };
+    registry(env)?.call(&command).await
 }
 
 /// The storage key an object keeps once it has enrolled itself.

@@ -11,10 +11,9 @@ use serde_json::json;
 use worker::{Env, Method, Request, Response};
 
 use crate::github::client::{GithubClient, Idempotent};
-use crate::http::{read_json_body, read_optional_json, MAX_ADMIN_BODY};
-use crate::objects::app::{
-    object_name, AppClient, RotateRequest, CLIENT_SECRET_SLOT, PRIVATE_KEY_SLOT,
-    WEBHOOK_SECRET_SLOT,
+use crate::http::{json_response, no_content, read_json_body, read_optional_json, MAX_ADMIN_BODY};
+use crate::objects::app_store::client::{
+    object_name, AppClient, CLIENT_SECRET_SLOT, PRIVATE_KEY_SLOT, WEBHOOK_SECRET_SLOT,
 };
 use crate::objects::sealed_registry;
 use crate::secrets::Keyring;
@@ -59,17 +58,23 @@ pub async fn put_app(mut req: Request, env: &Env, m: &Matched) -> Result<Respons
         None => None,
     };
     sealed_registry::enroll(env, "app", &id.to_string()).await?;
-    AppClient::new(env, id)?
-        .put(&input.with_secrets(key, webhook, client))
-        .await
+    let stored = AppClient::new(env, id)?
+        .put(input.with_secrets(key, webhook, client))
+        .await?;
+    Ok(json_response(
+        if stored.created { 201 } else { 200 },
+        &stored.app,
+    ))
 }
 
 pub async fn get_app(env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    AppClient::new(env, app_id(m)?)?.get().await
+    let view = AppClient::new(env, app_id(m)?)?.get().await?;
+    Ok(json_response(200, &view))
 }
 
 pub async fn delete_app(env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    AppClient::new(env, app_id(m)?)?.delete().await
+    AppClient::new(env, app_id(m)?)?.delete().await?;
+    Ok(no_content())
 }
 
 /// Rotates the webhook secret: GitHub learns the new one first (`PATCH /app/hook/config`), so
@@ -112,9 +117,8 @@ pub async fn rotate_webhook_secret(
     }
     let ring = Keyring::from_env(env).await?;
     let sealed = seal(&ring, id, WEBHOOK_SECRET_SLOT, &secret).await?;
-    app.rotate(&RotateRequest {
-        secret: sealed,
-        grace_ms: (grace as i64).saturating_mul(1000),
-    })
-    .await
+    let view = app
+        .rotate(sealed, (grace as i64).saturating_mul(1000))
+        .await?;
+    Ok(json_response(200, &view))
 }

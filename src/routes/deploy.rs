@@ -12,10 +12,12 @@ use ghplane_core::routes::Matched;
 use ghplane_core::ApiError;
 use worker::{Env, Request, Response};
 
-use crate::http::{read_json_body, MAX_ADMIN_BODY};
-use crate::objects::deploy::{CredentialsRequest, Linked, ProjectDeployClient, StatusRequest};
+use crate::http::{json_response, no_content, read_json_body, MAX_ADMIN_BODY};
 use crate::objects::installation::InstallationClient;
-use crate::objects::project::ProjectClient;
+use crate::objects::project_deploy::client::{
+    CredentialsRequest, Linked, ProjectDeployClient, StatusRequest,
+};
+use crate::objects::project_store::client::ProjectClient;
 use crate::settings;
 
 fn project(m: &Matched) -> Result<ProjectSlug, ApiError> {
@@ -31,10 +33,7 @@ fn deployment(m: &Matched) -> Result<DeploymentRef, ApiError> {
 /// empty project were there).
 async fn existing_project(env: &Env, m: &Matched) -> Result<ProjectSlug, ApiError> {
     let slug = project(m)?;
-    let existing = ProjectClient::new(env, &slug)?.get().await?;
-    if existing.status_code() != 200 {
-        return Err(crate::objects::internal::relayed(existing).await);
-    }
+    ProjectClient::new(env, &slug)?.get().await?;
     Ok(slug)
 }
 
@@ -62,27 +61,32 @@ pub async fn put_source(mut req: Request, env: &Env, m: &Matched) -> Result<Resp
         public_url,
     };
     crate::objects::sealed_registry::enroll(env, "deploy", slug.as_str()).await?;
-    ProjectDeployClient::new(env, &slug)?
+    let linked = ProjectDeployClient::new(env, &slug)?
         .put_source(&linked)
-        .await
+        .await?;
+    let status = if linked.created { 201 } else { 200 };
+    Ok(json_response(status, &linked.source))
 }
 
 pub async fn get_source(env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    ProjectDeployClient::new(env, &existing_project(env, m).await?)?
+    let source = ProjectDeployClient::new(env, &existing_project(env, m).await?)?
         .get_source()
-        .await
+        .await?;
+    Ok(json_response(200, &source))
 }
 
 pub async fn delete_source(env: &Env, m: &Matched) -> Result<Response, ApiError> {
     ProjectDeployClient::new(env, &existing_project(env, m).await?)?
         .delete_source()
-        .await
+        .await?;
+    Ok(no_content())
 }
 
 pub async fn list_deployments(env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    ProjectDeployClient::new(env, &existing_project(env, m).await?)?
+    let deployments = ProjectDeployClient::new(env, &existing_project(env, m).await?)?
         .deployments()
-        .await
+        .await?;
+    Ok(json_response(200, &deployments))
 }
 
 /// The ticket travels as `Authorization: Bearer ghpdt_…` (headers stay out of access logs
@@ -100,12 +104,13 @@ pub async fn redeem_credentials(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::Unauthorized)?;
-    ProjectDeployClient::new(env, &d.project)?
+    let grant = ProjectDeployClient::new(env, &d.project)?
         .credentials(&CredentialsRequest {
             number: d.number,
             ticket: ticket.to_owned(),
         })
-        .await
+        .await?;
+    Ok(json_response(200, &grant))
 }
 
 pub async fn report_status(mut req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
@@ -120,12 +125,13 @@ pub async fn report_status(mut req: Request, env: &Env, m: &Matched) -> Result<R
     let body = read_json_body(&mut req, MAX_ADMIN_BODY).await?;
     let body = String::from_utf8(body)
         .map_err(|_| ApiError::MalformedJson("the body is not UTF-8".into()))?;
-    ProjectDeployClient::new(env, &d.project)?
+    let answer = ProjectDeployClient::new(env, &d.project)?
         .status(&StatusRequest {
             number: d.number,
             signature,
             timestamp,
             body,
         })
-        .await
+        .await?;
+    Ok(json_response(200, &answer))
 }

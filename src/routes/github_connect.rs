@@ -26,15 +26,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Env, Method, Request, Response, Url};
 
+use crate::clock::now_text;
 use crate::github::client::{now_unix, GithubClient, Idempotent};
 use crate::github::oauth::{exchange_code, revoke_grant, web_base, OAuthClient};
 use crate::http::{json_response, read_json_object, redirect};
-use crate::objects::app::AppClient;
-use crate::objects::github_user::{
-    GithubUserClient, LinkWrite, ReposRequest, UserLink, REFRESH_TOKEN_SLOT, USER_TOKEN_SLOT,
+use crate::objects::app_store::client::AppClient;
+use crate::objects::github_user_store::client::{
+    GithubUserClient, UserLink, REFRESH_TOKEN_SLOT, USER_TOKEN_SLOT,
 };
-use crate::objects::internal::now_text;
-use crate::objects::oauth_state;
+use crate::objects::oauth_state_store::client::{self as oauth_state, Handoff, OAuthStateClient};
 use crate::secrets::Keyring;
 use crate::settings;
 
@@ -195,14 +195,14 @@ pub async fn callback(req: Request, env: &Env, _m: &Matched) -> Result<Response,
     let code = query_param(&url, "code");
     if denied.is_none() && !code.as_deref().is_some_and(code_ok) {
         return Err(ApiError::OAuth {
-            code: "oauth_code_invalid",
+            code: ghplane_core::error::OAuthCode::CodeInvalid,
             message: "the code parameter is missing or malformed".into(),
         });
     }
-    oauth_state::consume(env, &st.n, st.exp).await?;
+    OAuthStateClient::new(env, &st.n)?.consume(st.exp).await?;
     if denied.is_some() {
         return Err(ApiError::OAuth {
-            code: "oauth_denied",
+            code: ghplane_core::error::OAuthCode::Denied,
             message: "the sign-in was declined on GitHub".into(),
         });
     }
@@ -234,26 +234,25 @@ pub async fn callback(req: Request, env: &Env, _m: &Matched) -> Result<Response,
     let expires_at = session::expires_at(now, tokens.expires_in);
     let stamp = now_text();
     crate::objects::sealed_registry::enroll(env, "user", &user.to_string()).await?;
+    let link = UserLink {
+        user_id: user,
+        login: me.login,
+        avatar_url: me.avatar_url,
+        token: sealed_token,
+        token_expires_at: tokens.expires_in.map(|s| now.saturating_add(s)),
+        refresh_token: sealed_refresh,
+        refresh_token_expires_at: tokens
+            .refresh_token_expires_in
+            .map(|s| now.saturating_add(s)),
+        connected_at: stamp.clone(),
+        updated_at: stamp,
+    };
+    let session = StoredSession {
+        hash: hash_secret(&token.secret),
+        expires_at,
+    };
     GithubUserClient::new(env, user)?
-        .link(&LinkWrite {
-            link: UserLink {
-                user_id: user,
-                login: me.login,
-                avatar_url: me.avatar_url,
-                token: sealed_token,
-                token_expires_at: tokens.expires_in.map(|s| now.saturating_add(s)),
-                refresh_token: sealed_refresh,
-                refresh_token_expires_at: tokens
-                    .refresh_token_expires_in
-                    .map(|s| now.saturating_add(s)),
-                connected_at: stamp.clone(),
-                updated_at: stamp,
-            },
-            session: StoredSession {
-                hash: hash_secret(&token.secret),
-                expires_at,
-            },
-        })
+        .link(link, session)
         .await?;
     match back_to {
         // The SPA gets a one-time code in the fragment (never sent to a server), and trades
@@ -268,18 +267,15 @@ pub async fn callback(req: Request, env: &Env, _m: &Matched) -> Result<Response,
                     &token_text,
                 )
                 .await?;
-            oauth_state::keep_handoff(
-                env,
-                &st.n,
-                &oauth_state::Handoff {
+            OAuthStateClient::new(env, &st.n)?
+                .keep_handoff(Handoff {
                     code_hash: binding_hash(&handoff_secret),
                     challenge: st.b.clone().unwrap_or_default(),
                     session: sealed,
                     session_expires_at: expires_at,
                     expires_at_ms: now.saturating_mul(1000) + oauth_state::HANDOFF_TTL_MS,
-                },
-            )
-            .await?;
+                })
+                .await?;
             let path = st.r.split('#').next().unwrap_or("/");
             Ok(redirect(&format!(
                 "{origin}{path}#{SESSION_CODE_FRAGMENT}={}.{handoff_secret}",
@@ -335,15 +331,9 @@ pub async fn session(mut req: Request, env: &Env, _m: &Matched) -> Result<Respon
             "code_verifier: 43 to 128 characters of A-Z a-z 0-9 - . _ ~".into(),
         ));
     }
-    let redeemed = oauth_state::redeem(
-        env,
-        nonce,
-        &oauth_state::RedeemRequest {
-            code_hash: binding_hash(secret),
-            verifier_hash: binding_hash(verifier),
-        },
-    )
-    .await?;
+    let redeemed = OAuthStateClient::new(env, nonce)?
+        .redeem(binding_hash(secret), binding_hash(verifier))
+        .await?;
     let token = Keyring::from_env(env)
         .await?
         .open(
@@ -367,7 +357,7 @@ fn session_of(req: &Request) -> Result<SessionToken, ApiError> {
     ) {
         Some(Credential::Session(s)) => Ok(s),
         Some(Credential::MalformedSession) => Err(ApiError::UserAccess {
-            code: "session_invalid",
+            kind: ghplane_core::error::UserAccessKind::SessionInvalid,
             message: "the session token is malformed; sign in again".into(),
             retry_after_secs: None,
         }),
@@ -480,13 +470,7 @@ pub async fn repos(req: Request, env: &Env, _m: &Matched) -> Result<Response, Ap
     let q = query(query_param(&url, "query").as_deref())?;
     let s = session_of(&req)?;
     let answer = GithubUserClient::new(env, s.user)?
-        .repos(
-            &s.secret,
-            &ReposRequest {
-                installation_id: installation,
-                sync: false,
-            },
-        )
+        .repos(&s.secret, installation, false)
         .await?;
     let (rows, next) = repos::page(
         &answer.rows,
@@ -505,13 +489,7 @@ pub async fn repos_sync(mut req: Request, env: &Env, _m: &Matched) -> Result<Res
     let s = session_of(&req)?;
     let installation = sync_input(&read_json_object(&mut req).await?)?;
     let answer = GithubUserClient::new(env, s.user)?
-        .repos(
-            &s.secret,
-            &ReposRequest {
-                installation_id: installation,
-                sync: true,
-            },
-        )
+        .repos(&s.secret, installation, true)
         .await?;
     Ok(json_response(
         200,

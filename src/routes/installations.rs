@@ -9,8 +9,8 @@ use ghplane_core::tenancy::token::ServiceKey;
 use ghplane_core::ApiError;
 use worker::{Env, Request, Response};
 
-use crate::http::{json_response, read_json_body, read_optional_json, MAX_ADMIN_BODY};
-use crate::objects::app::AppClient;
+use crate::http::{json_response, no_content, read_json_body, read_optional_json, MAX_ADMIN_BODY};
+use crate::objects::app_store::client::AppClient;
 use crate::objects::installation::{InstallationClient, PRIVATE_KEY_SLOT, WEBHOOK_SECRET_SLOT};
 use crate::objects::sealed_registry;
 use crate::objects::tenant_index;
@@ -62,9 +62,11 @@ pub async fn put_config(mut req: Request, env: &Env, m: &Matched) -> Result<Resp
         None => None,
     };
     sealed_registry::enroll(env, "installation", &id.to_string()).await?;
-    InstallationClient::new(env, id)?
+    let written = InstallationClient::new(env, id)?
         .put(&input.with_secrets(key, secret))
-        .await
+        .await?;
+    let status = if written.created { 201 } else { 200 };
+    Ok(json_response(status, &written.config))
 }
 
 /// `GET /api/installations`: the tenant listing, a page at a time (`tenant_index.rs`). The
@@ -77,9 +79,10 @@ pub async fn list(req: Request, env: &Env) -> Result<Response, ApiError> {
 }
 
 pub async fn get_config(env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    InstallationClient::new(env, installation_id(m)?)?
+    let config = InstallationClient::new(env, installation_id(m)?)?
         .get()
-        .await
+        .await?;
+    Ok(json_response(200, &config))
 }
 
 pub async fn patch_config(mut req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
@@ -101,15 +104,17 @@ pub async fn patch_config(mut req: Request, env: &Env, m: &Matched) -> Result<Re
         None => None,
     };
     sealed_registry::enroll(env, "installation", &id.to_string()).await?;
-    InstallationClient::new(env, id)?
+    let config = InstallationClient::new(env, id)?
         .patch(&patch.with_secrets(key, secret))
-        .await
+        .await?;
+    Ok(json_response(200, &config))
 }
 
 pub async fn delete_config(env: &Env, m: &Matched) -> Result<Response, ApiError> {
     InstallationClient::new(env, installation_id(m)?)?
         .delete()
-        .await
+        .await?;
+    Ok(no_content())
 }
 
 /// An installation names its app; one of an app the registry does not hold is refused.
@@ -122,15 +127,17 @@ async fn require_app(env: &Env, app: AppId) -> Result<(), ApiError> {
 }
 
 pub async fn create_service_key(env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    InstallationClient::new(env, installation_id(m)?)?
+    let key = InstallationClient::new(env, installation_id(m)?)?
         .create_service_key()
-        .await
+        .await?;
+    Ok(json_response(201, &key))
 }
 
 pub async fn list_service_keys(env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    InstallationClient::new(env, installation_id(m)?)?
+    let keys = InstallationClient::new(env, installation_id(m)?)?
         .list_service_keys()
-        .await
+        .await?;
+    Ok(json_response(200, &keys))
 }
 
 pub async fn delete_service_key(env: &Env, m: &Matched) -> Result<Response, ApiError> {
@@ -142,7 +149,8 @@ pub async fn delete_service_key(env: &Env, m: &Matched) -> Result<Response, ApiE
     }
     InstallationClient::new(env, installation_id(m)?)?
         .delete_service_key(key_id)
-        .await
+        .await?;
+    Ok(no_content())
 }
 
 /// A tenant's workload trades its service key for a scoped installation token. A key of
@@ -168,13 +176,15 @@ pub async fn installation_token(
     } else {
         serde_json::Value::Object(parse_object(&bytes)?)
     };
-    InstallationClient::new(env, id)?
+    let grant = InstallationClient::new(env, id)?
         .service_token(&key, &body)
-        .await
+        .await?;
+    Ok(json_response(200, &grant))
 }
 
 pub async fn list_repositories(env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    InstallationClient::new(env, installation_id(m)?)?
+    let repositories = InstallationClient::new(env, installation_id(m)?)?
         .repositories()
-        .await
+        .await?;
+    Ok(json_response(200, &repositories))
 }

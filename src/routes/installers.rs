@@ -11,13 +11,13 @@ use ghplane_core::ApiError;
 use ghplane_webcrypto::random_bytes;
 use worker::{Env, Method, Request, Response};
 
+use crate::clock::now_text;
 use crate::github::client::{GithubClient, Idempotent};
 use crate::http::{json_response, read_json_body, MAX_ADMIN_BODY};
-use crate::objects::app::AppClient;
+use crate::objects::app_store::client::AppClient;
 use crate::objects::claims::ClaimsClient;
 use crate::objects::installation::InstallationClient;
 use crate::objects::installer::{forget_app, InstallerClient};
-use crate::objects::internal::now_text;
 use crate::settings;
 
 pub fn installer_id(m: &Matched) -> Result<InstallerId, ApiError> {
@@ -120,12 +120,9 @@ pub async fn enroll(mut req: Request, env: &Env, m: &Matched) -> Result<Response
             repositories: repos.clone(),
         })
         .await?;
-    let resp = InstallationClient::new(env, installation)?
+    InstallationClient::new(env, installation)?
         .enroll(&repos)
         .await?;
-    if !(200..300).contains(&resp.status_code()) {
-        return Err(crate::objects::internal::relayed(resp).await);
-    }
     let record = installer.enrolled(&repos).await?;
     Ok(json_response(200, &status(env, record, None).await?))
 }
@@ -154,7 +151,7 @@ pub async fn delete(env: &Env, m: &Matched) -> Result<Response, ApiError> {
                 }
             }
             // A retry after the registration went: GitHub's side was done before that.
-            Err(e) if e.code() == "app_not_found" => {}
+            Err(ApiError::AppNotFound(_)) => {}
             Err(e) => return Err(e),
         }
         InstallationClient::new(env, installation)?
@@ -166,7 +163,7 @@ pub async fn delete(env: &Env, m: &Matched) -> Result<Response, ApiError> {
             installer: id.clone(),
         })
         .await?;
-    crate::objects::installation_claims_push(env, &answer.affected).await?;
+    crate::objects::installation::push_withheld(env, &answer.affected).await?;
     if let Some(app) = &record.app {
         forget_app(env, app.app_id).await?;
     }

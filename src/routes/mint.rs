@@ -1,7 +1,7 @@
 //! The token mint: fullsend's `/v1/token` (and `/`), `/health` and `/v1/status`, and
-//! ghplane's audit of it. Every decision is `ghplane_core::mint`'s; this file only carries
-//! bytes between the client, Web Crypto, the Durable Objects and GitHub, in the order
-//! `ghplane_core::mint` documents.
+//! ghplane's audit of it ([`audit`]). Every decision is `ghplane_core::mint`'s; this file only
+//! carries bytes between the client, Web Crypto, the Durable Objects and GitHub, in the
+//! order `ghplane_core::mint` documents.
 //!
 //! Isolate caches (all safe to lose): the checked policy (vars do not change within an
 //! isolate), imported OIDC verifying keys (as long as their key set is fresh), App JWTs
@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use ghplane_core::github::error::GithubError;
 use ghplane_core::ids::AppId;
-use ghplane_core::mint::audit::{MintAuditRecord, Outcome};
+use ghplane_core::mint::audit::MintAuditRecord;
 use ghplane_core::mint::oidc::{check_claims, decode_jwt, ActionsClaims, AuthError, JWKS_TTL_SECS};
 use ghplane_core::mint::policy::{Decision, ForeignGrants, ForeignLookup, Policy};
 use ghplane_core::mint::request::{
@@ -35,16 +35,21 @@ use ghplane_webcrypto::RsaVerifyingKey;
 use serde_json::{json, Value};
 use worker::{Env, Headers, Method, Request, Response};
 
+use crate::clock::now_ms;
 use crate::github::app_jwt;
 use crate::github::client::{now_unix, GithubClient, Idempotent};
 use crate::http::{read_capped, BodyError};
-use crate::objects::app::AppClient;
-use crate::objects::internal::now_ms;
-use crate::objects::mint_app::{ForeignRead, ForeignRequest, InstallationsRequest, MintAppClient};
-use crate::objects::mint_audit::{AuditQuery, MintAuditClient, StatsQuery};
+use crate::objects::app_store::client::AppClient;
+use crate::objects::mint_app::{
+    ForeignRead, ForeignRequest, InstallationsRequest, MintAppClient, VariableRead,
+};
 use crate::objects::mint_keys::MintKeysClient;
 use crate::routes::meta::VERSION;
 use crate::settings;
+
+mod audit;
+
+pub use audit::{audit_stats, list_audit};
 
 /// A cached App JWT is replaced when less than this is left of it.
 const JWT_MIN_REMAINING_SECS: i64 = 60;
@@ -104,8 +109,31 @@ fn raw_json(status: u16, body: String) -> Response {
         .unwrap_or_else(|_| Response::builder().with_status(500).empty())
 }
 
+/// A failure of ghplane's own parts during a mint: "internal error" for the client; the code
+/// and, for an internal error, its cause for the log and the audit.
 fn internal(e: ApiError) -> Denial {
-    Denial::internal_error(e.code().to_owned())
+    log_cause(&e);
+    match e.cause() {
+        Some(cause) if cause.detail.is_empty() => {
+            Denial::internal_error(format!("{} at {}", e.code(), cause.at))
+        }
+        Some(cause) => {
+            Denial::internal_error(format!("{} at {}: {}", e.code(), cause.at, cause.detail))
+        }
+        None => Denial::internal_error(e.code().to_owned()),
+    }
+}
+
+/// Logs an internal error's cause where the mint answers in fullsend's words instead of
+/// rendering the error (whose renderer would log it).
+fn log_cause(e: &ApiError) {
+    if let ApiError::Internal(cause) = e {
+        crate::log::event(
+            "error",
+            "internal error",
+            json!({"at": cause.at, "detail": cause.detail}),
+        );
+    }
 }
 
 /// The Workers rate limit binding, keyed like fullsend's (`<host>:/v1/token:<client IP>`).
@@ -158,10 +186,13 @@ async fn verifying_key(
     if let Some(key) = cached {
         return Ok(key);
     }
-    let unavailable = |e: ApiError| AuthError::KeysUnavailable(e.code().to_owned());
+    let unavailable = |e: ApiError| {
+        log_cause(&e);
+        AuthError::KeysUnavailable(e.code().to_owned())
+    };
     let answer = MintKeysClient::new(env, issuer)
         .map_err(unavailable)?
-        .key(issuer, kid)
+        .key(kid)
         .await
         .map_err(unavailable)?;
     let Some(jwk) = answer.jwk else {
@@ -237,11 +268,14 @@ async fn app_jwt_for(env: &Env, role: &str, app_id: &str) -> Result<String, Deni
         .map_err(internal)?
         .jwt_with_expiry()
         .await
-        .map_err(|e| match e.code() {
-            "app_not_found" => {
+        .map_err(|e| match e {
+            ApiError::AppNotFound(_) => {
                 Denial::pem_unavailable(format!("no {secret} and app {app} is not registered"))
             }
-            code => Denial::app_jwt_failed(format!("app {app}: {code}")),
+            e => {
+                log_cause(&e);
+                Denial::app_jwt_failed(format!("app {app}: {}", e.code()))
+            }
         })?;
     remember(
         &signed.jwt,
@@ -281,17 +315,21 @@ async fn foreign_grants(env: &Env, role: &str, lookups: &[ForeignLookup]) -> For
         app_jwt_for(env, role, &first.app_id).await,
         app_of(&first.app_id),
     ) {
-        (Ok(jwt), Ok(app)) => match MintAppClient::new(env, app) {
-            Ok(c) => c.foreign(&ForeignRequest { jwt, reads }).await.ok(),
-            Err(_) => None,
-        },
+        (Ok(jwt), Ok(app)) => {
+            let read = match MintAppClient::new(env, app) {
+                Ok(c) => c.foreign(ForeignRequest { jwt, reads }).await,
+                Err(e) => Err(e),
+            };
+            // A failed call is a failed read of every variable.
+            read.inspect_err(log_cause).ok()
+        }
         _ => None,
     };
-    let lists = answer.map(|a| a.allowlists).unwrap_or_default();
+    let read = answer.map(|a| a.reads).unwrap_or_default();
     for (i, l) in lookups.iter().enumerate() {
-        match lists.get(i).cloned().flatten() {
-            Some(list) => grants.record_allowlist(l, list),
-            None => grants.record_failure(l),
+        match read.get(i) {
+            Some(VariableRead::Value(value)) => grants.record_value(l, value.as_deref()),
+            Some(VariableRead::Failed) | None => grants.record_failure(l),
         }
     }
     grants
@@ -307,8 +345,8 @@ async fn mint_on_github(
     let app = app_of(&decision.app_id)?;
     let cache = MintAppClient::new(env, app).map_err(internal)?;
     let github = GithubClient::from_env(env).map_err(internal)?;
-    let body: Value = serde_json::from_str(&decision.token_request_body())
-        .map_err(|_| Denial::internal_error("token body"))?;
+    let body: Value =
+        serde_json::from_str(&decision.token_request_body()).map_err(|e| internal(fail!(e)))?;
     let mut fresh = false;
     loop {
         let answers = cache
@@ -391,34 +429,6 @@ async fn mint(
     Ok((record, granted))
 }
 
-async fn audit(env: &Env, record: &MintAuditRecord) {
-    let written = match MintAuditClient::new(env) {
-        Ok(c) => c.record(&record.clone().bounded()).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = written {
-        crate::log::event(
-            "error",
-            "mint audit write failed",
-            json!({"errorCode": e.code(), "outcome": record.outcome, "status": record.status}),
-        );
-    }
-}
-
-async fn count_denial(env: &Env, reason: &str) {
-    let counted = match MintAuditClient::new(env) {
-        Ok(c) => c.count_denial(reason, now_ms()).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = counted {
-        crate::log::event(
-            "error",
-            "mint denial count failed",
-            json!({"errorCode": e.code(), "reason": reason}),
-        );
-    }
-}
-
 /// `POST /v1/token` and `POST /`.
 pub async fn token(mut req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
     // Refused before anything else costs: a flood must not reach storage or GitHub.
@@ -431,7 +441,7 @@ pub async fn token(mut req: Request, env: &Env, _m: &Matched) -> Result<Response
         // records every invocation); a console line costs more CPU than the rest of a
         // warm mint's own work.
         Ok((record, granted)) => {
-            audit(env, &record).await;
+            audit::record(env, &record).await;
             Ok(raw_json(200, granted.response_body()))
         }
         // A caller whose token verified is audited with what it asked; anyone else (no
@@ -446,9 +456,9 @@ pub async fn token(mut req: Request, env: &Env, _m: &Matched) -> Result<Response
                         seen.request.as_ref(),
                         &denial,
                     );
-                    audit(env, &record).await;
+                    audit::record(env, &record).await;
                 }
-                None => count_denial(env, seen.auth_failure.unwrap_or(denial.code)).await,
+                None => audit::count_denial(env, seen.auth_failure.unwrap_or(denial.code)).await,
             }
             Err(denial.into())
         }
@@ -509,97 +519,4 @@ async fn missing_keys(env: &Env, policy: &Policy) -> Option<String> {
         }
     }
     (!missing.is_empty()).then(|| missing.join("; "))
-}
-
-/// `GET /api/mint/audit` (admin).
-pub async fn list_audit(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
-    let url = req.url().map_err(|e| fail!(e))?;
-    let mut q = AuditQuery {
-        limit: 50,
-        ..AuditQuery::default()
-    };
-    let bad = |m: &str| ApiError::Validation(m.to_owned());
-    for (k, v) in url.query_pairs() {
-        match k.as_ref() {
-            "repository" => {
-                if v.is_empty() || v.len() > 200 {
-                    return Err(bad("repository: owner/name"));
-                }
-                q.repository = Some(v.into_owned());
-            }
-            "outcome" => {
-                q.outcome = Some(match v.as_ref() {
-                    "granted" => Outcome::Granted,
-                    "denied" => Outcome::Denied,
-                    _ => return Err(bad("outcome: granted or denied")),
-                })
-            }
-            "since" => {
-                let secs = ghplane_core::time::parse_rfc3339_utc(&v)
-                    .ok_or_else(|| bad("since: an RFC 3339 UTC time"))?;
-                q.since_ms = Some(secs * 1000);
-            }
-            "limit" => {
-                q.limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=100).contains(n))
-                    .ok_or_else(|| bad("limit: must be 1 to 100"))?;
-            }
-            "cursor" => {
-                q.before = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|n: &i64| *n > 0)
-                        .ok_or_else(|| bad("cursor: not a cursor of this listing"))?,
-                );
-            }
-            other => {
-                return Err(bad(&format!(
-                    "unknown query parameter {}",
-                    ghplane_core::ids::truncate(other, 40)
-                )))
-            }
-        }
-    }
-    MintAuditClient::new(env)?.list(&q).await
-}
-
-/// `GET /api/mint/audit/stats` (admin): the audit's size against its budget, rows the
-/// budget dropped, and the requests refused before their token verified, per reason and
-/// minute since `since` (default: the last hour).
-pub async fn audit_stats(req: Request, env: &Env, _m: &Matched) -> Result<Response, ApiError> {
-    let url = req.url().map_err(|e| fail!(e))?;
-    let mut q = StatsQuery {
-        since_ms: now_ms() - 60 * 60 * 1000,
-    };
-    for (k, v) in url.query_pairs() {
-        match k.as_ref() {
-            "since" => {
-                let secs = ghplane_core::time::parse_rfc3339_utc(&v).ok_or_else(|| {
-                    ApiError::Validation("since: an RFC 3339 UTC time".to_owned())
-                })?;
-                q.since_ms = secs * 1000;
-            }
-            other => {
-                return Err(ApiError::Validation(format!(
-                    "unknown query parameter {}",
-                    ghplane_core::ids::truncate(other, 40)
-                )))
-            }
-        }
-    }
-    MintAuditClient::new(env)?.stats(&q).await
-}
-
-/// The shared route table's 405 on a mint path, in fullsend's words (`GET /v1/token`).
-pub fn route_error(path: &str, e: ApiError) -> ApiError {
-    match e {
-        ApiError::MethodNotAllowed { .. }
-            if matches!(path, "/v1/token" | "/" | "/v1/status" | "/health") =>
-        {
-            Denial::method_not_allowed().into()
-        }
-        e => e,
-    }
 }

@@ -8,6 +8,8 @@ pub mod installations;
 pub mod installers;
 pub mod meta;
 pub mod mint;
+pub mod org_access;
+pub mod people;
 pub mod projects;
 pub mod redeliveries;
 pub mod reseal;

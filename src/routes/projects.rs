@@ -12,11 +12,12 @@ use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
 use crate::github::client::GithubClient;
-use crate::github::org::OrgAccess;
 use crate::github::repos;
 use crate::http::{json_response, read_json_body, MAX_ADMIN_BODY};
 use crate::log;
-use crate::objects::project::{IndexClient, ProjectClient, RepoResult};
+use crate::objects::project_index::client::IndexClient;
+use crate::objects::project_store::client::{ProjectClient, RepoResult};
+use crate::routes::org_access::OrgAccess;
 
 /// A fresh slug collides with an existing project about once in 1.7 million for the same
 /// name; a few draws make a failure practically impossible.
@@ -31,24 +32,27 @@ pub async fn create(mut req: Request, env: &Env, _m: &Matched) -> Result<Respons
     for _ in 0..SLUG_DRAWS {
         let slug = ProjectSlug::from_name(&input.name, random_bytes::<4>());
         if let Some(created) = ProjectClient::new(env, &slug)?.create(&input).await? {
-            return Ok(created);
+            return Ok(json_response(201, &created));
         }
     }
     Err(fail!())
 }
 
 pub async fn list(env: &Env) -> Result<Response, ApiError> {
-    IndexClient::new(env)?.list().await
+    let rows = IndexClient::new(env)?.list().await?;
+    Ok(json_response(200, &json!({ "projects": rows })))
 }
 
 pub async fn get(env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    ProjectClient::new(env, &slug(m)?)?.get().await
+    let project = ProjectClient::new(env, &slug(m)?)?.get().await?;
+    Ok(json_response(200, &project))
 }
 
 pub async fn patch(mut req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
     let slug = slug(m)?;
     let patch = ProjectPatch::parse(&read_json_body(&mut req, MAX_ADMIN_BODY).await?)?;
-    ProjectClient::new(env, &slug)?.patch(&patch).await
+    let project = ProjectClient::new(env, &slug)?.patch(&patch).await?;
+    Ok(json_response(200, &project))
 }
 
 /// Approves the spec, then creates the org repository when the project has none. The
@@ -125,10 +129,7 @@ pub async fn put_github_repo(
     let slug = slug(m)?;
     let input = GithubRepoInput::parse(&read_json_body(&mut req, MAX_ADMIN_BODY).await?)?;
     let project = ProjectClient::new(env, &slug)?;
-    let existing = project.get().await?;
-    if existing.status_code() != 200 {
-        return Err(crate::objects::internal::relayed(existing).await);
-    }
+    project.get().await?;
     let org = OrgAccess::require(env)?;
     let github = GithubClient::from_env(env)?;
     let token = org.admin_token(env).await?;
@@ -148,7 +149,8 @@ pub async fn put_github_repo(
             return Err(e.into());
         }
     };
-    project.set_github_repo(&found.to_github_repo()).await
+    let stored = project.set_github_repo(&found.to_github_repo()).await?;
+    Ok(json_response(200, &stored))
 }
 
 /// The repositories the org credentials reach, as rows an admin picks from.

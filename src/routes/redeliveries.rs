@@ -1,6 +1,6 @@
 //! Recovering deliveries that never arrived: `POST /api/apps/{app_id}/redeliveries` runs
 //! one app's redelivery sweep now; the cron trigger runs every app's (see
-//! `objects/redeliveries.rs` and `docs/deliveries.md`).
+//! `objects/app_store/redeliveries.rs` and `docs/deliveries.md`).
 
 use ghplane_core::ids::AppId;
 use ghplane_core::routes::Matched;
@@ -9,8 +9,8 @@ use serde_json::json;
 use worker::{Env, Response};
 
 use crate::http::json_response;
-use crate::objects::app::AppClient;
-use crate::objects::app_directory::DirectoryClient;
+use crate::objects::app_directory::client::DirectoryClient;
+use crate::objects::app_store::client::AppClient;
 
 pub async fn sweep(env: &Env, m: &Matched) -> Result<Response, ApiError> {
     let app = AppId::parse(m.param("app_id")).map_err(ApiError::InvalidId)?;

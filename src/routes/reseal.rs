@@ -13,19 +13,19 @@
 use ghplane_core::ids::{AppId, GithubUserId, InstallationId};
 use ghplane_core::projects::ProjectSlug;
 use ghplane_core::routes::Matched;
+use ghplane_core::tenancy::directory::Holder;
 use ghplane_core::ApiError;
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
 use crate::http::{json_response, read_optional_json, MAX_ADMIN_BODY};
-use crate::objects::app::AppClient;
-use crate::objects::app_directory::DirectoryClient;
-use crate::objects::deploy::ProjectDeployClient;
-use crate::objects::github_user::GithubUserClient;
+use crate::objects::app_directory::client::DirectoryClient;
+use crate::objects::app_store::client::AppClient;
+use crate::objects::github_user_store::client::GithubUserClient;
 use crate::objects::installation::InstallationClient;
-use crate::objects::internal;
-use crate::objects::project::IndexClient;
-use crate::objects::sealed_registry::{self, Holder};
+use crate::objects::project_deploy::client::ProjectDeployClient;
+use crate::objects::project_index::client::IndexClient;
+use crate::objects::sealed_registry;
 use crate::secrets::{Keyring, ResealReport};
 
 const DEFAULT_LIMIT: u32 = 25;
@@ -77,16 +77,7 @@ async fn enroll_known(env: &Env) -> Result<(), ApiError> {
     {
         sealed_registry::enroll(env, "installation", &id.to_string()).await?;
     }
-    let listing = IndexClient::new(env)?.list().await?;
-    let rows: Value = internal::json(listing).await?;
-    let rows = rows
-        .get("projects")
-        .cloned()
-        .unwrap_or(rows)
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    for row in rows {
+    for row in IndexClient::new(env)?.list().await? {
         if let Some(slug) = row.get("slug").and_then(Value::as_str) {
             sealed_registry::enroll(env, "deploy", slug).await?;
         }

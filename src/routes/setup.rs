@@ -14,7 +14,7 @@ use ghplane_core::ApiError;
 use worker::{Env, Headers, Method, Request, Response};
 
 use crate::github::client::{now_unix, GithubClient, Idempotent};
-use crate::objects::app::{
+use crate::objects::app_store::client::{
     object_name, AppClient, CLIENT_SECRET_SLOT, PRIVATE_KEY_SLOT, WEBHOOK_SECRET_SLOT,
 };
 use crate::objects::claims::ClaimsClient;
@@ -86,7 +86,9 @@ async fn convert(req: Request, env: &Env) -> Result<Response, ApiError> {
             .map(|(_, v)| v.into_owned())
     };
     let (Some(code), Some(state)) = (q("code"), q("state")) else {
-        return Err(InstallerError::InvalidState("GitHub's code or the state is missing").into());
+        return Err(
+            InstallerError::InvalidState("GitHub's code or the state is missing".into()).into(),
+        );
     };
     if code.is_empty()
         || code.len() > 100
@@ -101,7 +103,9 @@ async fn convert(req: Request, env: &Env) -> Result<Response, ApiError> {
     let installer = InstallerClient::new(env, &verified.installer)?;
     let record = installer.consume(&verified.nonce).await?;
     if record.app.is_some() {
-        return Err(InstallerError::InvalidState("this installer already has its app").into());
+        return Err(
+            InstallerError::InvalidState("this installer already has its app".into()).into(),
+        );
     }
     let github = GithubClient::from_env(env)?;
     let path = format!("/app-manifests/{code}/conversions");
@@ -142,10 +146,7 @@ async fn convert(req: Request, env: &Env) -> Result<Response, ApiError> {
     };
     let sealed = input.with_secrets(key, webhook, client);
     crate::objects::sealed_registry::enroll(env, "app", &app_id.to_string()).await?;
-    let stored = AppClient::new(env, app_id)?.put(&sealed).await?;
-    if !(200..300).contains(&stored.status_code()) {
-        return Err(crate::objects::internal::relayed(stored).await);
-    }
+    AppClient::new(env, app_id)?.put(sealed).await?;
     let app = InstallerApp {
         app_id,
         slug: converted.slug().to_owned(),

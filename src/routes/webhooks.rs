@@ -12,6 +12,8 @@ use std::rc::Rc;
 
 use ghplane_core::ids::{AppId, InstallationId};
 use ghplane_core::routes::Matched;
+use ghplane_core::tenancy::directory::DirectorySecret;
+use ghplane_core::webhook::delivery::{DeliveryPage, DeliveryRequest, Received};
 use ghplane_core::webhook::headers::MAX_PAYLOAD_BYTES;
 use ghplane_core::webhook::{
     check_headers, check_installation_app, classify, parse_event, Claim, SignatureError,
@@ -21,12 +23,11 @@ use ghplane_core::ApiError;
 use ghplane_webcrypto::hmac_sha256;
 use worker::{Env, Request, Response};
 
-use crate::http::{read_capped, BodyError};
-use crate::objects::app::{object_name, AppClient, WEBHOOK_SECRET_SLOT};
-use crate::objects::app_directory::{DirectoryClient, DirectorySecret};
-use crate::objects::deliveries::{DeliveryRequest, Received};
+use crate::clock::now_ms;
+use crate::http::{json_response, read_capped, BodyError};
+use crate::objects::app_directory::client::DirectoryClient;
+use crate::objects::app_store::client::{object_name, AppClient, WEBHOOK_SECRET_SLOT};
 use crate::objects::installation::InstallationClient;
-use crate::objects::internal::now_ms;
 use crate::secrets::Keyring;
 
 /// Opened webhook secrets, per isolate. The directory is read on every delivery, so deleting
@@ -140,8 +141,14 @@ pub async fn receive(mut req: Request, env: &Env, _m: &Matched) -> Result<Respon
         action,
     };
     match event.installation_id() {
-        Some(id) => InstallationClient::new(env, id)?.deliver(&delivery).await,
-        None => AppClient::new(env, app)?.deliver(&delivery).await,
+        Some(id) => {
+            let answer = InstallationClient::new(env, id)?.deliver(delivery).await?;
+            Ok(json_response(answer.status(), &answer))
+        }
+        None => {
+            let answer = AppClient::new(env, app)?.deliver(delivery).await?;
+            Ok(json_response(answer.status, &answer.body))
+        }
     }
 }
 
@@ -149,10 +156,11 @@ fn installation_id(m: &Matched) -> Result<InstallationId, ApiError> {
     InstallationId::parse(m.param("installation_id")).map_err(ApiError::InvalidId)
 }
 
-/// `limit` and `cursor` of a listing, checked before any object is touched.
-fn page_query(req: &Request) -> Result<String, ApiError> {
+/// `limit` and `cursor` of a listing (the first of each), checked before any object is
+/// touched.
+fn page_query(req: &Request) -> Result<DeliveryPage, ApiError> {
     let url = req.url().map_err(|e| fail!(e))?;
-    let mut out = Vec::new();
+    let mut out = DeliveryPage::default();
     for (k, v) in url.query_pairs() {
         match k.as_ref() {
             "limit" => {
@@ -162,7 +170,7 @@ fn page_query(req: &Request) -> Result<String, ApiError> {
                 if !(1..=100).contains(&n) {
                     return Err(ApiError::Validation("limit: must be 1 to 100".into()));
                 }
-                out.push(format!("limit={n}"));
+                out.limit.get_or_insert(n);
             }
             "cursor" => {
                 if v.len() > 200
@@ -174,7 +182,7 @@ fn page_query(req: &Request) -> Result<String, ApiError> {
                         "cursor: not a cursor of this listing".into(),
                     ));
                 }
-                out.push(format!("cursor={v}"));
+                out.cursor.get_or_insert_with(|| v.into_owned());
             }
             other => {
                 return Err(ApiError::Validation(format!(
@@ -184,13 +192,14 @@ fn page_query(req: &Request) -> Result<String, ApiError> {
             }
         }
     }
-    Ok(out.join("&"))
+    Ok(out)
 }
 
 pub async fn list_deliveries(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
     let id = installation_id(m)?;
-    let query = page_query(&req)?;
-    InstallationClient::new(env, id)?.deliveries(&query).await
+    let page = page_query(&req)?;
+    let listing = InstallationClient::new(env, id)?.deliveries(&page).await?;
+    Ok(json_response(200, &listing))
 }
 
 pub async fn list_app_deliveries(
@@ -199,12 +208,16 @@ pub async fn list_app_deliveries(
     m: &Matched,
 ) -> Result<Response, ApiError> {
     let app = AppId::parse(m.param("app_id")).map_err(ApiError::InvalidId)?;
-    let query = page_query(&req)?;
-    AppClient::new(env, app)?.deliveries(&query).await
+    let page = page_query(&req)?;
+    let listing = AppClient::new(env, app)?
+        .deliveries(page.limit, page.cursor)
+        .await?;
+    Ok(json_response(200, &listing))
 }
 
 pub async fn list_work(env: &Env, m: &Matched) -> Result<Response, ApiError> {
-    InstallationClient::new(env, installation_id(m)?)?
+    let work = InstallationClient::new(env, installation_id(m)?)?
         .work()
-        .await
+        .await?;
+    Ok(json_response(200, &work))
 }

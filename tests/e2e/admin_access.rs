@@ -17,12 +17,19 @@ use serde_json::{json, Value};
 
 use crate::api::{Api, Resp};
 use crate::fake_github::{
-    example, next_page, FakeGithub, RecordedRequest, Reply, WEB_ACCESS_TOKEN,
+    example, next_page, FakeGithub, Match, RecordedRequest, Reply, Respond, Times, WEB_ACCESS_TOKEN,
 };
 use crate::github_handlers::now_unix;
 use crate::identity::{register_app, CLIENT_SECRET};
 use crate::worker::ENCRYPTION_KEY;
-use crate::{unique_id, Shared, TestFn};
+use crate::{unique_id, Setup, Shared, TestFn};
+
+pub const SETUP: Setup = Setup {
+    vars: worker_vars,
+    ready: |s| install(&s.fake, &s.worker.base_url(), &s.api),
+    never_logged: NEVER_LOGGED,
+    ..Setup::NONE
+};
 
 pub const TESTS: &[(&str, TestFn)] = &[
     (
@@ -99,13 +106,15 @@ pub fn install(fake: &FakeGithub, worker_base: &str, api: &Api) {
         CLIENT_SECRET,
         &[&format!("{worker_base}{CALLBACK_PATH}")],
     );
-    fake.handle(
-        "apps/list-installations-for-authenticated-user",
-        installations_handler,
+    fake.on(
+        Match::operation("apps/list-installations-for-authenticated-user"),
+        Respond::with(installations_handler),
+        Times::Always,
     );
-    fake.handle(
-        "apps/list-installation-repos-for-authenticated-user",
-        repos_handler,
+    fake.on(
+        Match::operation("apps/list-installation-repos-for-authenticated-user"),
+        Respond::with(repos_handler),
+        Times::Always,
     );
 }
 
@@ -306,12 +315,17 @@ pub(crate) struct SignedIn {
     /// `Cookie` header value.
     pub(crate) cookie: String,
     /// The session as a bearer token.
-    token: String,
+    pub(crate) token: String,
     login: String,
 }
 
 pub(crate) fn sign_in(s: &Shared) -> SignedIn {
-    let login = format!("e2e-admin-{}", unique_id());
+    sign_in_as(s, &format!("e2e-admin-{}", unique_id()))
+}
+
+/// Signs `login` in through GitHub's web flow (same-site: the session arrives as a cookie).
+pub(crate) fn sign_in_as(s: &Shared, login: &str) -> SignedIn {
+    let login = login.to_owned();
     let started = start(s, "/settings/github");
     let callback = approve(s, started["authorize_url"].as_str().unwrap(), &login);
     let r = s

@@ -4,7 +4,12 @@ use serde_json::{json, Value};
 
 use crate::identity::register_app;
 use crate::worker::{Worker, WorkerOptions, ADMIN_TOKEN};
-use crate::{unique_id, Shared, TestFn};
+use crate::{unique_id, Setup, Shared, TestFn};
+
+pub const SETUP: Setup = Setup {
+    never_logged: SECRETS_USED,
+    ..Setup::NONE
+};
 
 pub const TESTS: &[(&str, TestFn)] = &[
     (

@@ -13,7 +13,7 @@ use ghplane_core::webhook::sign;
 use serde_json::{json, Value};
 
 use crate::api::Api;
-use crate::fake_github::{RecordedRequest, Reply};
+use crate::fake_github::{Match, RecordedRequest, Reply, Respond, Times};
 use crate::identity::{register_app, APP_WEBHOOK_SECRET};
 use crate::webhooks::{delivery_id, fixture, installation_created, post};
 use crate::worker::{Worker, WorkerOptions};
@@ -275,11 +275,10 @@ fn a_rate_limit_without_retry_after_is_not_retried_within_a_minute(s: &Shared) {
     register_app(&s.api, app);
     let id = unique_id();
     let confirm = format!("/app/installations/{id}");
-    s.fake.fault(
-        "apps/get-installation",
-        Some(&confirm),
+    s.fake.on(
+        Match::operation_at("apps/get-installation", &confirm),
         github_error(429, "API rate limit exceeded"),
-        Some(1),
+        Times::Once,
     );
     let delivery = delivery_id();
     let body =
@@ -336,11 +335,10 @@ fn a_forged_installation_of_another_app_creates_nothing(s: &Shared) {
     let id = unique_id();
     let confirm = format!("/app/installations/{id}");
     // GitHub shows an installation only to its own app.
-    s.fake.fault(
-        "apps/get-installation",
-        Some(&confirm),
+    s.fake.on(
+        Match::operation_at("apps/get-installation", &confirm),
         github_error(404, "Not Found"),
-        Some(1),
+        Times::Once,
     );
     let forged = delivery_id();
     let mut body = installation_created(other, id, &[(id * 10, "victim-org/api")]);
@@ -397,7 +395,7 @@ fn short_pages_are_followed_by_link(s: &Shared) {
     let inst = unique_id();
     let path = format!("/user/installations/{inst}/repositories");
     // Three pages of two (100 were asked for), chained by `Link`, answered in order.
-    for page in 1..=3u64 {
+    let pages = (1..=3u64).map(|page| {
         let repos: Vec<Value> = (0..2)
             .map(|i| {
                 let name = format!("short-{page}-{i}");
@@ -408,13 +406,13 @@ fn short_pages_are_followed_by_link(s: &Shared) {
             .collect();
         let next = (page < 3)
             .then(|| format!("{}{path}?per_page=100&page={}", s.fake.base_url(), page + 1));
-        s.fake.fault(
-            "apps/list-installation-repos-for-authenticated-user",
-            Some(&path),
-            Reply::json(200, json!({"total_count": 6, "repositories": repos})).link_next(next),
-            Some(1),
-        );
-    }
+        Reply::json(200, json!({"total_count": 6, "repositories": repos})).link_next(next)
+    });
+    s.fake.on(
+        Match::operation_at("apps/list-installation-repos-for-authenticated-user", &path),
+        Respond::in_turn(pages),
+        Times::N(3),
+    );
     let r = crate::admin_access::repos(s, &who, &format!("installation_id={inst}"));
     assert_eq!(r.status, 200, "{}", r.text());
     let body = r.json();
@@ -522,40 +520,48 @@ struct Redelivery {
 }
 
 fn install_delivery_handlers(s: &Shared) {
-    s.fake.handle("apps/list-webhook-deliveries", |req| {
-        let iss = jwt_issuer(req)?;
-        let listed = LISTED
-            .lock()
-            .unwrap()
-            .as_ref()
-            .and_then(|m| m.get(&iss).cloned())
-            .unwrap_or_default();
-        Some(Reply::json(200, Value::Array(listed)))
-    });
-    s.fake.handle("apps/redeliver-webhook-delivery", |req| {
-        let id: u64 = req.path.split('/').nth(4)?.parse().ok()?;
-        let r = REDELIVERABLE
-            .lock()
-            .unwrap()
-            .as_ref()
-            .and_then(|m| m.get(&id).cloned())?;
-        // GitHub redelivers after it answered.
-        thread::spawn(move || {
-            thread::sleep(Duration::from_millis(50));
-            let _ = ureq::post(&format!("{}/webhooks/github", r.worker))
-                .set("content-type", "application/json")
-                .set("x-github-event", "issues")
-                .set("x-github-delivery", &r.guid)
-                .set("x-github-hook-installation-target-type", "integration")
-                .set("x-github-hook-installation-target-id", &r.app.to_string())
-                .set(
-                    "x-hub-signature-256",
-                    &sign(APP_WEBHOOK_SECRET.as_bytes(), &r.body),
-                )
-                .send_bytes(&r.body);
-        });
-        Some(Reply::empty(202))
-    });
+    s.fake.on(
+        Match::operation("apps/list-webhook-deliveries"),
+        Respond::with(|req| {
+            let iss = jwt_issuer(req)?;
+            let listed = LISTED
+                .lock()
+                .unwrap()
+                .as_ref()
+                .and_then(|m| m.get(&iss).cloned())
+                .unwrap_or_default();
+            Some(Reply::json(200, Value::Array(listed)))
+        }),
+        Times::Always,
+    );
+    s.fake.on(
+        Match::operation("apps/redeliver-webhook-delivery"),
+        Respond::with(|req| {
+            let id: u64 = req.path.split('/').nth(4)?.parse().ok()?;
+            let r = REDELIVERABLE
+                .lock()
+                .unwrap()
+                .as_ref()
+                .and_then(|m| m.get(&id).cloned())?;
+            // GitHub redelivers after it answered.
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(50));
+                let _ = ureq::post(&format!("{}/webhooks/github", r.worker))
+                    .set("content-type", "application/json")
+                    .set("x-github-event", "issues")
+                    .set("x-github-delivery", &r.guid)
+                    .set("x-github-hook-installation-target-type", "integration")
+                    .set("x-github-hook-installation-target-id", &r.app.to_string())
+                    .set(
+                        "x-hub-signature-256",
+                        &sign(APP_WEBHOOK_SECRET.as_bytes(), &r.body),
+                    )
+                    .send_bytes(&r.body);
+            });
+            Some(Reply::empty(202))
+        }),
+        Times::Always,
+    );
 }
 
 /// Lists `failed` deliveries of `app` on the fake (each a failed `issues.opened` of

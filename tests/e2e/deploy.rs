@@ -15,11 +15,31 @@ use ghplane_core::projects::ProjectSlug;
 use serde_json::{json, Value};
 
 use crate::api::Resp;
-use crate::fake_github::RecordedRequest;
+use crate::fake_github::{Match, RecordedRequest, Times};
 use crate::github_handlers::{github_repo, installation_of, set_installation_repos};
 use crate::identity::{register_app, APP_WEBHOOK_SECRET};
 use crate::webhooks::{delivery_id, fixture, installation_created, post, post_json};
-use crate::{unique_id, Shared, TestFn};
+use crate::{unique_id, Setup, Shared, TestFn};
+
+pub const SETUP: Setup = Setup {
+    vars: |_| {
+        vec![
+            (
+                "DEPLOY_DEBOUNCE_SECONDS".into(),
+                DEBOUNCE_SECONDS.to_string(),
+            ),
+            ("DEPLOY_TIMEOUT_SECONDS".into(), TIMEOUT_SECONDS.to_string()),
+            (
+                "DEPLOY_TICKET_TTL_SECONDS".into(),
+                TICKET_TTL_SECONDS.to_string(),
+            ),
+        ]
+    },
+    // Deploy credentials tickets and hook secrets.
+    never_logged: &["ghpdt_", "ghpdh_"],
+    never_logged_seen: || HOOK_SECRETS.lock().unwrap().clone(),
+    ..Setup::NONE
+};
 
 pub const TESTS: &[(&str, TestFn)] = &[
     (
@@ -934,15 +954,14 @@ fn a_ticket_is_given_back_when_no_token_came_and_works_once_under_a_race(s: &Sha
             .count()
     };
     let before = minted();
-    s.fake.fault(
-        "apps/create-installation-access-token",
-        Some(&tokens),
+    s.fake.on(
+        Match::operation_at("apps/create-installation-access-token", &tokens),
         crate::fake_github::Reply::json(
             403,
             json!({"message": "Resource not accessible by integration",
                 "documentation_url": "https://docs.github.com/rest", "status": "403"}),
         ),
-        Some(1),
+        Times::Once,
     );
     let r = redeem(s, &url, Some(&ticket));
     assert_eq!(

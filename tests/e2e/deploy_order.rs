@@ -14,7 +14,7 @@ use crate::deploy::{
     deployment_ref, deployments, eventually, github_deployments, link, new_sha, reasons, report,
     send_report, slug, soon, tenant, unix_now, window, Deployer, Tenant,
 };
-use crate::fake_github::Reply;
+use crate::fake_github::{Match, Reply, Times};
 use crate::identity::APP_WEBHOOK_SECRET;
 use crate::webhooks::{delivery_id, fixture, post};
 use crate::{unique_id, Shared, TestFn};
@@ -274,11 +274,10 @@ fn a_github_outage_during_dispatch_heals(s: &Shared) {
     // GitHub's token endpoint fails through the client's own retries: nothing was asked of
     // the deployments API yet, so the dispatch job tries again on its schedule and completes.
     let tokens = format!("/app/installations/{}/access_tokens", t.installation);
-    s.fake.fault(
-        "apps/create-installation-access-token",
-        Some(&tokens),
+    s.fake.on(
+        Match::operation_at("apps/create-installation-access-token", &tokens),
         Reply::json(503, json!({"message": "Service Unavailable"})),
-        Some(4),
+        Times::N(4),
     );
     let first = new_sha();
     push_step(s, &t, "main", ZERO, &first, false);
@@ -298,11 +297,10 @@ fn a_github_outage_during_dispatch_heals(s: &Shared) {
 
     // GitHub fails while creating the deployment (it may or may not have created it): the
     // deployment ends `error` with its reason, and the project is not left locked.
-    s.fake.fault(
-        "repos/create-deployment",
-        Some(&path),
+    s.fake.on(
+        Match::operation_at("repos/create-deployment", &path),
         Reply::json(502, json!({"message": "Server Error"})),
-        Some(1),
+        Times::Once,
     );
     push_step(s, &t, "main", &first, &new_sha(), false);
     eventually(soon(), "deployment 2 ends", || {
@@ -361,14 +359,13 @@ fn a_rate_limited_status_mirror_waits_a_minute(s: &Shared) {
             .collect::<Vec<String>>()
     };
     // A 429 with neither Retry-After nor x-ratelimit-reset.
-    s.fake.fault(
-        "repos/create-deployment-status",
-        Some(&statuses),
+    s.fake.on(
+        Match::operation_at("repos/create-deployment-status", &statuses),
         Reply::json(
             429,
             json!({"message": "You have exceeded a secondary rate limit."}),
         ),
-        Some(1),
+        Times::Once,
     );
     assert_eq!(report(s, &p, 1, &secret, "in_progress").status, 200);
     eventually(Duration::from_secs(10), "the first status call", || {

@@ -9,7 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::fake_github::{example, FakeGithub, Reply};
+use crate::fake_github::{example, FakeGithub, Match, Reply, Respond, Times};
+use crate::Setup;
 
 static MINTED: AtomicU64 = AtomicU64::new(1);
 /// Seconds until expiry of the tokens minted for an installation (default: one hour).
@@ -45,28 +46,16 @@ pub fn now_unix() -> i64 {
         .as_secs() as i64
 }
 
+/// GitHub's timestamp shape (RFC 3339, whole seconds, `Z`), on the core's calendar.
 pub fn rfc3339(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
+    let (y, m, d) = ghplane_core::time::civil_from_days(unix.div_euclid(86_400));
     let rem = unix.rem_euclid(86_400);
-    let (y, m, d) = civil(days);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-fn civil(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// The installation a fake token was minted for.
@@ -79,66 +68,84 @@ pub fn installation_of(token: &str) -> Option<u64> {
         .ok()
 }
 
+pub const SETUP: Setup = Setup {
+    install,
+    never_logged: &[TOKEN_PREFIX],
+    ..Setup::NONE
+};
+
 pub fn install(fake: &FakeGithub) {
-    fake.handle("apps/create-installation-access-token", |req| {
-        let id: u64 = req.path.split('/').nth(3)?.parse().ok()?;
-        let lifetime = EXPIRY
-            .lock()
-            .unwrap()
-            .as_ref()
-            .and_then(|m| m.get(&id).copied())
-            .unwrap_or(3600);
-        let mut body = example("apps/create-installation-access-token");
-        body["token"] = json!(format!(
-            "{TOKEN_PREFIX}{id}_{}",
-            MINTED.fetch_add(1, Ordering::Relaxed)
-        ));
-        body["expires_at"] = json!(rfc3339(now_unix() + lifetime));
-        let asked = req.json();
-        if let Some(perms) = asked.get("permissions") {
-            body["permissions"] = perms.clone();
-        }
-        let repos: Vec<Value> = asked["repositories"]
-            .as_array()
-            .map(|names| {
-                names
-                    .iter()
-                    .map(|n| repo(id, n.as_str().unwrap_or("x")))
-                    .collect()
-            })
-            .unwrap_or_default();
-        body["repositories"] = json!(repos);
-        body["repository_selection"] = json!(if repos.is_empty() { "all" } else { "selected" });
-        Some(Reply::json(201, body))
-    });
-    fake.handle("apps/list-repos-accessible-to-installation", |req| {
-        let token = req
-            .header("authorization")?
-            .strip_prefix("Bearer ")?
-            .to_owned();
-        let id = installation_of(&token)?;
-        let repos = REPOS
-            .lock()
-            .unwrap()
-            .as_ref()
-            .and_then(|m| m.get(&id).cloned())
-            .unwrap_or_else(|| vec![repo(id, "only-repo")]);
-        let mut body = example("apps/list-repos-accessible-to-installation");
-        body["total_count"] = json!(repos.len());
-        body["repositories"] = json!(repos);
-        Some(Reply::json(200, body))
-    });
-    fake.handle("repos/create-deployment", |req| {
-        let asked = req.json();
-        let mut body = example("repos/create-deployment");
-        let id = DEPLOYMENT_IDS.fetch_add(1, Ordering::Relaxed);
-        body["id"] = json!(id);
-        body["sha"] = asked["ref"].clone();
-        body["ref"] = asked["ref"].clone();
-        body["environment"] = asked["environment"].clone();
-        body["url"] = json!(format!("https://api.github.com{}/{id}", req.path));
-        Some(Reply::json(201, body))
-    });
+    fake.on(
+        Match::operation("apps/create-installation-access-token"),
+        Respond::with(|req| {
+            let id: u64 = req.path.split('/').nth(3)?.parse().ok()?;
+            let lifetime = EXPIRY
+                .lock()
+                .unwrap()
+                .as_ref()
+                .and_then(|m| m.get(&id).copied())
+                .unwrap_or(3600);
+            let mut body = example("apps/create-installation-access-token");
+            body["token"] = json!(format!(
+                "{TOKEN_PREFIX}{id}_{}",
+                MINTED.fetch_add(1, Ordering::Relaxed)
+            ));
+            body["expires_at"] = json!(rfc3339(now_unix() + lifetime));
+            let asked = req.json();
+            if let Some(perms) = asked.get("permissions") {
+                body["permissions"] = perms.clone();
+            }
+            let repos: Vec<Value> = asked["repositories"]
+                .as_array()
+                .map(|names| {
+                    names
+                        .iter()
+                        .map(|n| repo(id, n.as_str().unwrap_or("x")))
+                        .collect()
+                })
+                .unwrap_or_default();
+            body["repositories"] = json!(repos);
+            body["repository_selection"] = json!(if repos.is_empty() { "all" } else { "selected" });
+            Some(Reply::json(201, body))
+        }),
+        Times::Always,
+    );
+    fake.on(
+        Match::operation("apps/list-repos-accessible-to-installation"),
+        Respond::with(|req| {
+            let token = req
+                .header("authorization")?
+                .strip_prefix("Bearer ")?
+                .to_owned();
+            let id = installation_of(&token)?;
+            let repos = REPOS
+                .lock()
+                .unwrap()
+                .as_ref()
+                .and_then(|m| m.get(&id).cloned())
+                .unwrap_or_else(|| vec![repo(id, "only-repo")]);
+            let mut body = example("apps/list-repos-accessible-to-installation");
+            body["total_count"] = json!(repos.len());
+            body["repositories"] = json!(repos);
+            Some(Reply::json(200, body))
+        }),
+        Times::Always,
+    );
+    fake.on(
+        Match::operation("repos/create-deployment"),
+        Respond::with(|req| {
+            let asked = req.json();
+            let mut body = example("repos/create-deployment");
+            let id = DEPLOYMENT_IDS.fetch_add(1, Ordering::Relaxed);
+            body["id"] = json!(id);
+            body["sha"] = asked["ref"].clone();
+            body["ref"] = asked["ref"].clone();
+            body["environment"] = asked["environment"].clone();
+            body["url"] = json!(format!("https://api.github.com{}/{id}", req.path));
+            Some(Reply::json(201, body))
+        }),
+        Times::Always,
+    );
 }
 
 /// A repository of GitHub's example shape with the given id, name and node id.

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::api::Api;
 use crate::identity::{register_app, service_key, token, APP_WEBHOOK_SECRET};
-use crate::webhooks::{delivery_id, post};
+use crate::webhooks::{delivery_id, issue_opened, post, webhook_tenant, FAIL_FIRST};
 use crate::worker::{Worker, WorkerOptions, ADMIN_TOKEN};
 use crate::{unique_id, Shared, TestFn};
 
@@ -37,6 +37,10 @@ pub const TESTS: &[(&str, TestFn)] = &[
     (
         "hostile::no_test_switch_in_src_or_readme",
         no_test_switch_in_src_or_readme,
+    ),
+    (
+        "hostile::a_500_logs_its_cause_once_and_answers_none",
+        a_500_logs_its_cause_once_and_answers_none,
     ),
 ];
 
@@ -691,4 +695,97 @@ fn no_test_switch_in_src_or_readme(_s: &Shared) {
         "test switches found:\n{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// The worker's JSON log lines that `keep`, once at least one is written (then a moment more,
+/// so that a second line would be seen too).
+fn log_lines(s: &Shared, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
+    // An error line is coloured: the JSON is from the first `{` to the last `}`.
+    let parse = |l: &str| serde_json::from_str::<Value>(l.get(l.find('{')?..=l.rfind('}')?)?).ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s
+        .worker
+        .output()
+        .lines()
+        .filter_map(parse)
+        .any(|v| keep(&v))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no such line:\n{}",
+            s.worker.output()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    thread::sleep(Duration::from_millis(300));
+    s.worker
+        .output()
+        .lines()
+        .filter_map(parse)
+        .filter(|v| keep(v))
+        .collect()
+}
+
+/// A 500 answers `internal_error` and "Something went wrong", nothing else; its cause
+/// (`file:line` and detail) is written once, in one structured line. The failure comes from
+/// test seams of the end-to-end build (`e2e-seams`): one in the worker's request handler,
+/// one inside a Durable Object (the webhook's [`FAIL_FIRST`]).
+fn a_500_logs_its_cause_once_and_answers_none(s: &Shared) {
+    let generic = json!({"error": {"code": "internal_error", "message": "Something went wrong"}});
+    let marker = format!("cause-{}", unique_id());
+    let ray = format!("5e{}-AMS", unique_id());
+    let r = s.api.send_unchecked(
+        "GET",
+        "/healthz",
+        &[("x-ghplane-seam-fail", &marker), ("cf-ray", &ray)],
+        None,
+    );
+    assert_eq!((r.status, r.json()), (500, generic.clone()), "{}", r.text());
+    for (k, v) in &r.headers {
+        assert!(!v.contains(&marker) && !v.contains(".rs"), "{k}: {v}");
+    }
+    let lines = log_lines(s, |v| v["request_id"] == ray.as_str());
+    assert_eq!(lines.len(), 1, "one line per failed request: {lines:?}");
+    let line = &lines[0];
+    assert_eq!(
+        (
+            &line["level"],
+            &line["msg"],
+            &line["status"],
+            &line["errorCode"]
+        ),
+        (
+            &json!("error"),
+            &json!("request"),
+            &json!(500),
+            &json!("internal_error")
+        ),
+        "{line}"
+    );
+    assert_eq!(line["detail"], format!("e2e seam {marker}"), "{line}");
+    assert!(
+        line["at"]
+            .as_str()
+            .is_some_and(|at| at.starts_with("src/lib.rs:")),
+        "{line}"
+    );
+
+    let (app, id) = webhook_tenant(s, 100);
+    let body = serde_json::to_vec(&issue_opened(id, 7)).unwrap();
+    let delivery = format!("{FAIL_FIRST}{}", unique_id());
+    let failed = post(&s.api, app, APP_WEBHOOK_SECRET, "issues", &delivery, &body);
+    assert_eq!(
+        (failed.status, failed.json()),
+        (500, generic),
+        "{}",
+        failed.text()
+    );
+    assert!(!failed.text().contains(".rs"), "{}", failed.text());
+    let causes = log_lines(s, |v| {
+        v["level"] == "error"
+            && v["at"]
+                .as_str()
+                .is_some_and(|at| at.starts_with("src/objects/installation_events.rs:"))
+    });
+    assert!(!causes.is_empty());
 }

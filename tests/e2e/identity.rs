@@ -11,9 +11,15 @@ use serde_json::{json, Value};
 
 use crate::api::{Api, Resp};
 use crate::config::PRIVATE_KEY;
-use crate::fake_github::Reply;
+use crate::fake_github::{Match, Reply, Respond, Times};
 use crate::github_handlers::{installation_of, now_unix, set_token_lifetime, TOKEN_PREFIX};
-use crate::{unique_id, Shared, TestFn};
+use crate::{unique_id, Setup, Shared, TestFn};
+
+pub const SETUP: Setup = Setup {
+    never_logged: &[CLIENT_SECRET, APP_WEBHOOK_SECRET, "ghpsk_"],
+    never_logged_seen: || SERVICE_KEYS.lock().unwrap().clone(),
+    ..Setup::NONE
+};
 
 pub const TESTS: &[(&str, TestFn)] = &[
     (
@@ -190,7 +196,7 @@ fn config_of_unknown_app_is_refused(s: &Shared) {
         &format!("/api/installations/{id}/config"),
         Some(&json!({"appId": unique_id()})),
     );
-    assert_eq!((r.status, r.code().as_str()), (422, "unknown_app"));
+    assert_eq!((r.status, r.code().as_str()), (422, "app_not_registered"));
     assert_eq!(
         s.api
             .admin("GET", &format!("/api/installations/{id}/config"), None)
@@ -450,11 +456,10 @@ fn rate_limit_is_waited_out_and_422_is_not_retried(s: &Shared) {
     let (_, id, key) = tenant(s, json!({}));
     let path = format!("/app/installations/{id}/access_tokens");
     let op = "apps/create-installation-access-token";
-    s.fake.fault(
-        op,
-        Some(&path),
+    s.fake.on(
+        Match::operation_at(op, &path),
         Reply::json(429, json!({"message": "API rate limit exceeded"})).header("retry-after", "2"),
-        Some(1),
+        Times::Once,
     );
     let started = Instant::now();
     let r = token(&s.api, id, &key, &read_only());
@@ -467,11 +472,10 @@ fn rate_limit_is_waited_out_and_422_is_not_retried(s: &Shared) {
 
     let (_, id, key) = tenant(s, json!({}));
     let path = format!("/app/installations/{id}/access_tokens");
-    s.fake.fault(
-        op,
-        Some(&path),
+    s.fake.on(
+        Match::operation_at(op, &path),
         Reply::json(422, json!({"message": "Validation Failed", "errors": []})),
-        Some(5),
+        Times::N(5),
     );
     let r = token(&s.api, id, &key, &read_only());
     assert_eq!((r.status, r.code().as_str()), (502, "github_rejected"));
@@ -479,11 +483,10 @@ fn rate_limit_is_waited_out_and_422_is_not_retried(s: &Shared) {
 
     let (_, id, key) = tenant(s, json!({}));
     let path = format!("/app/installations/{id}/access_tokens");
-    s.fake.fault(
-        op,
-        Some(&path),
+    s.fake.on(
+        Match::operation_at(op, &path),
         Reply::json(502, json!({"message": "Server Error"})),
-        Some(2),
+        Times::N(2),
     );
     assert_eq!(
         token(&s.api, id, &key, &read_only()).status,
@@ -541,8 +544,9 @@ fn rotation_tells_github_and_keeps_previous_during_grace(s: &Shared) {
     // fail (four: the first try and its three retries); other apps rotate undisturbed.
     let refusals = std::sync::atomic::AtomicUsize::new(4);
     let refused = issuer.clone();
-    s.fake
-        .handle("apps/update-webhook-config-for-app", move |r| {
+    s.fake.on(
+        Match::operation("apps/update-webhook-config-for-app"),
+        Respond::with(move |r| {
             (app_jwt_issuer(r).as_deref() == Some(refused.as_str())
                 && refusals
                     .fetch_update(
@@ -552,7 +556,9 @@ fn rotation_tells_github_and_keeps_previous_during_grace(s: &Shared) {
                     )
                     .is_ok())
             .then(|| Reply::json(500, json!({"message": "boom"})))
-        });
+        }),
+        Times::Always,
+    );
     let failed = s.api.admin(
         "POST",
         &format!("/api/apps/{app}/webhook-secret"),

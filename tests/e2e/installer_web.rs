@@ -10,8 +10,10 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 
 use crate::config::PRIVATE_KEY;
-use crate::fake_github::{example, percent_decode, FakeGithub, RecordedRequest, Reply};
-use crate::unique_id;
+use crate::fake_github::{
+    example, percent_decode, FakeGithub, Match, RecordedRequest, Reply, Respond, Times,
+};
+use crate::{unique_id, Setup};
 
 pub const CLIENT_SECRET_PREFIX: &str = "manifest-client-secret-";
 pub const WEBHOOK_SECRET_PREFIX: &str = "manifest-webhook-secret-";
@@ -105,13 +107,27 @@ fn slugify(name: &str) -> String {
         .collect()
 }
 
+pub const SETUP: Setup = Setup {
+    install,
+    never_logged: &[CLIENT_SECRET_PREFIX, WEBHOOK_SECRET_PREFIX],
+    ..Setup::NONE
+};
+
 pub fn install(fake: &FakeGithub) {
-    fake.web("POST", "/settings/apps/new", |req| manifest_form(req, None));
-    fake.web("POST", "/organizations/{org}/settings/apps/new", |req| {
-        let org = req.path.split('/').nth(2).map(str::to_owned);
-        manifest_form(req, org)
-    });
-    fake.handle("apps/create-from-manifest", |req| {
+    fake.on(
+        Match::web("POST", "/settings/apps/new"),
+        Respond::checked(|req| manifest_form(req, None)),
+        Times::Always,
+    );
+    fake.on(
+        Match::web("POST", "/organizations/{org}/settings/apps/new"),
+        Respond::checked(|req| {
+            let org = req.path.split('/').nth(2).map(str::to_owned);
+            manifest_form(req, org)
+        }),
+        Times::Always,
+    );
+    fake.on(Match::operation("apps/create-from-manifest"), Respond::with(|req| {
         let code = req.path.split('/').nth(2)?.to_owned();
         let mut codes = CODES.lock().unwrap();
         let pending = codes.get_or_insert_with(HashMap::new).get_mut(&code);
@@ -139,5 +155,5 @@ pub fn install(fake: &FakeGithub) {
         body["permissions"] = p.manifest["default_permissions"].clone();
         body["events"] = p.manifest["default_events"].clone();
         Some(Reply::json(201, body))
-    });
+    }), Times::Always);
 }

@@ -20,6 +20,7 @@ mod make_deploy;
 mod meta;
 mod mint;
 mod oidc_issuer;
+mod people;
 mod projects;
 mod schema;
 mod webhooks;
@@ -52,26 +53,67 @@ pub fn unique_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
+/// What a test module needs of the shared run, declared beside its tests (`pub const SETUP`)
+/// and folded by `main`: nothing is wired by hand here.
+pub struct Setup {
+    /// Vars of the shared worker, given the fake GitHub's base URL.
+    pub vars: fn(&str) -> Vec<(String, String)>,
+    /// Secrets of the shared worker.
+    pub secrets: &'static [(&'static str, &'static str)],
+    /// Scripts of the fake GitHub, before the worker starts.
+    pub install: fn(&FakeGithub),
+    /// Once the worker answers, before any test runs (registering apps through the API).
+    pub ready: fn(&Shared),
+    /// Strings (or prefixes) that must never appear in any worker's output.
+    pub never_logged: &'static [&'static str],
+    /// More of them, known only once the tests ran (keys and secrets they were handed).
+    pub never_logged_seen: fn() -> Vec<String>,
+    /// At the end of the run: stops a worker of the module's own; its output is scanned too.
+    pub finish: fn() -> String,
+}
+
+impl Setup {
+    pub const NONE: Setup = Setup {
+        vars: |_| Vec::new(),
+        secrets: &[],
+        install: |_| {},
+        ready: |_| {},
+        never_logged: &[],
+        never_logged_seen: Vec::new,
+        finish: String::new,
+    };
+}
+
+/// Every test module: its tests and its setup.
+const MODULES: &[(&[(&str, TestFn)], &Setup)] = &[
+    (meta::TESTS, &Setup::NONE),
+    (config::TESTS, &config::SETUP),
+    (identity::TESTS, &identity::SETUP),
+    (webhooks::TESTS, &webhooks::SETUP),
+    (deliveries::TESTS, &Setup::NONE),
+    (projects::TESTS, &projects::SETUP),
+    (admin_access::TESTS, &admin_access::SETUP),
+    (people::TESTS, &people::SETUP),
+    (deploy::TESTS, &deploy::SETUP),
+    (deploy_order::TESTS, &Setup::NONE),
+    (installer::TESTS, &Setup::NONE),
+    (mint::TESTS, &mint::SETUP),
+    (hostile::TESTS, &Setup::NONE),
+    (cli_https::TESTS, &Setup::NONE),
+    (logs::TESTS, &Setup::NONE),
+    (make_deploy::TESTS, &Setup::NONE),
+    // Answers of the fake GitHub that several modules' tests rely on.
+    (&[], &github_handlers::SETUP),
+    (&[], &installer_web::SETUP),
+];
+
 fn main() {
     let args = Arguments::from_args();
-    let tests: Vec<(&str, TestFn)> = [
-        meta::TESTS,
-        config::TESTS,
-        identity::TESTS,
-        webhooks::TESTS,
-        deliveries::TESTS,
-        projects::TESTS,
-        admin_access::TESTS,
-        deploy::TESTS,
-        deploy_order::TESTS,
-        installer::TESTS,
-        mint::TESTS,
-        hostile::TESTS,
-        cli_https::TESTS,
-        logs::TESTS,
-        make_deploy::TESTS,
-    ]
-    .concat();
+    let tests: Vec<(&str, TestFn)> = MODULES
+        .iter()
+        .flat_map(|(t, _)| t.iter().copied())
+        .collect();
+    let setups = || MODULES.iter().map(|(_, setup)| *setup);
     if args.list {
         let names = tests
             .iter()
@@ -87,32 +129,17 @@ fn main() {
         .join(std::process::id().to_string());
     let _ = std::fs::remove_dir_all(&run_dir);
     let fake = FakeGithub::start();
-    github_handlers::install(&fake);
-    projects::install(&fake);
-    installer_web::install(&fake);
     let mut options = WorkerOptions::new(&fake.base_url());
-    options.vars.extend(projects::worker_vars());
-    options.vars.push((
-        "WEBHOOK_SECRET_GRACE_SECONDS".into(),
-        webhooks::GRACE_SECONDS.to_string(),
-    ));
-    options
-        .vars
-        .extend(admin_access::worker_vars(&fake.base_url()));
-    options.vars.extend([
-        (
-            "DEPLOY_DEBOUNCE_SECONDS".into(),
-            deploy::DEBOUNCE_SECONDS.to_string(),
-        ),
-        (
-            "DEPLOY_TIMEOUT_SECONDS".into(),
-            deploy::TIMEOUT_SECONDS.to_string(),
-        ),
-        (
-            "DEPLOY_TICKET_TTL_SECONDS".into(),
-            deploy::TICKET_TTL_SECONDS.to_string(),
-        ),
-    ]);
+    for setup in setups() {
+        (setup.install)(&fake);
+        options.vars.extend((setup.vars)(&fake.base_url()));
+        options.secrets.extend(
+            setup
+                .secrets
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+    }
     let worker = Worker::start(&run_dir.join("shared"), options);
     println!(
         "e2e: worker on workerd at {} (wrangler dev), fake GitHub at {}",
@@ -120,14 +147,16 @@ fn main() {
         fake.base_url()
     );
     let api = Api::new(&worker.base_url());
-    projects::setup(&api);
-    admin_access::install(&fake, &worker.base_url(), &api);
-    let shared = Arc::new(Shared {
+    let shared = Shared {
         fake,
         worker,
         api,
         run_dir: run_dir.clone(),
-    });
+    };
+    for setup in setups() {
+        (setup.ready)(&shared);
+    }
+    let shared = Arc::new(shared);
 
     let selftests = fake_github::SELFTESTS.iter().map(|(name, f)| (*name, *f));
     let trials = tests
@@ -163,32 +192,15 @@ fn main() {
     // Checks over the whole run: GitHub never saw a request its description rejects, and no
     // secret the tests handed the worker ever appeared in its output.
     let mut problems = shared.fake.take_conformance_failures();
-    // The mint's own worker (started by its first test) stops here; its output is scanned too.
-    let output = shared.worker.output() + &mint::finish();
-    let service_keys = identity::SERVICE_KEYS.lock().unwrap().clone();
-    let hook_secrets = deploy::HOOK_SECRETS.lock().unwrap().clone();
-    let never_logged = config::SECRETS_USED
-        .iter()
-        .chain(&[
-            identity::CLIENT_SECRET,
-            identity::APP_WEBHOOK_SECRET,
-            github_handlers::TOKEN_PREFIX,
-            oidc_issuer::REQUEST_TOKEN,
-            "ghpsk_",
-            // Deploy credentials tickets and hook secrets.
-            "ghpdt_",
-            "ghpdh_",
-            installer_web::CLIENT_SECRET_PREFIX,
-            installer_web::WEBHOOK_SECRET_PREFIX,
-        ])
-        .chain(admin_access::NEVER_LOGGED)
-        .map(|s| s.to_string())
-        .chain(service_keys)
-        .chain(hook_secrets)
-        // The mint's callers' OIDC tokens are bearer credentials too.
-        .chain([oidc_issuer::b64(
-            &serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": oidc_issuer::KID_A}),
-        )]);
+    // Workers of a module's own (the mint's, started by its first test) stop here; their
+    // output is scanned too.
+    let output = shared.worker.output() + &setups().map(|s| (s.finish)()).collect::<String>();
+    let never_logged = setups().flat_map(|s| {
+        s.never_logged
+            .iter()
+            .map(|n| n.to_string())
+            .chain((s.never_logged_seen)())
+    });
     for secret in never_logged {
         if output.contains(&secret) {
             problems.push(format!(

@@ -12,11 +12,23 @@ use serde_json::{json, Value};
 
 use crate::api::{Api, Resp};
 use crate::config::PRIVATE_KEY;
-use crate::fake_github::{example, Reply};
+use crate::fake_github::{example, Match, Reply, Times};
 use crate::github_handlers::{now_unix, TOKEN_PREFIX};
 use crate::oidc_issuer::{self, KID_A, KID_B, KID_SMALL, REQUEST_TOKEN};
 use crate::worker::{Worker, WorkerOptions};
-use crate::{unique_id, Shared, TestFn};
+use crate::{unique_id, Setup, Shared, TestFn};
+
+pub const SETUP: Setup = Setup {
+    never_logged: &[REQUEST_TOKEN],
+    // The mint's callers' OIDC tokens are bearer credentials too.
+    never_logged_seen: || {
+        vec![oidc_issuer::b64(
+            &json!({"alg": "RS256", "typ": "JWT", "kid": KID_A}),
+        )]
+    },
+    finish,
+    ..Setup::NONE
+};
 
 pub const TESTS: &[(&str, TestFn)] = &[
     (
@@ -301,38 +313,41 @@ fn installation(id: u64, org: &str) -> Value {
 
 /// GitHub says `org/repo` is on installation `id`.
 fn installed(s: &Shared, org: &str, repo: &str, id: u64) {
-    s.fake.fault(
-        "apps/get-repo-installation",
-        Some(&format!("/repos/{org}/{repo}/installation")),
+    s.fake.on(
+        Match::operation_at(
+            "apps/get-repo-installation",
+            &format!("/repos/{org}/{repo}/installation"),
+        ),
         Reply::json(200, installation(id, org)),
-        None,
+        Times::Always,
     );
 }
 
 /// GitHub says `org/repo` is on installation `id`, once.
 fn installed_once(s: &Shared, org: &str, repo: &str, id: u64) {
-    s.fake.fault(
-        "apps/get-repo-installation",
-        Some(&format!("/repos/{org}/{repo}/installation")),
+    s.fake.on(
+        Match::operation_at(
+            "apps/get-repo-installation",
+            &format!("/repos/{org}/{repo}/installation"),
+        ),
         Reply::json(200, installation(id, org)),
-        Some(1),
+        Times::Once,
     );
 }
 
 fn not_installed(s: &Shared, org: &str, repo: &str) {
-    s.fake.fault(
-        "apps/get-repo-installation",
-        Some(&format!("/repos/{org}/{repo}/installation")),
-        Reply::json(404, json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest", "status": "404"})),
-        None,
-    );
+    s.fake.on(Match::operation_at("apps/get-repo-installation", &format!("/repos/{org}/{repo}/installation")), Reply::json(404, json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest", "status": "404"})), Times::Always);
 }
 
 fn variable(s: &Shared, op: &str, path: String, value: &str) {
     let mut body = example(op);
     body["name"] = json!(path.rsplit('/').next().unwrap());
     body["value"] = json!(value);
-    s.fake.fault(op, Some(&path), Reply::json(200, body), None);
+    s.fake.on(
+        Match::operation_at(op, &path),
+        Reply::json(200, body),
+        Times::Always,
+    );
 }
 
 fn calls_for(s: &Shared, needle: &str) -> Vec<String> {
@@ -617,19 +632,15 @@ fn installation_webhook_drops_the_cached_installation(s: &Shared) {
 fn stale_cached_installation_is_dropped_on_422(s: &Shared) {
     let m = env(s);
     let (repo, old, new) = (name("moved"), unique_id(), unique_id());
-    installed_once(s, ORG, &repo, old);
+    // The newest script answers first: the old installation once, then the new one.
     installed(s, ORG, &repo, new);
+    installed_once(s, ORG, &repo, old);
     let c = org_claims(m, &repo);
     let body = json!({"role": "coder", "repos": [repo]});
     let ip = ip();
     assert_eq!(mint_as(m, &ip, &c, &body).status, 200);
     // The repository moved to another installation and no webhook told us.
-    s.fake.fault(
-        "apps/create-installation-access-token",
-        Some(&format!("/app/installations/{old}/access_tokens")),
-        Reply::json(422, json!({"message": "There is at least one repository that does not exist or is not accessible to the parent installation."})),
-        Some(1),
-    );
+    s.fake.on(Match::operation_at("apps/create-installation-access-token", &format!("/app/installations/{old}/access_tokens")), Reply::json(422, json!({"message": "There is at least one repository that does not exist or is not accessible to the parent installation."})), Times::Once);
     let r = mint_as(m, &ip, &c, &body);
     assert_eq!(r.status, 200, "{}", r.text());
     let token = r.json()["token"].as_str().unwrap().to_owned();
@@ -696,11 +707,13 @@ fn github_failure_is_502(s: &Shared, reply: Reply, times: usize) {
     let m = env(s);
     let (repo, id) = (name("flaky"), unique_id());
     installed(s, ORG, &repo, id);
-    s.fake.fault(
-        "apps/create-installation-access-token",
-        Some(&format!("/app/installations/{id}/access_tokens")),
+    s.fake.on(
+        Match::operation_at(
+            "apps/create-installation-access-token",
+            &format!("/app/installations/{id}/access_tokens"),
+        ),
         reply,
-        Some(times),
+        Times::N(times),
     );
     let r = mint_as(
         m,
@@ -977,7 +990,11 @@ fn key_rotation_then_small_and_unknown_kids(s: &Shared) {
     let r = send(KID_B, KID_B);
     assert_eq!(r.status, 200, "the new key is picked up: {}", r.text());
     // A 1024-bit key in the set is ignored: its kid is unknown after the refresh.
-    let jwks = || s.fake.requests_for("x:oidc-jwks").len();
+    let jwks = || {
+        s.fake
+            .requests_for(&crate::oidc_issuer::jwks().label())
+            .len()
+    };
     let fetches = jwks();
     let unknown = denials(m, "unknown_kid");
     let r = send(KID_SMALL, KID_SMALL);
@@ -1135,11 +1152,13 @@ fn policy_enrolled_pair_shape(s: &Shared) {
 fn policy_per_repo_scope(s: &Shared) {
     let m = env(s);
     let caller = solo(1);
-    s.fake.fault(
-        "actions/get-repo-variable",
-        Some("/repos/solo-org/elsewhere-1/actions/variables/FULLSEND_FOREIGN_CODER_REPOS"),
+    s.fake.on(
+        Match::operation_at(
+            "actions/get-repo-variable",
+            "/repos/solo-org/elsewhere-1/actions/variables/FULLSEND_FOREIGN_CODER_REPOS",
+        ),
         Reply::json(404, json!({"message": "Not Found"})),
-        None,
+        Times::Always,
     );
     installed(s, "solo-org", "elsewhere-1", unique_id());
     let c = claims(m, &caller, HOST_WORKFLOW);
@@ -1256,11 +1275,13 @@ fn policy_cross_org_installation_wide_grant(s: &Shared) {
         (&pool, format!("{ORG}/{repo}")),
         (&closed, "nobody".to_owned()),
     ] {
-        s.fake.fault(
-            "apps/get-org-installation",
-            Some(&format!("/orgs/{org}/installation")),
+        s.fake.on(
+            Match::operation_at(
+                "apps/get-org-installation",
+                &format!("/orgs/{org}/installation"),
+            ),
             Reply::json(200, installation(id, org)),
-            None,
+            Times::Always,
         );
         variable(
             s,

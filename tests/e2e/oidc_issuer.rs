@@ -20,7 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::fake_github::{FakeGithub, Reply};
+use crate::fake_github::{FakeGithub, Match, RecordedRequest, Reply, Respond, Times};
 
 pub const KID_A: &str = "ghplane-e2e-key-a";
 pub const KID_B: &str = "ghplane-e2e-key-b";
@@ -124,44 +124,59 @@ pub fn install(fake: &FakeGithub) {
     let discovery = json!({"issuer": base, "jwks_uri": format!("{base}/jwks"),
         "subject_types_supported": ["public"], "response_types_supported": ["id_token"],
         "id_token_signing_alg_values_supported": ["RS256"]});
-    fake.extra_route(
-        "oidc-discovery",
-        "GET",
-        "/_oidc/.well-known/openid-configuration",
-        move |_| Reply::json(200, discovery.clone()),
+    fake.on(
+        Match::extra("GET", "/_oidc/.well-known/openid-configuration"),
+        Reply::json(200, discovery),
+        Times::Always,
     );
-    fake.extra_route("oidc-jwks", "GET", "/_oidc/jwks", |_| {
-        let kids = ISSUER.lock().unwrap().as_ref().unwrap().kids.clone();
-        Reply::json(
-            200,
-            json!({"keys": kids.iter().map(|k| jwk(k)).collect::<Vec<_>>()}),
-        )
-    });
-    fake.extra_route("actions-id-token", "GET", "/_actions/idtoken", |req| {
-        let expected = format!("bearer {REQUEST_TOKEN}");
-        if req
-            .header("authorization")
-            .is_none_or(|a| !a.eq_ignore_ascii_case(&expected))
-        {
-            return Reply::json(401, json!({"message": "bad request token"}));
-        }
-        let run = req.query_param("run").unwrap_or_default();
-        let Some(mut claims) = ISSUER
-            .lock()
-            .unwrap()
-            .as_ref()
-            .unwrap()
-            .runs
-            .get(&run)
-            .cloned()
-        else {
-            return Reply::json(404, json!({"message": "no such run"}));
-        };
-        if let Some(aud) = req.query_param("audience") {
-            claims["aud"] = json!(aud);
-        }
-        Reply::json(200, json!({"value": sign(KID_A, &claims)}))
-    });
+    fake.on(
+        jwks(),
+        Respond::with(|_| {
+            let kids = ISSUER.lock().unwrap().as_ref().unwrap().kids.clone();
+            Some(Reply::json(
+                200,
+                json!({"keys": kids.iter().map(|k| jwk(k)).collect::<Vec<_>>()}),
+            ))
+        }),
+        Times::Always,
+    );
+    fake.on(
+        Match::extra("GET", "/_actions/idtoken"),
+        Respond::with(|req| Some(id_token(req))),
+        Times::Always,
+    );
+}
+
+/// The Actions ID-token endpoint: the claims registered for `?run=`, signed.
+fn id_token(req: &RecordedRequest) -> Reply {
+    let expected = format!("bearer {REQUEST_TOKEN}");
+    if req
+        .header("authorization")
+        .is_none_or(|a| !a.eq_ignore_ascii_case(&expected))
+    {
+        return Reply::json(401, json!({"message": "bad request token"}));
+    }
+    let run = req.query_param("run").unwrap_or_default();
+    let Some(mut claims) = ISSUER
+        .lock()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .runs
+        .get(&run)
+        .cloned()
+    else {
+        return Reply::json(404, json!({"message": "no such run"}));
+    };
+    if let Some(aud) = req.query_param("audience") {
+        claims["aud"] = json!(aud);
+    }
+    Reply::json(200, json!({"value": sign(KID_A, &claims)}))
+}
+
+/// The issuer's key set route (tests count its reads with `requests_for(&jwks().label())`).
+pub fn jwks() -> Match {
+    Match::extra("GET", "/_oidc/jwks")
 }
 
 /// Serves `kid` in the key set from now on (a rotation adds the new key first).

@@ -14,11 +14,18 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::api::{Api, Resp};
-use crate::fake_github::{example, FakeGithub, RecordedRequest, Reply};
+use crate::fake_github::{example, FakeGithub, Match, RecordedRequest, Reply, Respond, Times};
 use crate::github_handlers::TOKEN_PREFIX;
 use crate::identity::register_app;
 use crate::worker::{Worker, WorkerOptions};
-use crate::{unique_id, Shared, TestFn};
+use crate::{unique_id, Setup, Shared, TestFn};
+
+pub const SETUP: Setup = Setup {
+    vars: |_| worker_vars(),
+    install,
+    ready: |s| setup(&s.api),
+    ..Setup::NONE
+};
 
 pub const TESTS: &[(&str, TestFn)] = &[
     (
@@ -225,55 +232,63 @@ fn name_taken() -> Reply {
 
 /// Installs the fake org's handlers; called once at startup.
 pub fn install(fake: &FakeGithub) {
-    fake.handle("repos/create-in-org", |req| {
-        let org = req.path.split('/').nth(2)?.to_owned();
-        let body = req.json();
-        let name = body["name"].as_str()?.to_owned();
-        let step = with_org(|o| {
-            let slug = o.scripts.keys().find(|s| names_of(s, &name)).cloned()?;
-            o.scripts.get_mut(&slug)?.pop_front()
-        });
-        let (drop, latch) = match step {
-            Some(Script::Reply(reply)) => return Some(reply),
-            Some(Script::CreateAndDrop) => (true, None),
-            Some(Script::CreateHeld(latch)) => (false, Some(latch)),
-            None => (false, None),
-        };
-        let repo = repo_json(&org, &name, body["description"].as_str(), "main");
-        let created = with_org(|o| {
-            let key = name.to_ascii_lowercase();
-            if o.repos.contains_key(&key) {
-                return false;
+    fake.on(
+        Match::operation("repos/create-in-org"),
+        Respond::with(|req| {
+            let org = req.path.split('/').nth(2)?.to_owned();
+            let body = req.json();
+            let name = body["name"].as_str()?.to_owned();
+            let step = with_org(|o| {
+                let slug = o.scripts.keys().find(|s| names_of(s, &name)).cloned()?;
+                o.scripts.get_mut(&slug)?.pop_front()
+            });
+            let (drop, latch) = match step {
+                Some(Script::Reply(reply)) => return Some(reply),
+                Some(Script::CreateAndDrop) => (true, None),
+                Some(Script::CreateHeld(latch)) => (false, Some(latch)),
+                None => (false, None),
+            };
+            let repo = repo_json(&org, &name, body["description"].as_str(), "main");
+            let created = with_org(|o| {
+                let key = name.to_ascii_lowercase();
+                if o.repos.contains_key(&key) {
+                    return false;
+                }
+                o.repos.insert(key, repo.clone());
+                true
+            });
+            if let (true, Some(latch)) = (created, latch) {
+                latch.wait();
             }
-            o.repos.insert(key, repo.clone());
-            true
-        });
-        if let (true, Some(latch)) = (created, latch) {
-            latch.wait();
-        }
-        Some(match (created, drop) {
-            (false, _) => name_taken(),
-            (true, true) => Reply::dropped(),
-            (true, false) => Reply::json(201, repo),
-        })
-    });
+            Some(match (created, drop) {
+                (false, _) => name_taken(),
+                (true, true) => Reply::dropped(),
+                (true, false) => Reply::json(201, repo),
+            })
+        }),
+        Times::Always,
+    );
     // The org's repositories as created; anyone else's repository exists (with default
     // branch `trunk`, so a test sees it was read) unless its name starts with `missing-`.
-    fake.handle("repos/get", |req| {
-        let mut parts = req.path.split('/').skip(2);
-        let (owner, name) = (parts.next()?.to_owned(), parts.next()?.to_owned());
-        if owner == ORG {
-            let found = with_org(|o| o.repos.get(&name.to_ascii_lowercase()).cloned());
-            return Some(match found {
-                Some(repo) => Reply::json(200, repo),
-                None => github_error(404, "Not Found"),
-            });
-        }
-        if name.starts_with("missing-") {
-            return Some(github_error(404, "Not Found"));
-        }
-        Some(Reply::json(200, repo_json(&owner, &name, None, "trunk")))
-    });
+    fake.on(
+        Match::operation("repos/get"),
+        Respond::with(|req| {
+            let mut parts = req.path.split('/').skip(2);
+            let (owner, name) = (parts.next()?.to_owned(), parts.next()?.to_owned());
+            if owner == ORG {
+                let found = with_org(|o| o.repos.get(&name.to_ascii_lowercase()).cloned());
+                return Some(match found {
+                    Some(repo) => Reply::json(200, repo),
+                    None => github_error(404, "Not Found"),
+                });
+            }
+            if name.starts_with("missing-") {
+                return Some(github_error(404, "Not Found"));
+            }
+            Some(Reply::json(200, repo_json(&owner, &name, None, "trunk")))
+        }),
+        Times::Always,
+    );
 }
 
 // ---------------------------------------------------------------------------------------

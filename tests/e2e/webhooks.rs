@@ -7,7 +7,17 @@ use serde_json::{json, Value};
 
 use crate::api::{Api, Resp};
 use crate::identity::{register_app, service_key, token, APP_WEBHOOK_SECRET};
-use crate::{unique_id, Shared, TestFn};
+use crate::{unique_id, Setup, Shared, TestFn};
+
+pub const SETUP: Setup = Setup {
+    vars: |_| {
+        vec![(
+            "WEBHOOK_SECRET_GRACE_SECONDS".into(),
+            GRACE_SECONDS.to_string(),
+        )]
+    },
+    ..Setup::NONE
+};
 
 pub const TESTS: &[(&str, TestFn)] = &[
     (
@@ -371,7 +381,7 @@ fn headers_size_and_json_are_checked(s: &Shared) {
 }
 
 /// A tenant created through its own `installation.created`, with issue processing on.
-fn webhook_tenant(s: &Shared, max_per_hour: u32) -> (u64, u64) {
+pub fn webhook_tenant(s: &Shared, max_per_hour: u32) -> (u64, u64) {
     let app = unique_id();
     register_app(&s.api, app);
     let id = unique_id();
@@ -397,7 +407,7 @@ fn webhook_tenant(s: &Shared, max_per_hour: u32) -> (u64, u64) {
     (app, id)
 }
 
-fn issue_opened(id: u64, issue_id: u64) -> Value {
+pub fn issue_opened(id: u64, issue_id: u64) -> Value {
     let mut body = fixture("issues", "opened.payload.json");
     body["installation"] = json!({"id": id, "node_id": "x"});
     body["issue"]["id"] = json!(issue_id);

@@ -80,6 +80,14 @@ impl InstallationId {
     pub fn object_name(self) -> String {
         format!("install-{}", self.0)
     }
+
+    /// The installation whose store is named `name` (`install-<id>`, as [`Self::object_name`]
+    /// formats it): how the store learns its own id from the name it was called by.
+    pub fn from_object_name(name: &str) -> Result<Self, String> {
+        name.strip_prefix("install-")
+            .ok_or_else(|| "an installation store's name starts with install-".to_owned())
+            .and_then(Self::parse)
+    }
 }
 
 impl GithubUserId {
@@ -204,6 +212,22 @@ mod tests {
             InstallationId::parse("123").unwrap().object_name(),
             "install-123"
         );
+    }
+
+    #[test]
+    fn an_object_name_reads_back_as_its_installation() {
+        let id = InstallationId::parse("123").unwrap();
+        assert_eq!(InstallationId::from_object_name(&id.object_name()), Ok(id));
+        for bad in [
+            "123",
+            "install-",
+            "install-0",
+            "install-01",
+            "user-123",
+            "install-1x",
+        ] {
+            assert!(InstallationId::from_object_name(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! PKCS#1 structure, so both input forms of one key yield byte-identical output.
 //! Key material never reaches `Debug`, `Display` or an error message.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -36,11 +37,11 @@ const TAG_OID: u8 = 0x06;
 const TAG_SEQUENCE: u8 = 0x30;
 
 /// Why a configured private key was refused. Messages name the problem, never the key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum PemError {
     /// No `-----BEGIN …-----` / `-----END …-----` block could be found.
     #[error("private key is not PEM: {0}")]
-    NotPem(&'static str),
+    NotPem(Cow<'static, str>),
     /// A PEM block of a kind ghplane cannot use (EC, encrypted, public key, …).
     #[error(
         "unsupported private key ({0}); expected an unencrypted RSA key as PKCS#1 \
@@ -52,7 +53,7 @@ pub enum PemError {
     BadBase64,
     /// The DER inside the PEM does not have the expected structure.
     #[error("private key DER is malformed: {0}")]
-    Malformed(&'static str),
+    Malformed(Cow<'static, str>),
     /// A PKCS#8 key for another algorithm.
     #[error("private key is not an RSA key (algorithm {0})")]
     NotRsa(String),
@@ -62,6 +63,16 @@ pub enum PemError {
 }
 
 impl PemError {
+    /// Every code, for the OpenAPI document (answered with 400 when a key is stored).
+    pub const ALL_CODES: &'static [&'static str] = &[
+        "private_key_not_pem",
+        "private_key_unsupported",
+        "private_key_bad_base64",
+        "private_key_malformed",
+        "private_key_not_rsa",
+        "private_key_too_small",
+    ];
+
     /// Stable machine-readable code, for API responses and logs.
     pub fn code(&self) -> &'static str {
         match self {
@@ -97,7 +108,9 @@ impl RsaPrivateKey {
     /// Parses a PKCS#1 or PKCS#8 PEM, as pasted into a secret by a human or a tool.
     pub fn from_pem(pem: &str) -> Result<Self, PemError> {
         if pem.len() > MAX_PEM_LEN {
-            return Err(PemError::NotPem("input is far larger than any RSA key"));
+            return Err(PemError::NotPem(
+                "input is far larger than any RSA key".into(),
+            ));
         }
         let normalized = normalize(pem);
         let block = find_block(&normalized)?;
@@ -112,7 +125,9 @@ impl RsaPrivateKey {
             }
             "PRIVATE KEY" => {
                 if block.has_headers {
-                    return Err(PemError::Malformed("PKCS#8 PEM must not have headers"));
+                    return Err(PemError::Malformed(
+                        "PKCS#8 PEM must not have headers".into(),
+                    ));
                 }
                 let der = decode_body(block.body)?;
                 Self::from_pkcs8_der(&der)
@@ -152,7 +167,7 @@ impl RsaPrivateKey {
         let version = info.integer()?;
         // v2 (OneAsymmetricKey, RFC 5958) only adds an optional public key; accept it.
         if version != [0] && version != [1] {
-            return Err(PemError::Malformed("unknown PKCS#8 version"));
+            return Err(PemError::Malformed("unknown PKCS#8 version".into()));
         }
 
         let mut algorithm = info.sequence()?;
@@ -164,7 +179,9 @@ impl RsaPrivateKey {
         if !algorithm.is_empty() {
             let params = algorithm.expect(TAG_NULL)?;
             if !params.is_empty() {
-                return Err(PemError::Malformed("rsaEncryption parameters must be NULL"));
+                return Err(PemError::Malformed(
+                    "rsaEncryption parameters must be NULL".into(),
+                ));
             }
         }
         algorithm.finish()?;
@@ -174,7 +191,9 @@ impl RsaPrivateKey {
         while !info.is_empty() {
             let (tag, _) = info.any()?;
             if tag != 0xa0 && tag != 0x81 && tag != 0xa1 {
-                return Err(PemError::Malformed("unexpected field in PrivateKeyInfo"));
+                return Err(PemError::Malformed(
+                    "unexpected field in PrivateKeyInfo".into(),
+                ));
             }
         }
 
@@ -192,7 +211,7 @@ impl RsaPrivateKey {
             return Err(PemError::Unsupported("multi-prime RSA key".into()));
         }
         if version != [0] {
-            return Err(PemError::Malformed("unknown RSAPrivateKey version"));
+            return Err(PemError::Malformed("unknown RSAPrivateKey version".into()));
         }
 
         let n = key.positive_integer()?;
@@ -212,7 +231,7 @@ impl RsaPrivateKey {
         }
         if e.last().is_some_and(|b| b & 1 == 0) || bit_length(e) < 2 {
             return Err(PemError::Malformed(
-                "RSA public exponent must be odd and > 1",
+                "RSA public exponent must be odd and > 1".into(),
             ));
         }
 
@@ -259,11 +278,11 @@ fn find_block(s: &str) -> Result<PemBlock<'_>, PemError> {
 
     let start = s
         .find(BEGIN)
-        .ok_or(PemError::NotPem("no `-----BEGIN` line"))?;
+        .ok_or(PemError::NotPem("no `-----BEGIN` line".into()))?;
     let after_begin = &s[start + BEGIN.len()..];
     let label_end = after_begin
         .find(DASHES)
-        .ok_or(PemError::NotPem("unterminated `-----BEGIN` line"))?;
+        .ok_or(PemError::NotPem("unterminated `-----BEGIN` line".into()))?;
     let label = &after_begin[..label_end];
     // Labels are short upper-case words; anything else means we are looking at junk,
     // which must not be echoed back in an error message.
@@ -273,12 +292,12 @@ fn find_block(s: &str) -> Result<PemBlock<'_>, PemError> {
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ')
     {
-        return Err(PemError::NotPem("invalid `-----BEGIN` label"));
+        return Err(PemError::NotPem("invalid `-----BEGIN` label".into()));
     }
     let rest = &after_begin[label_end + DASHES.len()..];
     let end_marker = format!("-----END {label}-----");
     let body_end = rest.find(&end_marker).ok_or(PemError::NotPem(
-        "no `-----END` line matching the `-----BEGIN` line",
+        "no `-----END` line matching the `-----BEGIN` line".into(),
     ))?;
     let body = &rest[..body_end];
     Ok(PemBlock {
@@ -292,7 +311,7 @@ fn decode_body(body: &str) -> Result<Vec<u8>, PemError> {
     // Whitespace anywhere is fine: some tools fold newlines into spaces.
     let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
     if compact.is_empty() {
-        return Err(PemError::Malformed("empty PEM body"));
+        return Err(PemError::Malformed("empty PEM body".into()));
     }
     STANDARD.decode(compact).map_err(|_| PemError::BadBase64)
 }
@@ -405,7 +424,9 @@ impl<'a> Der<'a> {
         if self.rest.is_empty() {
             Ok(())
         } else {
-            Err(PemError::Malformed("trailing bytes after DER structure"))
+            Err(PemError::Malformed(
+                "trailing bytes after DER structure".into(),
+            ))
         }
     }
 
@@ -413,41 +434,41 @@ impl<'a> Der<'a> {
         let (&tag, rest) = self
             .rest
             .split_first()
-            .ok_or(PemError::Malformed("truncated DER"))?;
+            .ok_or(PemError::Malformed("truncated DER".into()))?;
         if tag & 0x1f == 0x1f {
-            return Err(PemError::Malformed("unexpected multi-byte DER tag"));
+            return Err(PemError::Malformed("unexpected multi-byte DER tag".into()));
         }
         let (&first, mut rest) = rest
             .split_first()
-            .ok_or(PemError::Malformed("truncated DER"))?;
+            .ok_or(PemError::Malformed("truncated DER".into()))?;
         let len = if first < 0x80 {
             usize::from(first)
         } else {
             let count = usize::from(first & 0x7f);
             if count == 0 {
-                return Err(PemError::Malformed("indefinite DER length"));
+                return Err(PemError::Malformed("indefinite DER length".into()));
             }
             if count > 4 {
-                return Err(PemError::Malformed("DER length too large"));
+                return Err(PemError::Malformed("DER length too large".into()));
             }
             if rest.len() < count {
-                return Err(PemError::Malformed("truncated DER"));
+                return Err(PemError::Malformed("truncated DER".into()));
             }
             let (len_bytes, after) = rest.split_at(count);
             rest = after;
             if len_bytes[0] == 0 {
-                return Err(PemError::Malformed("non-minimal DER length"));
+                return Err(PemError::Malformed("non-minimal DER length".into()));
             }
             let len = len_bytes
                 .iter()
                 .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
             if len < 0x80 {
-                return Err(PemError::Malformed("non-minimal DER length"));
+                return Err(PemError::Malformed("non-minimal DER length".into()));
             }
             len
         };
         if rest.len() < len {
-            return Err(PemError::Malformed("truncated DER"));
+            return Err(PemError::Malformed("truncated DER".into()));
         }
         let (content, after) = rest.split_at(len);
         self.rest = after;
@@ -457,7 +478,7 @@ impl<'a> Der<'a> {
     fn expect(&mut self, tag: u8) -> Result<&'a [u8], PemError> {
         let (found, content) = self.any()?;
         if found != tag {
-            return Err(PemError::Malformed("unexpected DER tag"));
+            return Err(PemError::Malformed("unexpected DER tag".into()));
         }
         Ok(content)
     }
@@ -470,12 +491,12 @@ impl<'a> Der<'a> {
     fn integer(&mut self) -> Result<&'a [u8], PemError> {
         let content = self.expect(TAG_INTEGER)?;
         match content {
-            [] => Err(PemError::Malformed("empty DER INTEGER")),
+            [] => Err(PemError::Malformed("empty DER INTEGER".into())),
             [0x00, next, ..] if next & 0x80 == 0 => {
-                Err(PemError::Malformed("non-minimal DER INTEGER"))
+                Err(PemError::Malformed("non-minimal DER INTEGER".into()))
             }
             [0xff, next, ..] if next & 0x80 != 0 => {
-                Err(PemError::Malformed("non-minimal DER INTEGER"))
+                Err(PemError::Malformed("non-minimal DER INTEGER".into()))
             }
             _ => Ok(content),
         }
@@ -484,10 +505,24 @@ impl<'a> Der<'a> {
     fn positive_integer(&mut self) -> Result<&'a [u8], PemError> {
         let content = self.integer()?;
         if content[0] & 0x80 != 0 || bit_length(content) == 0 {
-            return Err(PemError::Malformed("RSA key component is not positive"));
+            return Err(PemError::Malformed(
+                "RSA key component is not positive".into(),
+            ));
         }
         Ok(content)
     }
+}
+
+#[cfg(test)]
+pub(crate) fn samples() -> Vec<PemError> {
+    vec![
+        PemError::NotPem("no `-----BEGIN` line".into()),
+        PemError::Unsupported("EC".into()),
+        PemError::BadBase64,
+        PemError::Malformed("truncated DER".into()),
+        PemError::NotRsa("1.2.840.10045.2.1".into()),
+        PemError::TooSmall { bits: 1024 },
+    ]
 }
 
 #[cfg(test)]
@@ -721,7 +756,7 @@ mod tests {
             let err = RsaPrivateKey::from_pem(&to_pem(label, &der)).unwrap_err();
             assert_eq!(
                 err,
-                PemError::Malformed("trailing bytes after DER structure")
+                PemError::Malformed("trailing bytes after DER structure".into())
             );
         }
     }

@@ -1,9 +1,12 @@
-//! The route table: every public path, its method, and whether it needs the admin token.
+//! The route table: every public path, its method, and who may call it.
 //!
 //! The adapter dispatches on [`Route`]; the OpenAPI document is checked against [`ROUTES`], so
-//! a route that is not described fails the tests.
+//! a route that is not described fails the tests. The mint's routes differ only by data
+//! ([`ErrorDialect::Fullsend`]), so the adapter holds no mint knowledge.
 
+pub use crate::admin_access::roles::Role;
 use crate::error::ApiError;
+use crate::mint::Denial;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Route {
@@ -63,14 +66,19 @@ pub enum Route {
     AdminReseal,
     GithubConnectSession,
     ListInstallations,
+    ListAdminAudit,
     ConsolePage,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Auth {
     Public,
-    /// `Authorization: Bearer <ADMIN_TOKEN>`.
-    Admin,
+    /// Staff: `Authorization: Bearer <ADMIN_TOKEN>` (automation; every staff route), or a
+    /// GitHub session (cookie or `Authorization: Bearer ghpas_…`) of a person whose role is
+    /// at least `min` (see `admin_access::roles`).
+    Staff {
+        min: Role,
+    },
     /// `Authorization: Bearer ghpsk_…`, a service key of the installation in the path;
     /// checked by the handler, which must refuse other tenants' keys before any lookup.
     ServiceKey,
@@ -81,6 +89,24 @@ pub enum Auth {
     SessionOrUserToken,
 }
 
+/// Whose conventions a route follows where the table matches paths and refuses methods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorDialect {
+    /// ghplane's: exact paths; a wrong method is `method_not_allowed` naming the allowed ones.
+    Ghplane,
+    /// fullsend's mint (its `ServeHTTP`): leading slashes collapse to one, so a `MINT_URL`
+    /// with a trailing slash still works (`//v1/token`); a wrong method is fullsend's 405
+    /// sentence ([`Denial::method_not_allowed`]).
+    Fullsend,
+}
+
+impl Auth {
+    /// Read-only and secret-free: viewers and admins.
+    pub const VIEWER: Auth = Auth::Staff { min: Role::Viewer };
+    /// Changes state, or shows or creates a secret: admins only.
+    pub const ADMIN: Auth = Auth::Staff { min: Role::Admin };
+}
+
 #[derive(Debug)]
 pub struct RouteSpec {
     pub method: &'static str,
@@ -88,6 +114,7 @@ pub struct RouteSpec {
     pub path: &'static str,
     pub route: Route,
     pub auth: Auth,
+    pub errors: ErrorDialect,
 }
 
 const fn spec(method: &'static str, path: &'static str, route: Route, auth: Auth) -> RouteSpec {
@@ -96,6 +123,18 @@ const fn spec(method: &'static str, path: &'static str, route: Route, auth: Auth
         path,
         route,
         auth,
+        errors: ErrorDialect::Ghplane,
+    }
+}
+
+/// A route of fullsend's mint protocol (public: the caller's OIDC token authenticates it).
+const fn fullsend(method: &'static str, path: &'static str, route: Route) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        route,
+        auth: Auth::Public,
+        errors: ErrorDialect::Fullsend,
     }
 }
 
@@ -103,32 +142,32 @@ const fn spec(method: &'static str, path: &'static str, route: Route, auth: Auth
 pub const ROUTES: &[RouteSpec] = &[
     spec("GET", "/healthz", Route::Healthz, Auth::Public),
     spec("GET", "/openapi.json", Route::OpenApi, Auth::Public),
-    spec("PUT", "/api/installations/{installation_id}/config", Route::PutInstallationConfig, Auth::Admin),
-    spec("GET", "/api/installations/{installation_id}/config", Route::GetInstallationConfig, Auth::Admin),
-    spec("PATCH", "/api/installations/{installation_id}/config", Route::PatchInstallationConfig, Auth::Admin),
-    spec("DELETE", "/api/installations/{installation_id}/config", Route::DeleteInstallationConfig, Auth::Admin),
-    spec("POST", "/api/installations/{installation_id}/service-keys", Route::CreateServiceKey, Auth::Admin),
-    spec("GET", "/api/installations/{installation_id}/service-keys", Route::ListServiceKeys, Auth::Admin),
-    spec("DELETE", "/api/installations/{installation_id}/service-keys/{key_id}", Route::DeleteServiceKey, Auth::Admin),
+    spec("PUT", "/api/installations/{installation_id}/config", Route::PutInstallationConfig, Auth::ADMIN),
+    spec("GET", "/api/installations/{installation_id}/config", Route::GetInstallationConfig, Auth::VIEWER),
+    spec("PATCH", "/api/installations/{installation_id}/config", Route::PatchInstallationConfig, Auth::ADMIN),
+    spec("DELETE", "/api/installations/{installation_id}/config", Route::DeleteInstallationConfig, Auth::ADMIN),
+    spec("POST", "/api/installations/{installation_id}/service-keys", Route::CreateServiceKey, Auth::ADMIN),
+    spec("GET", "/api/installations/{installation_id}/service-keys", Route::ListServiceKeys, Auth::VIEWER),
+    spec("DELETE", "/api/installations/{installation_id}/service-keys/{key_id}", Route::DeleteServiceKey, Auth::ADMIN),
     spec("POST", "/api/installations/{installation_id}/token", Route::InstallationToken, Auth::ServiceKey),
-    spec("GET", "/api/installations/{installation_id}/repositories", Route::ListInstallationRepositories, Auth::Admin),
-    spec("PUT", "/api/apps/{app_id}", Route::PutApp, Auth::Admin),
-    spec("GET", "/api/apps/{app_id}", Route::GetApp, Auth::Admin),
-    spec("DELETE", "/api/apps/{app_id}", Route::DeleteApp, Auth::Admin),
-    spec("POST", "/api/apps/{app_id}/webhook-secret", Route::RotateWebhookSecret, Auth::Admin),
-    spec("GET", "/api/apps/{app_id}/deliveries", Route::ListAppDeliveries, Auth::Admin),
-    spec("POST", "/api/apps/{app_id}/redeliveries", Route::SweepRedeliveries, Auth::Admin),
+    spec("GET", "/api/installations/{installation_id}/repositories", Route::ListInstallationRepositories, Auth::VIEWER),
+    spec("PUT", "/api/apps/{app_id}", Route::PutApp, Auth::ADMIN),
+    spec("GET", "/api/apps/{app_id}", Route::GetApp, Auth::VIEWER),
+    spec("DELETE", "/api/apps/{app_id}", Route::DeleteApp, Auth::ADMIN),
+    spec("POST", "/api/apps/{app_id}/webhook-secret", Route::RotateWebhookSecret, Auth::ADMIN),
+    spec("GET", "/api/apps/{app_id}/deliveries", Route::ListAppDeliveries, Auth::VIEWER),
+    spec("POST", "/api/apps/{app_id}/redeliveries", Route::SweepRedeliveries, Auth::ADMIN),
     // Authenticated by the delivery's signature.
     spec("POST", "/webhooks/github", Route::GithubWebhook, Auth::Public),
-    spec("GET", "/api/installations/{installation_id}/deliveries", Route::ListDeliveries, Auth::Admin),
-    spec("GET", "/api/installations/{installation_id}/work", Route::ListWorkItems, Auth::Admin),
-    spec("POST", "/projects", Route::CreateProject, Auth::Admin),
-    spec("GET", "/projects", Route::ListProjects, Auth::Admin),
-    spec("GET", "/projects/{slug}", Route::GetProject, Auth::Admin),
-    spec("PATCH", "/projects/{slug}", Route::PatchProject, Auth::Admin),
-    spec("POST", "/projects/{slug}/approve", Route::ApproveProject, Auth::Admin),
-    spec("PUT", "/projects/{slug}/github-repo", Route::PutProjectGithubRepo, Auth::Admin),
-    spec("GET", "/github/repos", Route::ListGithubRepos, Auth::Admin),
+    spec("GET", "/api/installations/{installation_id}/deliveries", Route::ListDeliveries, Auth::VIEWER),
+    spec("GET", "/api/installations/{installation_id}/work", Route::ListWorkItems, Auth::VIEWER),
+    spec("POST", "/projects", Route::CreateProject, Auth::ADMIN),
+    spec("GET", "/projects", Route::ListProjects, Auth::VIEWER),
+    spec("GET", "/projects/{slug}", Route::GetProject, Auth::VIEWER),
+    spec("PATCH", "/projects/{slug}", Route::PatchProject, Auth::ADMIN),
+    spec("POST", "/projects/{slug}/approve", Route::ApproveProject, Auth::ADMIN),
+    spec("PUT", "/projects/{slug}/github-repo", Route::PutProjectGithubRepo, Auth::ADMIN),
+    spec("GET", "/github/repos", Route::ListGithubRepos, Auth::VIEWER),
     spec("GET", "/oauth/authorize", Route::OAuthAuthorize, Auth::Public),
     spec("POST", "/api/integrations/github/start", Route::GithubConnectStart, Auth::Public),
     spec("GET", "/api/integrations/github/callback", Route::GithubConnectCallback, Auth::Public),
@@ -137,31 +176,32 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("GET", "/api/integrations/github/installations", Route::GithubUserInstallations, Auth::SessionOrUserToken),
     spec("GET", "/api/integrations/github/repos", Route::GithubUserRepos, Auth::Session),
     spec("POST", "/api/integrations/github/repos/sync", Route::GithubUserReposSync, Auth::Session),
-    spec("PUT", "/projects/{slug}/source", Route::PutProjectSource, Auth::Admin),
-    spec("GET", "/projects/{slug}/source", Route::GetProjectSource, Auth::Admin),
-    spec("DELETE", "/projects/{slug}/source", Route::DeleteProjectSource, Auth::Admin),
-    spec("GET", "/projects/{slug}/deployments", Route::ListProjectDeployments, Auth::Admin),
+    spec("PUT", "/projects/{slug}/source", Route::PutProjectSource, Auth::ADMIN),
+    spec("GET", "/projects/{slug}/source", Route::GetProjectSource, Auth::VIEWER),
+    spec("DELETE", "/projects/{slug}/source", Route::DeleteProjectSource, Auth::ADMIN),
+    spec("GET", "/projects/{slug}/deployments", Route::ListProjectDeployments, Auth::VIEWER),
     // Authenticated by the deployment's single-use ticket (bearer), checked by the handler.
     spec("POST", "/api/deployments/{deployment_id}/credentials", Route::RedeemDeployCredentials, Auth::Public),
     // Authenticated by the body's signature with the project's hook secret.
     spec("POST", "/api/deployments/{deployment_id}/status", Route::ReportDeploymentStatus, Auth::Public),
-    spec("POST", "/api/installers", Route::CreateInstaller, Auth::Admin),
-    spec("GET", "/api/installers/{installer_id}", Route::GetInstaller, Auth::Admin),
-    spec("DELETE", "/api/installers/{installer_id}", Route::DeleteInstaller, Auth::Admin),
-    spec("POST", "/api/installers/{installer_id}/enroll", Route::EnrollInstaller, Auth::Admin),
+    spec("POST", "/api/installers", Route::CreateInstaller, Auth::ADMIN),
+    spec("GET", "/api/installers/{installer_id}", Route::GetInstaller, Auth::VIEWER),
+    spec("DELETE", "/api/installers/{installer_id}", Route::DeleteInstaller, Auth::ADMIN),
+    spec("POST", "/api/installers/{installer_id}/enroll", Route::EnrollInstaller, Auth::ADMIN),
     // The GitHub App Manifest flow's browser pages; the state carries the authorization.
     spec("GET", "/setup/callback", Route::SetupCallback, Auth::Public),
     spec("GET", "/setup/{installer_id}", Route::SetupPage, Auth::Public),
     // The token mint (fullsend's protocol): authenticated by the caller's OIDC token.
-    spec("POST", "/v1/token", Route::MintToken, Auth::Public),
-    spec("POST", "/", Route::MintTokenAlias, Auth::Public),
-    spec("GET", "/health", Route::MintHealth, Auth::Public),
-    spec("GET", "/v1/status", Route::MintStatus, Auth::Public),
-    spec("GET", "/api/mint/audit", Route::MintAudit, Auth::Admin),
-    spec("GET", "/api/mint/audit/stats", Route::MintAuditStats, Auth::Admin),
-    spec("POST", "/api/admin/reseal", Route::AdminReseal, Auth::Admin),
+    fullsend("POST", "/v1/token", Route::MintToken),
+    fullsend("POST", "/", Route::MintTokenAlias),
+    fullsend("GET", "/health", Route::MintHealth),
+    fullsend("GET", "/v1/status", Route::MintStatus),
+    spec("GET", "/api/mint/audit", Route::MintAudit, Auth::VIEWER),
+    spec("GET", "/api/mint/audit/stats", Route::MintAuditStats, Auth::VIEWER),
+    spec("POST", "/api/admin/reseal", Route::AdminReseal, Auth::ADMIN),
     spec("POST", "/api/integrations/github/session", Route::GithubConnectSession, Auth::Public),
-    spec("GET", "/api/installations", Route::ListInstallations, Auth::Admin),
+    spec("GET", "/api/installations", Route::ListInstallations, Auth::VIEWER),
+    spec("GET", "/api/audit", Route::ListAdminAudit, Auth::VIEWER),
     spec("GET", "/", Route::ConsolePage, Auth::Public),
 ];
 
@@ -169,7 +209,7 @@ pub const ROUTES: &[RouteSpec] = &[
 pub fn methods_for(path: &str) -> Vec<&'static str> {
     ROUTES
         .iter()
-        .filter(|spec| match_template(spec.path, path).is_some())
+        .filter(|spec| match_spec(spec, path).is_some())
         .map(|spec| spec.method)
         .collect()
 }
@@ -182,6 +222,11 @@ pub struct Matched {
 }
 
 impl Matched {
+    /// Every path parameter, in template order.
+    pub fn params(&self) -> &[(&'static str, String)] {
+        &self.params
+    }
+
     pub fn param(&self, name: &str) -> &str {
         self.params
             .iter()
@@ -191,15 +236,17 @@ impl Matched {
 }
 
 /// Finds the route for `method` + `path`. A path that exists under other methods is a 405
-/// naming them; anything else is a 404.
+/// naming them (in fullsend's words on the mint's paths); anything else is a 404.
 pub fn match_route(method: &str, path: &str) -> Result<Matched, ApiError> {
     let mut allowed = Vec::new();
+    let mut fullsend = true;
     for spec in ROUTES {
-        if let Some(params) = match_template(spec.path, path) {
+        if let Some(params) = match_spec(spec, path) {
             if spec.method == method {
                 return Ok(Matched { spec, params });
             }
-            allowed.push(spec.method);
+            allowed.push(spec.method.to_owned());
+            fullsend &= spec.errors == ErrorDialect::Fullsend;
         }
     }
     if allowed.is_empty() {
@@ -207,11 +254,31 @@ pub fn match_route(method: &str, path: &str) -> Result<Matched, ApiError> {
             method: method.to_owned(),
             path: crate::ids::truncate(path, 200),
         })
+    } else if fullsend {
+        Err(Denial::method_not_allowed().into())
     } else {
         Err(ApiError::MethodNotAllowed {
             method: method.to_owned(),
             allowed,
         })
+    }
+}
+
+fn match_spec(spec: &'static RouteSpec, path: &str) -> Option<Vec<(&'static str, String)>> {
+    let path = match spec.errors {
+        ErrorDialect::Ghplane => path,
+        ErrorDialect::Fullsend => collapse_leading_slashes(path),
+    };
+    match_template(spec.path, path)
+}
+
+/// `//v1/token` is `/v1/token`, `//` is `/`.
+fn collapse_leading_slashes(path: &str) -> &str {
+    let rest = path.trim_start_matches('/');
+    if rest.len() + 1 < path.len() {
+        &path[path.len() - rest.len() - 1..]
+    } else {
+        path
     }
 }
 
@@ -246,7 +313,8 @@ mod tests {
         let m = match_route("GET", "/api/installations/42/config").unwrap();
         assert_eq!(m.spec.route, Route::GetInstallationConfig);
         assert_eq!(m.param("installation_id"), "42");
-        assert_eq!(m.spec.auth, Auth::Admin);
+        assert_eq!(m.spec.auth, Auth::VIEWER);
+        assert_eq!(m.params(), [("installation_id", "42".to_owned())]);
     }
 
     #[test]
@@ -286,6 +354,57 @@ mod tests {
         );
         assert_eq!(methods_for("/api/integrations/github/repos/sync"), ["POST"]);
         assert!(methods_for("/nope").is_empty());
+    }
+
+    #[test]
+    fn mint_paths_answer_like_fullsend() {
+        let route = |m: &str, p: &str| match_route(m, p).map(|m| m.spec.route);
+        assert_eq!(route("POST", "/v1/token"), Ok(Route::MintToken));
+        assert_eq!(route("POST", "/"), Ok(Route::MintTokenAlias));
+        assert_eq!(route("GET", "/health"), Ok(Route::MintHealth));
+        assert_eq!(route("GET", "/v1/status"), Ok(Route::MintStatus));
+        // Leading slashes collapse on the mint's paths only.
+        assert_eq!(route("POST", "//v1/token"), Ok(Route::MintToken));
+        assert_eq!(route("GET", "///v1/status"), Ok(Route::MintStatus));
+        assert_eq!(route("POST", "//"), Ok(Route::MintTokenAlias));
+        assert_eq!(methods_for("//v1/token"), ["POST"]);
+        for p in ["//healthz", "//api/apps/1", "/v1/token/", "/v1%2Ftoken", ""] {
+            assert!(
+                matches!(match_route("GET", p), Err(ApiError::RouteNotFound { .. })),
+                "{p}"
+            );
+        }
+        // A wrong method is fullsend's 405 sentence, and ghplane's elsewhere.
+        for (m, p) in [
+            ("GET", "/v1/token"),
+            ("GET", "/"),
+            ("GET", "//v1/token"),
+            ("POST", "/v1/status"),
+            ("POST", "/health"),
+        ] {
+            let e = match_route(m, p).unwrap_err();
+            assert_eq!(e, Denial::method_not_allowed().into(), "{m} {p}");
+            assert_eq!(
+                (e.status(), e.public_message()),
+                (405, "method not allowed".into())
+            );
+        }
+        assert!(matches!(
+            match_route("POST", "/healthz"),
+            Err(ApiError::MethodNotAllowed { .. })
+        ));
+    }
+
+    #[test]
+    fn only_reads_are_open_to_viewers() {
+        for r in ROUTES {
+            if r.auth == Auth::VIEWER {
+                assert_eq!(r.method, "GET", "{} {}", r.method, r.path);
+            }
+            if let Auth::Staff { min: Role::Admin } = r.auth {
+                assert_ne!(r.method, "GET", "{} {} shows no secret", r.method, r.path);
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, UserAccessKind};
 use crate::github::error::GithubError;
 
 /// Pages followed by default (`INSTALLATIONS_PAGE_CAP`).
@@ -168,30 +168,30 @@ pub fn include_users(param: Option<&str>) -> Result<bool, ApiError> {
 
 /// GitHub's failure for a user's token, as the class the SPA acts on.
 pub fn classify(e: &GithubError) -> ApiError {
-    let (code, message, retry_after_secs) = match e {
+    let (kind, message, retry_after_secs) = match e {
         GithubError::Unauthorized { .. } => (
-            "session_invalid",
+            UserAccessKind::SessionInvalid,
             "GitHub no longer accepts this user's token; sign in again".to_owned(),
             None,
         ),
         GithubError::Forbidden { .. } | GithubError::NotFound => (
-            "missing_permissions",
+            UserAccessKind::MissingPermissions,
             "GitHub refused: the token or the app lacks a permission this needs".to_owned(),
             None,
         ),
         GithubError::RateLimited { retry_after_secs } => (
-            "transient",
+            UserAccessKind::Transient,
             "GitHub's rate limit was hit; try again later".to_owned(),
             *retry_after_secs,
         ),
         other => (
-            "transient",
+            UserAccessKind::Transient,
             format!("GitHub failed; try again later ({other})"),
             None,
         ),
     };
     ApiError::UserAccess {
-        code,
+        kind,
         message,
         retry_after_secs,
     }

@@ -8,10 +8,12 @@
 //! The sign-in `state` is signed, expires, names only a relative return path and is
 //! accepted once. Tokens are sealed at rest and never leave the worker.
 
+pub mod audit;
 pub mod cors;
 pub mod installations;
 pub mod oauth;
 pub mod repos;
+pub mod roles;
 pub mod session;
 pub mod state;
 

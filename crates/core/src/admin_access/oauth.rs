@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Deserialize;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, OAuthCode};
 use crate::sealed::Secret;
 
 /// Path of the callback on the worker; the URL to register as the app's callback URL.
@@ -119,7 +119,7 @@ struct Raw {
 
 fn failed(why: String) -> ApiError {
     ApiError::OAuth {
-        code: "oauth_exchange_failed",
+        code: OAuthCode::ExchangeFailed,
         message: why,
     }
 }
@@ -137,7 +137,7 @@ pub fn parse_exchange(status: u16, body: &[u8]) -> Result<UserTokens, ApiError> 
         .map_err(|_| failed("GitHub's code exchange answer is not JSON".into()))?;
     match (raw.error.as_deref(), raw.access_token) {
         (Some("bad_verification_code"), _) => Err(ApiError::OAuth {
-            code: "oauth_code_invalid",
+            code: OAuthCode::CodeInvalid,
             message: "GitHub refused the code: it is wrong, used or expired; sign in again".into(),
         }),
         (Some(other), _) => Err(failed(format!(

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{b64url, b64url_decode, is_b64url};
-use crate::error::ApiError;
+use crate::error::{ApiError, OAuthCode};
 
 /// How long a sign-in may take from `start` to `callback`.
 pub const STATE_TTL_SECS: i64 = 10 * 60;
@@ -109,7 +109,7 @@ pub fn code_challenge(
 
 pub fn invalid(why: &str) -> ApiError {
     ApiError::OAuth {
-        code: "oauth_state_invalid",
+        code: OAuthCode::StateInvalid,
         message: format!("the sign-in state is invalid: {why}; start the sign-in again"),
     }
 }
@@ -202,7 +202,7 @@ impl OAuthState {
         }
         if now > state.exp {
             return Err(ApiError::OAuth {
-                code: "oauth_state_expired",
+                code: OAuthCode::StateExpired,
                 message: "the sign-in took longer than 10 minutes; start it again".into(),
             });
         }
@@ -232,7 +232,7 @@ pub fn return_path_param(param: Option<&str>) -> Result<String, ApiError> {
 
 pub fn reused() -> ApiError {
     ApiError::OAuth {
-        code: "oauth_state_reused",
+        code: OAuthCode::StateReused,
         message: "this sign-in state was already used; start the sign-in again".into(),
     }
 }

@@ -1,11 +1,10 @@
 //! Every way a push-to-deploy request is refused, with its stable code and HTTP status.
 //! Codes are part of the API contract (the OpenAPI document lists them): never rename one.
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::ticket::TicketError;
-
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeployError {
     #[error("project {0} has no GitHub source; link one with PUT /projects/{0}/source")]
     NotLinked(String),
@@ -73,10 +72,64 @@ impl DeployError {
     }
 }
 
+/// Why a credentials ticket (`deploy::ticket`) was not redeemed.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TicketError {
+    /// No ticket with that id (never issued, or already cleaned up).
+    #[error("unknown credentials ticket")]
+    Unknown,
+    #[error("this ticket belongs to another deployment")]
+    WrongDeployment,
+    #[error("this ticket was already redeemed")]
+    AlreadyRedeemed,
+    #[error("this ticket has expired")]
+    Expired,
+}
+
+impl TicketError {
+    pub fn code(self) -> &'static str {
+        match self {
+            TicketError::Unknown => "ticket_unknown",
+            TicketError::WrongDeployment => "ticket_wrong_deployment",
+            TicketError::AlreadyRedeemed => "ticket_already_redeemed",
+            TicketError::Expired => "ticket_expired",
+        }
+    }
+
+    pub fn status(self) -> u16 {
+        match self {
+            TicketError::Unknown => 404,
+            TicketError::WrongDeployment => 403,
+            TicketError::AlreadyRedeemed => 409,
+            TicketError::Expired => 410,
+        }
+    }
+}
+
 impl From<TicketError> for DeployError {
     fn from(e: TicketError) -> DeployError {
         DeployError::Ticket(e)
     }
+}
+
+#[cfg(test)]
+pub(crate) fn samples() -> Vec<DeployError> {
+    vec![
+        DeployError::NotLinked("a".into()),
+        DeployError::InstallationUnknown(1),
+        DeployError::RepoUnreachable {
+            repo_id: 1,
+            installation_id: 2,
+        },
+        DeployError::DeploymentNotFound("a.1".into()),
+        DeployError::DeploymentNotRunning("a.1".into()),
+        DeployError::InvalidSignature,
+        DeployError::ReportExpired,
+        TicketError::Unknown.into(),
+        TicketError::WrongDeployment.into(),
+        TicketError::AlreadyRedeemed.into(),
+        TicketError::Expired.into(),
+    ]
 }
 
 #[cfg(test)]
@@ -85,22 +138,7 @@ mod tests {
 
     #[test]
     fn every_code_is_listed_and_statuses_are_client_errors() {
-        let samples = [
-            DeployError::NotLinked("a".into()),
-            DeployError::InstallationUnknown(1),
-            DeployError::RepoUnreachable {
-                repo_id: 1,
-                installation_id: 2,
-            },
-            DeployError::DeploymentNotFound("a.1".into()),
-            DeployError::DeploymentNotRunning("a.1".into()),
-            DeployError::InvalidSignature,
-            DeployError::ReportExpired,
-            TicketError::Unknown.into(),
-            TicketError::WrongDeployment.into(),
-            TicketError::AlreadyRedeemed.into(),
-            TicketError::Expired.into(),
-        ];
+        let samples = samples();
         for e in &samples {
             assert!(DeployError::ALL_CODES.contains(&e.code()), "{}", e.code());
             assert!((400..500).contains(&e.status()), "{}", e.code());

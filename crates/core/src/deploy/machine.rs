@@ -18,7 +18,6 @@
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use super::lineage::{BranchHistory, Step, Verdict};
 use super::record::{Deployment, DeploymentState, Outcome, ReportedState, Trigger};
@@ -575,25 +574,6 @@ impl DeployMachine {
     pub fn deployment(&self, id: u64) -> Option<&Deployment> {
         self.deployments.iter().find(|d| d.id == id)
     }
-
-    /// The body of `GET /projects/:slug/deployments`.
-    pub fn view(&self, cfg: &DeployConfig) -> Value {
-        let pending = match self.phase(cfg) {
-            Phase::Debouncing { sha, fire_at_ms } => {
-                json!({"sha": sha, "dispatchAt": rfc3339_from_millis(fire_at_ms)})
-            }
-            Phase::Running {
-                follow_up: Some(sha),
-                ..
-            } => json!({"sha": sha, "dispatchAt": null}),
-            _ => Value::Null,
-        };
-        json!({
-            "deployments": self.deployments,
-            "running": self.running.as_ref().map(|r| r.deployment_id),
-            "pending": pending,
-        })
-    }
 }
 
 fn describe(d: &Deployment) -> String {
@@ -621,22 +601,22 @@ fn mirror(d: &Deployment, description: String) -> Option<Effect> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::deploy::source::{pushed_branch, BranchName};
 
-    const T0: i64 = 1_700_000_000_000;
-    const CFG: DeployConfig = DeployConfig {
+    pub(crate) const T0: i64 = 1_700_000_000_000;
+    pub(crate) const CFG: DeployConfig = DeployConfig {
         debounce_ms: 10_000,
         timeout_ms: 900_000,
     };
 
-    fn sha(n: u64) -> String {
+    pub(crate) fn sha(n: u64) -> String {
         format!("{n:040x}")
     }
 
     /// A push to `sha(n)` from a branch head this test does not track.
-    fn push(n: u64) -> Push {
+    pub(crate) fn push(n: u64) -> Push {
         Push {
             delivery_id: format!("delivery-{n}"),
             before: "0".repeat(40),
@@ -1261,7 +1241,7 @@ mod tests {
     }
 
     #[test]
-    fn state_round_trips_through_storage_and_the_view_shows_it() {
+    fn state_round_trips_through_storage() {
         let mut m = running();
         m.on_push(push(2), &CFG, T0 + 11_000);
         let stored = serde_json::to_string(&m).unwrap();
@@ -1271,12 +1251,6 @@ mod tests {
             serde_json::from_str::<DeployMachine>("{}").unwrap(),
             DeployMachine::new()
         );
-        let v = m.view(&CFG);
-        assert_eq!(v["running"], 1);
-        assert_eq!(v["pending"]["sha"], sha(2));
-        assert_eq!(v["deployments"][0]["state"], "queued");
-        assert_eq!(v["deployments"][0]["trigger"]["pusher"], "octocat");
-        assert_eq!(v["deployments"][0]["githubDeploymentId"], Value::Null);
     }
 
     #[test]

@@ -4,21 +4,25 @@
 //!
 //! [`machine`] decides, [`lineage`] says which shas the branch already moved past (so no push
 //! rolls it back), [`source`] says which pushes count, [`hook`] shapes and signs the job,
-//! [`report`] checks a deployer's signed report, [`retry`] spaces and bounds the object's own
-//! retries, [`ticket`] guards the one-time credentials exchange, [`routing`] says which
-//! projects a push reaches (and why none), [`error`] lists the refusals. All of it is pure: callers pass
-//! `now_ms` and random bytes, and perform the returned effects.
+//! [`report`] checks a deployer's signed report, [`outbox`] queues the calls the machine's
+//! effects ask for and decides what follows each try, [`retry`] spaces and bounds the
+//! object's own retries, [`view`] renders the deployments for the API, [`ticket`] guards the
+//! one-time credentials exchange, [`routing`] says which projects a push reaches (and why
+//! none), [`error`] lists the refusals. All of it is pure: callers pass `now_ms` and random
+//! bytes, and perform the returned effects.
 
 pub mod error;
 pub mod hook;
 pub mod lineage;
 pub mod machine;
+pub mod outbox;
 pub mod record;
 pub mod report;
 pub mod retry;
 pub mod routing;
 pub mod source;
 pub mod ticket;
+pub mod view;
 
 pub use error::DeployError;
 

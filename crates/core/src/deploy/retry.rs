@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::hook::HOOK_RETRY_DELAYS_MS;
+use crate::error::ApiError;
 
 /// GitHub's rule for a rate limit that names no time: wait at least a minute.
 pub const RATE_LIMIT_DEFAULT_WAIT_MS: u64 = 60_000;
@@ -26,6 +27,24 @@ pub struct JobFailure {
     pub rate_limited: bool,
     /// GitHub's `Retry-After` (or the time until `x-ratelimit-reset`), when it gave one.
     pub retry_after_secs: Option<u64>,
+}
+
+/// Whether GitHub refused for its rate limit (so it did not process the request).
+pub fn is_rate_limited(e: &ApiError) -> bool {
+    matches!(
+        e,
+        ApiError::Github(crate::github::error::GithubError::RateLimited { .. })
+    )
+}
+
+impl JobFailure {
+    /// How `e` bears on the next try.
+    pub fn of(e: &ApiError) -> JobFailure {
+        JobFailure {
+            rate_limited: is_rate_limited(e),
+            retry_after_secs: e.retry_after_secs(),
+        }
+    }
 }
 
 /// The wait before the next try of a job that has now failed `failed_tries` times (1 after

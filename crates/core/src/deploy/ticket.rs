@@ -8,8 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use thiserror::Error;
 
+pub use super::error::TicketError;
 use crate::auth::constant_time_eq;
 use crate::ids::RepoFullName;
 use crate::tenancy::token::hash_secret;
@@ -62,39 +62,6 @@ impl fmt::Debug for Ticket {
             .field("expires_at_ms", &self.expires_at_ms)
             .field("redeemed", &self.redeemed)
             .finish()
-    }
-}
-
-#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
-pub enum TicketError {
-    /// No ticket with that id (never issued, or already cleaned up).
-    #[error("unknown credentials ticket")]
-    Unknown,
-    #[error("this ticket belongs to another deployment")]
-    WrongDeployment,
-    #[error("this ticket was already redeemed")]
-    AlreadyRedeemed,
-    #[error("this ticket has expired")]
-    Expired,
-}
-
-impl TicketError {
-    pub fn code(self) -> &'static str {
-        match self {
-            TicketError::Unknown => "ticket_unknown",
-            TicketError::WrongDeployment => "ticket_wrong_deployment",
-            TicketError::AlreadyRedeemed => "ticket_already_redeemed",
-            TicketError::Expired => "ticket_expired",
-        }
-    }
-
-    pub fn status(self) -> u16 {
-        match self {
-            TicketError::Unknown => 404,
-            TicketError::WrongDeployment => 403,
-            TicketError::AlreadyRedeemed => 409,
-            TicketError::Expired => 410,
-        }
     }
 }
 

@@ -1,10 +1,10 @@
 //! GitHub's failure answers, classified once so every caller decides on a type, not on
 //! status codes and message strings.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// One entry of a 422's `errors[]`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     #[serde(default)]
     pub resource: Option<String>,
@@ -16,7 +16,7 @@ pub struct FieldError {
     pub message: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum GithubError {
     #[error("GitHub rejected the credentials (401): {message}")]
     Unauthorized { message: String },
@@ -73,6 +73,47 @@ pub fn rate_limit_wait_secs(
 }
 
 impl GithubError {
+    /// Every code a GitHub failure answers with, for the OpenAPI document.
+    pub const ALL_CODES: &'static [&'static str] = &[
+        "github_unauthorized",
+        "github_forbidden",
+        "github_not_found",
+        "github_rejected",
+        "github_rate_limited",
+        "github_unavailable",
+    ];
+
+    /// ghplane's stable code for this failure (GitHub's own status is not passed on).
+    pub fn code(&self) -> &'static str {
+        match self {
+            GithubError::Unauthorized { .. } => "github_unauthorized",
+            GithubError::Forbidden { .. } => "github_forbidden",
+            GithubError::NotFound => "github_not_found",
+            GithubError::Unprocessable { .. } => "github_rejected",
+            GithubError::RateLimited { .. } => "github_rate_limited",
+            GithubError::Server { .. }
+            | GithubError::Network(_)
+            | GithubError::MalformedResponse(_)
+            | GithubError::Unexpected { .. } => "github_unavailable",
+        }
+    }
+
+    /// The status ghplane answers with: 503 for a rate limit (with `retry_after`), else 502.
+    pub fn status(&self) -> u16 {
+        match self {
+            GithubError::RateLimited { .. } => 503,
+            _ => 502,
+        }
+    }
+
+    /// GitHub's wait after a rate limit.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            GithubError::RateLimited { retry_after_secs } => *retry_after_secs,
+            _ => None,
+        }
+    }
+
     /// Classifies a non-2xx answer. `header` looks a response header up by lowercase name;
     /// `now_unix` turns `x-ratelimit-reset` into a delay.
     pub fn classify(
@@ -137,6 +178,35 @@ impl GithubError {
             _ => false,
         }
     }
+}
+
+#[cfg(test)]
+pub(crate) fn samples() -> Vec<GithubError> {
+    vec![
+        GithubError::Unauthorized {
+            message: "Bad credentials".into(),
+        },
+        GithubError::Forbidden {
+            message: String::new(),
+        },
+        GithubError::NotFound,
+        GithubError::Unprocessable {
+            message: "Validation Failed".into(),
+            errors: vec![FieldError {
+                resource: Some("Repository".into()),
+                field: Some("name".into()),
+                code: Some("custom".into()),
+                message: None,
+            }],
+        },
+        GithubError::RateLimited {
+            retry_after_secs: Some(60),
+        },
+        GithubError::Server { status: 502 },
+        GithubError::Network("reset".into()),
+        GithubError::MalformedResponse("eof".into()),
+        GithubError::Unexpected { status: 418 },
+    ]
 }
 
 #[cfg(test)]

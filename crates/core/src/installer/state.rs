@@ -48,7 +48,7 @@ pub struct VerifiedState {
 
 /// Checks the MAC, then the expiry. The nonce is checked (and consumed) by the installer.
 pub fn verify(key: &[u8; 32], state: &str, now: i64) -> Result<VerifiedState, InstallerError> {
-    let forged = InstallerError::InvalidState("it was not issued by this ghplane");
+    let forged = InstallerError::InvalidState("it was not issued by this ghplane".into());
     if state.len() > MAX_STATE_LEN {
         return Err(forged);
     }
@@ -65,7 +65,7 @@ pub fn verify(key: &[u8; 32], state: &str, now: i64) -> Result<VerifiedState, In
     let expires_at: i64 = exp.parse().map_err(|_| forged)?;
     if now >= expires_at {
         return Err(InstallerError::InvalidState(
-            "it has expired; open the setup page again",
+            "it has expired; open the setup page again".into(),
         ));
     }
     Ok(VerifiedState {

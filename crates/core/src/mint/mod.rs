@@ -9,7 +9,8 @@
 //! before the rest is read. Only the I/O is left to the adapter, which runs a
 //! `/v1/token` request like this:
 //!
-//! 1. [`request::route`]; for `Token`, the Worker's rate limit ([`wire::rate_limit_key`],
+//! 1. The route table's fullsend-dialect routes ([`crate::routes::ErrorDialect::Fullsend`]);
+//!    for `/v1/token`, the Worker's rate limit ([`wire::rate_limit_key`],
 //!    [`Denial::rate_limited`]).
 //! 2. [`request::bearer_token`] (none → [`Denial::missing_bearer`]).
 //! 3. [`request::parse_token_request`] with [`policy::Policy::allows_role`] — before any

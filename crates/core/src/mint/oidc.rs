@@ -523,16 +523,6 @@ pub fn key_action(
     KeyAction::Refresh
 }
 
-/// The brief's name for the same rule: whether a lookup of a `kid` must fetch keys first.
-pub fn should_refresh(
-    now: i64,
-    kid_cached: bool,
-    fetched_at: Option<i64>,
-    last_unknown_kid_at: Option<i64>,
-) -> bool {
-    key_action(now, kid_cached, fetched_at, last_unknown_kid_at) == KeyAction::Refresh
-}
-
 /// After a successful refresh: the key, or [`AuthError::UnknownKid`] — in which case the
 /// caller records `now` as the last unknown-`kid` time.
 pub fn after_refresh<'a>(set: &'a JwkSet, kid: &str) -> Result<&'a RsaJwk, AuthError> {
@@ -923,8 +913,8 @@ mod tests {
             key_action(NOW, true, Some(NOW - 4000), Some(NOW - 1)),
             Refresh
         );
-        assert!(should_refresh(NOW, false, None, None));
-        assert!(!should_refresh(NOW, true, Some(NOW), None));
+        assert_eq!(key_action(NOW, false, None, None), Refresh);
+        assert_eq!(key_action(NOW, true, Some(NOW), None), UseCached);
         // Stale keys verify for up to 24 h when the refresh fails.
         assert!(after_failed_refresh(NOW, true, Some(NOW - 86_400)));
         assert!(!after_failed_refresh(NOW, true, Some(NOW - 86_401)));

@@ -1,4 +1,5 @@
-//! The mint's front door: which route a request is, its bearer token, and its JSON body.
+//! The mint's front door: a request's bearer token and its JSON body (its route is the
+//! route table's, `crate::routes`, in fullsend's dialect).
 //!
 //! **Invariant:** a request reaches OIDC verification only as a [`TokenRequest`] that
 //! passed every one of fullsend's body checks, in fullsend's order, with fullsend's status
@@ -21,84 +22,6 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_REPOS: usize = 500;
 /// Case-sensitive, with the space, as fullsend's `strings.HasPrefix`.
 pub const BEARER_PREFIX: &str = "Bearer ";
-
-/// The mint's routes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// `GET /health`.
-    Health,
-    /// `POST /v1/token` or `POST /`.
-    Token,
-    /// `GET /v1/status` (OIDC-authenticated).
-    Status,
-}
-
-/// Routes like fullsend's `ServeHTTP`: `GET /health` first, then 404 for any other path
-/// than `/v1/token`, `/`, `/v1/status`, then 405 for the wrong method. `path` is the URL's
-/// path as sent (percent-encoded; Go routes on the decoded form). Leading slashes collapse
-/// to one, so a `MINT_URL` with a trailing slash (`${MINT_URL}/v1/token`) still works:
-/// fullsend answers that 404, which no working client relies on.
-pub fn route(method: &str, path: &str) -> Result<Route, Denial> {
-    let decoded = percent_decode(path)
-        .ok_or_else(|| Denial::internal_error(format!("invalid URL escape in path {path:?}")))?;
-    let first = decoded
-        .iter()
-        .position(|&b| b != b'/')
-        .unwrap_or(decoded.len());
-    let p: &[u8] = if first > 1 {
-        &decoded[first - 1..]
-    } else {
-        &decoded
-    };
-    if method == "GET" && p == b"/health" {
-        return Ok(Route::Health);
-    }
-    let is_status = p == b"/v1/status";
-    if !is_status && p != b"/v1/token" && p != b"/" {
-        return Err(Denial::not_found());
-    }
-    match (is_status, method) {
-        (true, "GET") => Ok(Route::Status),
-        (false, "POST") => Ok(Route::Token),
-        _ => Err(Denial::method_not_allowed()),
-    }
-}
-
-/// The mint's paths with their leading slashes collapsed to one (`//v1/token` is
-/// `/v1/token`, `//` is `/`), so the route table matches what [`route`] accepts; any other
-/// path is returned as it is.
-pub fn normalize_path(path: &str) -> &str {
-    let trimmed = path.trim_start_matches('/');
-    if trimmed.len() + 1 >= path.len() {
-        return path;
-    }
-    let collapsed = &path[path.len() - trimmed.len() - 1..];
-    match collapsed {
-        "/" | "/v1/token" | "/v1/status" | "/health" => collapsed,
-        _ => path,
-    }
-}
-
-/// Go's `url.Parse` unescapes the path and refuses a malformed `%` escape (fullsend then
-/// fails the request before routing, which its Worker answers 500 "internal error").
-fn percent_decode(path: &str) -> Option<Vec<u8>> {
-    let b = path.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = |c: u8| (c as char).to_digit(16);
-            let hi = hex(*b.get(i + 1)?)?;
-            let lo = hex(*b.get(i + 2)?)?;
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
 
 /// The token after `Bearer ` (possibly empty), or `None` when the header is missing or
 /// does not start with exactly `Bearer `. `/v1/token` answers `None` with
@@ -315,41 +238,6 @@ mod tests {
     fn denied(body: &str) -> (u16, String) {
         let d = parse(body).unwrap_err();
         (d.status, d.message)
-    }
-
-    #[test]
-    fn routes_like_fullsend() {
-        assert_eq!(route("GET", "/health"), Ok(Route::Health));
-        assert_eq!(route("POST", "/v1/token"), Ok(Route::Token));
-        assert_eq!(route("POST", "/"), Ok(Route::Token));
-        assert_eq!(route("GET", "/v1/status"), Ok(Route::Status));
-        assert_eq!(route("POST", "//v1/token"), Ok(Route::Token));
-        assert_eq!(route("POST", "/v1%2Ftoken"), Ok(Route::Token));
-        let status = |m: &str, p: &str| route(m, p).unwrap_err().status;
-        assert_eq!(status("GET", "/v1/token"), 405);
-        assert_eq!(status("GET", "/"), 405);
-        assert_eq!(status("POST", "/v1/status"), 405);
-        assert_eq!(status("POST", "/health"), 404);
-        assert_eq!(status("HEAD", "/health"), 404);
-        assert_eq!(status("POST", "/wrong/path"), 404);
-        assert_eq!(status("POST", "/v1/token/"), 404);
-        assert_eq!(status("POST", "/v1/%zz"), 500);
-        assert_eq!(route("POST", "/x").unwrap_err().message, "not found");
-        assert_eq!(
-            route("GET", "/v1/token").unwrap_err().message,
-            "method not allowed"
-        );
-    }
-
-    #[test]
-    fn leading_slashes_collapse_on_mint_paths_only() {
-        assert_eq!(normalize_path("//v1/token"), "/v1/token");
-        assert_eq!(normalize_path("///v1/status"), "/v1/status");
-        assert_eq!(normalize_path("//"), "/");
-        assert_eq!(normalize_path("/v1/token"), "/v1/token");
-        assert_eq!(normalize_path("/"), "/");
-        assert_eq!(normalize_path("//api/apps/1"), "//api/apps/1");
-        assert_eq!(normalize_path(""), "");
     }
 
     #[test]

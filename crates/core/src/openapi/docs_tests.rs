@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use super::document;
+use super::tests::parsed;
 
 const METHODS: &[&str] = &["get", "put", "post", "patch", "delete"];
 
@@ -44,7 +44,7 @@ fn documented() -> BTreeSet<(String, String)> {
 }
 
 fn served() -> BTreeSet<(String, String)> {
-    let doc = document("test");
+    let doc = parsed();
     let mut out = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in METHODS {

@@ -90,6 +90,16 @@ impl ProjectError {
     }
 }
 
+impl From<ProjectError> for crate::ApiError {
+    fn from(e: ProjectError) -> crate::ApiError {
+        match e {
+            ProjectError::IllegalStatusTransition { .. } => {
+                crate::ApiError::IllegalStatusTransition(e.to_string())
+            }
+        }
+    }
+}
+
 /// The repository a project deploys from, as GitHub reported it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -289,6 +299,17 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) const T0: i64 = 1_700_000_000_000;
+
+    #[test]
+    fn project_errors_keep_their_code_and_status() {
+        let core = ProjectError::IllegalStatusTransition {
+            from: SpecStatus::Review,
+            to: SpecStatus::Draft,
+        };
+        let api = crate::ApiError::from(core.clone());
+        assert_eq!((api.code(), api.status()), (core.code(), core.status()));
+        assert_eq!(api.to_string(), core.to_string());
+    }
 
     pub(crate) fn project(status: SpecStatus) -> Project {
         let mut p = Project::new(

@@ -218,10 +218,7 @@ pub(crate) fn private_key(v: &Value) -> Result<PrivateKeyInput, ApiError> {
     if pem.len() > MAX_PEM_LEN {
         return Err(invalid("privateKey", "is too long"));
     }
-    let key = RsaPrivateKey::from_pem(pem).map_err(|e| ApiError::InvalidPrivateKey {
-        code: e.code(),
-        message: format!("privateKey: {e}"),
-    })?;
+    let key = RsaPrivateKey::from_pem(pem).map_err(ApiError::PrivateKey)?;
     Ok(PrivateKeyInput {
         pem: Secret::new(pem.to_owned()),
         fingerprint: key.fingerprint(),

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod config;
+pub mod directory;
 pub mod lifecycle;
 pub mod listing;
 pub mod token;

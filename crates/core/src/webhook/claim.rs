@@ -73,6 +73,38 @@ pub fn seen_from_stored(outcome: &str, claimed_at_ms: i64) -> Option<Seen> {
 /// The stored outcome of a claim whose handling has not finished.
 pub const PROCESSING: &str = "processing";
 
+/// The key table's row of a delivery id, as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredClaim<'a> {
+    pub outcome: &'a str,
+    pub claimed_at_ms: i64,
+    pub attempts: u32,
+}
+
+/// The claim of a delivery id: the decision and, when the caller owns it, the attempt it
+/// runs (1 for the first) and writes back as `processing`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    pub decision: ClaimDecision,
+    pub attempt: Option<u32>,
+}
+
+/// Decides a claim over the key table's row of the delivery id (`None` when it has none).
+/// A row holding a value no version wrote is a duplicate: never act twice on it.
+pub fn claim_stored(stored: Option<StoredClaim>, now_ms: i64, lease_ms: i64) -> Claimed {
+    let decision = match stored {
+        None => ClaimDecision::Fresh,
+        Some(row) => match seen_from_stored(row.outcome, row.claimed_at_ms) {
+            Some(seen) => decide(Some(seen), now_ms, lease_ms),
+            None => ClaimDecision::Duplicate,
+        },
+    };
+    let attempt = decision
+        .owns()
+        .then(|| stored.map_or(1, |row| row.attempts.saturating_add(1)));
+    Claimed { decision, attempt }
+}
+
 /// The lease from the `DELIVERY_LEASE_SECONDS` setting: unset → the default; a number of
 /// seconds of at least [`MIN_LEASE_MS`]; anything else is a misconfiguration (`None`).
 pub fn lease_ms(setting: Option<&str>) -> Option<i64> {
@@ -157,6 +189,75 @@ mod tests {
             decide(at(i64::MIN), i64::MAX, LEASE),
             ClaimDecision::LeaseExpired,
             "no overflow"
+        );
+    }
+
+    fn row(outcome: &str, claimed_at_ms: i64, attempts: u32) -> Option<StoredClaim<'_>> {
+        Some(StoredClaim {
+            outcome,
+            claimed_at_ms,
+            attempts,
+        })
+    }
+
+    #[test]
+    fn a_new_delivery_is_claimed_as_attempt_one() {
+        assert_eq!(
+            claim_stored(None, NOW, LEASE),
+            Claimed {
+                decision: ClaimDecision::Fresh,
+                attempt: Some(1)
+            }
+        );
+    }
+
+    #[test]
+    fn a_failed_claim_stays_claimable_and_the_second_attempt_is_accepted() {
+        // The first attempt failed: its row says so, and the redelivery owns attempt 2.
+        let second = claim_stored(row("failed", NOW - 60_000, 1), NOW, LEASE);
+        assert_eq!(second.decision, ClaimDecision::RetryFailed);
+        assert_eq!(second.attempt, Some(2));
+        // It failed again: still claimable, as attempt 3.
+        let third = claim_stored(row("failed", NOW, 2), NOW + 1, LEASE);
+        assert_eq!(third.attempt, Some(3));
+        // The second attempt finished: its row reads accepted, and it stays done.
+        let after = claim_stored(row("accepted", NOW, 2), NOW + 1, LEASE);
+        assert_eq!(
+            after,
+            Claimed {
+                decision: ClaimDecision::Duplicate,
+                attempt: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_done_claim_is_a_duplicate() {
+        for done in ["accepted", "ignored", "throttled", "duplicate"] {
+            let c = claim_stored(row(done, NOW, 1), NOW + 365 * 86_400_000, LEASE);
+            assert_eq!(c.decision, ClaimDecision::Duplicate, "{done}");
+            assert_eq!(c.attempt, None, "{done}");
+        }
+    }
+
+    #[test]
+    fn an_expired_lease_is_reclaimable() {
+        let inside = claim_stored(row(PROCESSING, NOW - LEASE + 1, 1), NOW, LEASE);
+        assert_eq!(inside.decision, ClaimDecision::Duplicate, "in flight");
+        assert_eq!(inside.attempt, None);
+        let over = claim_stored(row(PROCESSING, NOW - LEASE, 1), NOW, LEASE);
+        assert_eq!(over.decision, ClaimDecision::LeaseExpired);
+        assert_eq!(over.attempt, Some(2));
+    }
+
+    #[test]
+    fn a_row_no_version_wrote_is_never_acted_on() {
+        let c = claim_stored(row("Processing", 0, 1), NOW, LEASE);
+        assert_eq!(c.decision, ClaimDecision::Duplicate);
+        assert_eq!(
+            claim_stored(row("failed", NOW, u32::MAX), NOW, LEASE).attempt,
+            Some(u32::MAX),
+            "the attempt count saturates"
         );
     }
 

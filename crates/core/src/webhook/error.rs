@@ -4,11 +4,12 @@
 //! more than a short, truncated piece of what the sender sent. Codes are part of the
 //! contract with whoever reads GitHub's delivery log: never rename one.
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::webhook::signature::SignatureError;
 
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WebhookError {
     #[error("the X-GitHub-Event header is missing")]
     MissingEventHeader,
@@ -72,11 +73,6 @@ impl WebhookError {
         }
     }
 
-    /// The same `{"error":{"code","message"}}` shape as every other ghplane error.
-    pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}})
-    }
-
     /// Every code, for the OpenAPI document and its test.
     pub const ALL_CODES: &'static [&'static str] = &[
         "missing_event_header",
@@ -111,10 +107,15 @@ impl From<serde_json::Error> for WebhookError {
 }
 
 #[cfg(test)]
+pub(crate) fn samples() -> Vec<WebhookError> {
+    tests::samples()
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
-    fn samples() -> Vec<WebhookError> {
+    pub(super) fn samples() -> Vec<WebhookError> {
         vec![
             WebhookError::MissingEventHeader,
             WebhookError::InvalidEventHeader,
@@ -160,15 +161,6 @@ mod tests {
         ] {
             assert_eq!(status(code), Some(want), "{code}");
         }
-    }
-
-    #[test]
-    fn body_has_code_and_message() {
-        let b = WebhookError::UnknownApp.body();
-        assert_eq!(b["error"]["code"], "unknown_app");
-        assert!(b["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! [`classify`]'s [`Action`]. Nothing here does I/O or reads a clock.
 
 pub mod claim;
+pub mod delivery;
 pub mod dispatch;
 pub mod error;
 pub mod event;

@@ -19,7 +19,7 @@ const MAC_LEN: usize = 32;
 /// The only length a valid header has; checked before anything else is looked at.
 pub const SIGNATURE_HEADER_LEN: usize = PREFIX.len() + 2 * MAC_LEN;
 
-#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SignatureError {
     /// A misconfiguration, not the sender's fault, but still no proof: fail closed.
     #[error("no webhook secret is configured for this app")]

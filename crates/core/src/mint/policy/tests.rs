@@ -1042,7 +1042,7 @@ fn cross_org_whole_installation_needs_org_grant() {
     );
 
     let mut org_entry = ForeignGrants::new();
-    org_entry.record_allowlist(l, vec!["Fullsend-AI".into()]);
+    org_entry.record_value(l, Some("Fullsend-AI"));
     assert!(p.check(&c, &r, &org_entry).is_ok());
 
     let mut missing = ForeignGrants::new();
