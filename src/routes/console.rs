@@ -28,7 +28,9 @@ pub async fn page(req: Request, env: &Env) -> Result<Response, ApiError> {
     let resp = assets.fetch(index, None).await.map_err(|e| fail!(e))?;
     if resp.status_code() != 200 {
         // The assets were not built (`make console`): say so instead of a blank page.
-        return Err(ApiError::Misconfigured("console assets (run make console)".into()));
+        return Err(ApiError::Misconfigured(
+            "console assets (run make console)".into(),
+        ));
     }
     let headers = resp.headers().clone();
     for (k, v) in [

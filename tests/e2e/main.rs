@@ -6,6 +6,7 @@ mod admin_access;
 mod api;
 mod cli_https;
 mod config;
+mod console;
 mod deliveries;
 mod deploy;
 mod deploy_order;
@@ -23,6 +24,7 @@ mod oidc_issuer;
 mod people;
 mod projects;
 mod schema;
+mod webdriver;
 mod webhooks;
 mod worker;
 
@@ -94,6 +96,7 @@ const MODULES: &[(&[(&str, TestFn)], &Setup)] = &[
     (projects::TESTS, &projects::SETUP),
     (admin_access::TESTS, &admin_access::SETUP),
     (people::TESTS, &people::SETUP),
+    (console::TESTS, &console::SETUP),
     (deploy::TESTS, &deploy::SETUP),
     (deploy_order::TESTS, &Setup::NONE),
     (installer::TESTS, &Setup::NONE),

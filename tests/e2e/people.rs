@@ -60,7 +60,10 @@ const TEAM_CACHE_SECONDS: u64 = 2;
 
 pub fn worker_vars() -> Vec<(String, String)> {
     [
-        ("ADMIN_GITHUB_LOGINS", format!("{ADMIN},{AUDITOR}")),
+        (
+            "ADMIN_GITHUB_LOGINS",
+            format!("{ADMIN},{AUDITOR},{}", crate::console::ADMIN),
+        ),
         ("VIEWER_GITHUB_LOGINS", VIEWER.to_owned()),
         ("ADMIN_GITHUB_TEAM", format!("{ORG}/{TEAM_SLUG}")),
         ("ADMIN_TEAM_CACHE_SECONDS", TEAM_CACHE_SECONDS.to_string()),

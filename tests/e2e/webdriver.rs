@@ -106,7 +106,11 @@ impl Browser {
     }
 
     pub fn goto(&self, url: &str) {
-        send("POST", &format!("{}/url", self.url), Some(json!({"url": url})));
+        send(
+            "POST",
+            &format!("{}/url", self.url),
+            Some(json!({"url": url})),
+        );
     }
 
     pub fn current_url(&self) -> String {

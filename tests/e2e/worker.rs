@@ -366,7 +366,8 @@ fn pipe(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
 }
 
 /// The test's wrangler config: the project's own `wrangler.jsonc`, minus the build step (the
-/// harness built once already) and with `main` (`src/entry.mjs`) made absolute.
+/// harness built once already) and with `main` (`src/entry.mjs`) and the assets' folder made
+/// absolute.
 fn write_config(dir: &Path) {
     let root = repo_root();
     let text = std::fs::read_to_string(root.join("wrangler.jsonc")).expect("read wrangler.jsonc");
@@ -385,6 +386,17 @@ fn write_config(dir: &Path) {
         "main".into(),
         Value::String(root.join(main).display().to_string()),
     );
+    // The console's static assets, built by `make build-e2e` (console/dist).
+    if let Some(assets) = obj.get_mut("assets").and_then(Value::as_object_mut) {
+        let directory = assets["directory"]
+            .as_str()
+            .expect("assets.directory")
+            .to_owned();
+        assets.insert(
+            "directory".into(),
+            Value::String(root.join(directory).display().to_string()),
+        );
+    }
     std::fs::write(
         dir.join("wrangler.json"),
         serde_json::to_vec_pretty(&config).unwrap(),
