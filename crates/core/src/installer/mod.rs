@@ -526,6 +526,39 @@ impl InstallerRecord {
     }
 }
 
+/// Whether an installation of a dedicated app for `target` covers exactly that repository:
+/// its GitHub id when so, the reason it is misconfigured otherwise.
+pub fn dedicated_coverage(
+    target: &RepoFullName,
+    selection: Option<&str>,
+    repositories: &[crate::tenancy::config::Repository],
+) -> Result<Option<u64>, String> {
+    if selection == Some("all") {
+        return Err(format!(
+            "it was granted all repositories of the account; a dedicated app must be installed on {target} only"
+        ));
+    }
+    match repositories {
+        [only] if same_name(&only.full_name, target) => Ok(only.id),
+        [] => Err(format!(
+            "it was granted no repository; it must be granted {target} only"
+        )),
+        repos => Err(format!(
+            "it was granted {} ({}); a dedicated app must be installed on {target} only",
+            if repos.len() == 1 {
+                "another repository".to_owned()
+            } else {
+                format!("{} repositories", repos.len())
+            },
+            repos
+                .iter()
+                .map(|r| r.full_name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -659,39 +692,6 @@ mod tests {
             "repository_withheld"
         );
         assert!(g.check_token(inst, &scope(&["web"])).is_ok());
-    }
-}
-
-/// Whether an installation of a dedicated app for `target` covers exactly that repository:
-/// its GitHub id when so, the reason it is misconfigured otherwise.
-pub fn dedicated_coverage(
-    target: &RepoFullName,
-    selection: Option<&str>,
-    repositories: &[crate::tenancy::config::Repository],
-) -> Result<Option<u64>, String> {
-    if selection == Some("all") {
-        return Err(format!(
-            "it was granted all repositories of the account; a dedicated app must be installed on {target} only"
-        ));
-    }
-    match repositories {
-        [only] if same_name(&only.full_name, target) => Ok(only.id),
-        [] => Err(format!(
-            "it was granted no repository; it must be granted {target} only"
-        )),
-        repos => Err(format!(
-            "it was granted {} ({}); a dedicated app must be installed on {target} only",
-            if repos.len() == 1 {
-                "another repository".to_owned()
-            } else {
-                format!("{} repositories", repos.len())
-            },
-            repos
-                .iter()
-                .map(|r| r.full_name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
     }
 }
 

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use super::record::SpecStatus;
+use super::types::SpecStatus;
 use crate::error::ApiError;
 use crate::ids::{truncate, RepoFullName};
 use crate::tenancy::config::parse_object;
