@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod error;
 pub mod github;
 pub mod ids;
+pub mod input;
 pub mod installer;
 pub mod jwt;
 pub mod mint;

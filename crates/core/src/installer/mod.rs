@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::ids::{AppId, InstallationId, RepoFullName};
+use crate::input::{invalid, parse_object, reject_unknown};
 use crate::sealed::Sealed;
-use crate::tenancy::config::{invalid, parse_object, reject_unknown};
 use crate::tenancy::token::TokenScope;
 
 pub use error::InstallerError;
@@ -181,11 +181,7 @@ pub fn same_name(a: &RepoFullName, b: &RepoFullName) -> bool {
 /// `POST /api/installers`.
 pub fn parse_input(body: &[u8]) -> Result<Target, ApiError> {
     let map = parse_object(body)?;
-    reject_unknown(
-        &map,
-        &["mode", "repository", "account", "org", "exclude"],
-        "",
-    )?;
+    reject_unknown(&map, &["mode", "repository", "account", "org", "exclude"])?;
     match map.get("mode").and_then(Value::as_str) {
         Some("repo") => {
             if map.contains_key("org") || map.contains_key("exclude") {
@@ -233,7 +229,7 @@ pub fn parse_input(body: &[u8]) -> Result<Target, ApiError> {
 /// `POST /api/installers/{id}/enroll`: `{"repositories": ["owner/name", …]}`.
 pub fn parse_enroll(body: &[u8], org: &str) -> Result<Vec<RepoFullName>, ApiError> {
     let map = parse_object(body)?;
-    reject_unknown(&map, &["repositories"], "")?;
+    reject_unknown(&map, &["repositories"])?;
     let repos = repo_list(
         "repositories",
         map.get("repositories")

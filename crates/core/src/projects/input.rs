@@ -3,12 +3,12 @@
 //! it has not checked.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::types::SpecStatus;
 use crate::error::ApiError;
-use crate::ids::{truncate, RepoFullName};
-use crate::tenancy::config::parse_object;
+use crate::ids::RepoFullName;
+use crate::input::{invalid, not_null, parse_object, reject_unknown};
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
@@ -48,32 +48,6 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GithubRepoInput {
     pub full_name: RepoFullName,
-}
-
-pub(crate) fn invalid(field: &str, why: &str) -> ApiError {
-    ApiError::Validation(format!("{field}: {why}"))
-}
-
-pub(crate) fn reject_unknown(map: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
-    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(ApiError::Validation(format!(
-            "unknown field {}; allowed: {}",
-            truncate(k, 64),
-            allowed.join(", ")
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// A present field that must not be `null`.
-pub(crate) fn not_null<'a>(
-    map: &'a Map<String, Value>,
-    key: &str,
-) -> Result<Option<&'a Value>, ApiError> {
-    match map.get(key) {
-        Some(Value::Null) => Err(invalid(key, "cannot be null")),
-        other => Ok(other),
-    }
 }
 
 fn name(v: &Value) -> Result<String, ApiError> {

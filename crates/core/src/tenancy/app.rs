@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::ids::{AppId, RepoFullName};
+use crate::input::{invalid, parse_object, reject_unknown};
 use crate::sealed::Secret;
 use crate::tenancy::config::{
-    invalid, label, parse_object, private_key, reject_unknown, secret_value, webhook_secret,
-    PrivateKeyInput, SealedSecret,
+    label, private_key, secret_value, webhook_secret, PrivateKeyInput, SealedSecret,
 };
 
 /// Default grace for the previous webhook secret after a rotation (`WEBHOOK_SECRET_GRACE_SECONDS`).
@@ -140,7 +140,7 @@ fn optional<T>(
 impl PlainAppInput {
     pub fn parse(body: &[u8]) -> Result<PlainAppInput, ApiError> {
         let map = parse_object(body)?;
-        reject_unknown(&map, APP_FIELDS, "")?;
+        reject_unknown(&map, APP_FIELDS)?;
         let key = map
             .get("privateKey")
             .ok_or_else(|| invalid("privateKey", "is required"))?;
@@ -210,7 +210,7 @@ impl RotateInput {
         } else {
             parse_object(body)?
         };
-        reject_unknown(&map, &["webhookSecret", "updateGithub"], "")?;
+        reject_unknown(&map, &["webhookSecret", "updateGithub"])?;
         let secret = optional(&map, "webhookSecret", webhook_secret)?;
         let update_github = match map.get("updateGithub") {
             None | Some(Value::Null) => true,

@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 use crate::auth::constant_time_eq;
 use crate::error::ApiError;
 use crate::ids::InstallationId;
-use crate::tenancy::config::{invalid, parse_object, reject_unknown, InstallationRecord};
+use crate::input::{invalid, parse_object, reject_unknown};
+use crate::tenancy::config::InstallationRecord;
 
 /// A cached token is handed out until this long before GitHub's `expires_at`, so a caller
 /// always gets at least this much lifetime.
@@ -86,7 +87,7 @@ pub fn parse_token_request(
     } else {
         parse_object(body)?
     };
-    reject_unknown(&map, &["repositories", "permissions"], "")?;
+    reject_unknown(&map, &["repositories", "permissions"])?;
     let mut scope = TokenScope::default();
     if let Some(v) = map.get("repositories").filter(|v| !v.is_null()) {
         let items = v
