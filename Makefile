@@ -170,7 +170,7 @@ deploy-check: tools
 # job, each test run bounded; the report is in target/mutants/mutants.out.
 CARGO_MUTANTS_VERSION := 27.1.0
 MUTANTS_ROOT ?= $(TOOLS)
-MUTANTS_FILES ?= webhook/signature.rs auth.rs admin_access/state.rs deploy/ticket.rs sealed.rs \
+MUTANTS_FILES ?= signature.rs hex.rs webhook/signature.rs auth.rs admin_access/state.rs deploy/ticket.rs sealed.rs \
   mint/oidc.rs mint/policy.rs installer/claims.rs
 
 cargo-mutants:

@@ -99,10 +99,7 @@ fn valid_id(v: &str) -> bool {
 }
 
 fn generate_id() -> String {
-    ghplane_webcrypto::random_bytes::<8>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    ghplane_core::hex::encode(&ghplane_webcrypto::random_bytes::<8>())
 }
 
 /// Runs `fut` with `id` as the current request id.

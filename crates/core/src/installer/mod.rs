@@ -46,7 +46,7 @@ impl InstallerId {
     }
 
     pub fn from_random(bytes: &[u8; 8]) -> InstallerId {
-        InstallerId(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        InstallerId(crate::hex::encode(bytes))
     }
 
     pub fn as_str(&self) -> &str {

@@ -87,7 +87,7 @@ pub struct AttemptId(String);
 
 impl AttemptId {
     pub fn from_random(random: [u8; 6]) -> AttemptId {
-        AttemptId(random.iter().map(|b| format!("{b:02x}")).collect())
+        AttemptId(crate::hex::encode(&random))
     }
 
     pub fn as_str(&self) -> &str {

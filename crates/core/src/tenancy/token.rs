@@ -31,7 +31,10 @@ impl TokenScope {
     /// A stable, short storage key for the scope's cached token.
     pub fn cache_key(&self) -> String {
         let canonical = serde_json::to_string(self).unwrap_or_default();
-        format!("token:{}", hex(&Sha256::digest(canonical.as_bytes())[..12]))
+        format!(
+            "token:{}",
+            crate::hex::encode(&Sha256::digest(canonical.as_bytes())[..12])
+        )
     }
 
     /// The body of `POST /app/installations/{id}/access_tokens`.
@@ -45,10 +48,6 @@ impl TokenScope {
         }
         body
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Permission names GitHub accepts on an installation token (a subset is enough: anything
@@ -255,7 +254,7 @@ impl<'a> ServiceKey<'a> {
         key_id: &str,
         secret_bytes: &[u8; 32],
     ) -> (String, String) {
-        let secret = hex(secret_bytes);
+        let secret = crate::hex::encode(secret_bytes);
         (
             format!("{SERVICE_KEY_PREFIX}{installation_id}_{key_id}_{secret}"),
             secret,
@@ -269,7 +268,7 @@ impl<'a> ServiceKey<'a> {
 
 /// What is stored of a service key: only this hash.
 pub fn hash_secret(secret: &str) -> String {
-    hex(&Sha256::digest(secret.as_bytes()))
+    crate::hex::encode(&Sha256::digest(secret.as_bytes()))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
