@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use ghplane_core::ids::{AppId, InstallationId};
 use ghplane_core::routes::Matched;
+use ghplane_core::tenancy::app::verifies_at;
 use ghplane_core::webhook::headers::MAX_PAYLOAD_BYTES;
 use ghplane_core::webhook::{
     check_headers, check_installation_app, classify, parse_event, Claim, SignatureError,
@@ -86,7 +87,7 @@ async fn verifies(
 ) -> Result<Result<(), SignatureError>, ApiError> {
     let usable: Vec<&[u8]> = secrets
         .iter()
-        .filter(|s| s.valid_until_ms.is_none_or(|until| now < until))
+        .filter(|s| verifies_at(s.valid_until_ms, now))
         .map(|s| s.secret.as_slice())
         .collect();
     let claim = match Claim::check(&usable, signature) {

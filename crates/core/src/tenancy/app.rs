@@ -19,6 +19,14 @@ use crate::tenancy::config::{
 /// Default grace for the previous webhook secret after a rotation (`WEBHOOK_SECRET_GRACE_SECONDS`).
 pub const DEFAULT_WEBHOOK_SECRET_GRACE_SECS: u64 = 24 * 60 * 60;
 
+/// The rotation rule for one webhook secret: it verifies deliveries until its grace ends
+/// (`valid_until_ms`, exclusive); the current secret (`None`) has no end. The webhook route
+/// applies it to the directory's copy of the secrets, [`AppRecord::verifying_secrets`] to the
+/// record's.
+pub fn verifies_at(valid_until_ms: Option<i64>, now_ms: i64) -> bool {
+    valid_until_ms.is_none_or(|until| now_ms < until)
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "camelCase")]
 pub enum AppMode {
@@ -282,7 +290,7 @@ impl AppRecord {
         let previous = self
             .previous_webhook_secret
             .as_ref()
-            .filter(|p| now_ms < p.valid_until_ms)
+            .filter(|p| verifies_at(Some(p.valid_until_ms), now_ms))
             .map(|p| &p.secret);
         self.webhook_secret.iter().chain(previous).collect()
     }
