@@ -10,10 +10,11 @@ Two rules, over the library sources of every crate (`src/` and `crates/*/src`):
    `self::` or child-module path in a's production code (above its first `#[cfg(test)]`) that
    names an item in b, directly or through a `use` tree. A module declaring its children
    (`mod x;`) is not an edge; a parent that re-exports or uses a child is.
+3. Layers: nothing under src/github/ names anything under src/objects/.
 
 Every violation is printed. The allow-list (scripts/layout-allow.txt) names the files that may
-still break a rule while they are being split: `size <file>`, and `cycle <file>` (a cycle passes
-when every file in it is listed). Those are printed as "allowed"; an entry that no longer
+still break a rule while they are being split: `size <file>`, `layer <file>`, and
+`cycle <file>` (a cycle passes when every file in it is listed). Those are printed as "allowed"; an entry that no longer
 matches is printed as a note, to be deleted. The list is meant to become empty.
 
 Usage: scripts/check-layout.py [--root DIR] [--allow FILE] [--no-allow]
@@ -328,6 +329,15 @@ def main() -> int:
                 failed |= report(key in allowed, f"{rel}: {lines} lines above its tests (at most {MAX_LINES})")
                 used.add(key)
         graph = {m: edges_of(crate, m) for m in crate.files if m not in crate.test_only}
+        # The GitHub client is a layer below the objects: it never names one.
+        for module, targets in sorted(graph.items()):
+            if crate.name == "ghplane" and module[:1] == ("github",):
+                for target, line in sorted(targets.items()):
+                    if target[:1] == ("objects",):
+                        rel = crate.files[module].relative_to(root).as_posix()
+                        key = f"layer {rel}"
+                        used.add(key)
+                        failed |= report(key in allowed, f"{rel}:{line}: src/github/ imports {crate.files[target].relative_to(root).as_posix()}")
         for comp in cycles(graph):
             names = [crate.files[m].relative_to(root).as_posix() for m in comp]
             cycle = one_cycle(graph, comp)
