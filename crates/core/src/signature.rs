@@ -44,13 +44,14 @@ pub fn decode(header: &str) -> Option<[u8; MAC_LEN]> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     // GitHub's published example ("Validating webhook deliveries").
-    const SECRET: &[u8] = b"It's a Secret to Everybody";
-    const BODY: &[u8] = b"Hello, World!";
-    const HEADER: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    pub(crate) const SECRET: &[u8] = b"It's a Secret to Everybody";
+    pub(crate) const BODY: &[u8] = b"Hello, World!";
+    pub(crate) const HEADER: &str =
+        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
 
     #[test]
     fn signs_and_verifies_githubs_example() {

@@ -75,12 +75,9 @@ impl<'a> Claim<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::HEADER_LEN;
-
     // GitHub's published example ("Validating webhook deliveries").
-    const SECRET: &[u8] = b"It's a Secret to Everybody";
-    const BODY: &[u8] = b"Hello, World!";
-    const HEADER: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    use crate::signature::tests::{BODY, HEADER, SECRET};
+    use crate::signature::HEADER_LEN;
 
     #[test]
     fn a_claim_is_judged_on_macs_computed_elsewhere() {
