@@ -30,13 +30,8 @@ pub struct Permissions {
     pub max_containers_per_hour: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Account {
-    pub login: String,
-    pub id: u64,
-    #[serde(rename = "type")]
-    pub kind: String,
-}
+/// The account an installation belongs to: the webhook's own type, stored as GitHub sends it.
+pub use crate::webhook::event::Account;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
