@@ -78,13 +78,13 @@ no-test-switches:
 	@echo "== no E2E_ switches in src/ or README.md"
 	@if grep -rn 'E2E_' src README.md; then echo "test switches found (see above)"; exit 1; fi
 
-lint: tools no-test-switches layout
-
 # No file over 600 lines before its tests, no import cycle between files (scripts/check-layout.py;
 # scripts/layout-allow.txt lists what is still being split, and only shrinks).
 layout:
 	@echo "== layout: file sizes and import cycles"
 	@python3 scripts/check-layout.py
+
+lint: tools no-test-switches layout
 	@echo "== cargo fmt --check"
 	@cargo fmt --all -- --check
 	@echo "== cargo clippy (host)"
