@@ -32,7 +32,11 @@ fn names_in(source: &str) -> BTreeSet<String> {
 /// Names the code reads.
 fn read_by_code() -> BTreeSet<String> {
     let mut names = names_in(&read("src/settings.rs"));
-    names.extend(names_in(&read("crates/core/src/mint/policy.rs")));
+    for file in ["mod.rs", "config.rs", "authorize.rs", "foreign.rs"] {
+        names.extend(names_in(&read(&format!(
+            "crates/core/src/mint/policy/{file}"
+        ))));
+    }
     names
 }
 

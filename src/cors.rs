@@ -6,7 +6,7 @@ use ghplane_core::admin_access::cors::{preflight_headers, response_headers, Orig
 use ghplane_core::ApiError;
 use worker::{Env, Headers, Request, Response};
 
-use crate::routes::github_connect::admin_origins;
+use crate::settings::admin_origins;
 
 /// A CORS preflight: `OPTIONS` with `Access-Control-Request-Method`.
 pub fn is_preflight(req: &Request) -> bool {

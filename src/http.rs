@@ -158,7 +158,7 @@ pub async fn read_json_object(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Default::default());
     }
-    ghplane_core::tenancy::config::parse_object(&bytes)
+    ghplane_core::input::parse_object(&bytes)
 }
 
 /// A redirect to `location` (relative or absolute), uncached.

@@ -99,10 +99,7 @@ fn valid_id(v: &str) -> bool {
 }
 
 fn generate_id() -> String {
-    ghplane_webcrypto::random_bytes::<8>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    ghplane_core::hex::encode(&ghplane_webcrypto::random_bytes::<8>())
 }
 
 /// Runs `fut` with `id` as the current request id.
@@ -128,6 +125,18 @@ impl<F: Future> Future for Scoped<F> {
         let out = self.fut.as_mut().poll(cx);
         CURRENT.with(|c| *c.borrow_mut() = previous);
         out
+    }
+}
+
+/// Logs an internal error's cause where the error is answered in other words than its own
+/// rendering (the mint's fullsend sentences), so the cause is still written down once.
+pub fn cause(e: &ghplane_core::ApiError) {
+    if let ghplane_core::ApiError::Internal(cause) = e {
+        event(
+            "error",
+            "internal error",
+            serde_json::json!({"at": cause.at, "detail": cause.detail}),
+        );
     }
 }
 

@@ -1,5 +1,6 @@
 //! Reading the worker's vars and secrets. Names live here and in `wrangler.jsonc` only.
 
+use ghplane_core::admin_access::cors::Origins;
 use ghplane_core::ApiError;
 use worker::Env;
 
@@ -143,4 +144,11 @@ pub fn github_web_base(env: &Env) -> String {
         .unwrap_or_else(|| "https://github.com".to_owned())
         .trim_end_matches('/')
         .to_owned()
+}
+
+/// The origins allowed to call the admin routes from a browser (`ADMIN_ORIGINS`); a value
+/// that does not parse is a misconfiguration, not an empty list.
+pub fn admin_origins(env: &Env) -> Result<Origins, ApiError> {
+    Origins::parse(get(env, ADMIN_ORIGINS).as_deref())
+        .map_err(|_| ApiError::Misconfigured(ADMIN_ORIGINS.into()))
 }

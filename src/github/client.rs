@@ -9,7 +9,7 @@ use std::time::Duration;
 use ghplane_core::github::error::GithubError;
 use ghplane_core::github::retry;
 pub use ghplane_core::github::retry::is_jwt_clock_error;
-use ghplane_core::jwt::clock_from_http_date;
+use ghplane_core::time::parse_http_date;
 use ghplane_core::ApiError;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -192,7 +192,7 @@ impl GithubClient {
                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.clone())
         };
-        if let Some(t) = lookup("date").as_deref().and_then(clock_from_http_date) {
+        if let Some(t) = lookup("date").as_deref().and_then(parse_http_date) {
             self.server_time.set(Some(t));
         }
         let etag = lookup("etag");

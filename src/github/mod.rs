@@ -2,7 +2,6 @@
 //! `ghplane_core::github`.
 
 pub mod app_jwt;
-pub mod as_app;
 pub mod client;
 pub mod oauth;
 pub mod repos;

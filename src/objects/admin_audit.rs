@@ -24,7 +24,7 @@ use worker::{durable_object, Date, Env, Request, Response, SqlStorage, SqlStorag
 use crate::objects::rpc::{self, Object};
 use crate::settings;
 
-const TRIM_EVERY_MS: i64 = 24 * 60 * 60 * 1000;
+use crate::objects::trim::TRIM_EVERY_MS;
 
 fn now_ms() -> i64 {
     Date::now().as_millis() as i64
@@ -102,21 +102,6 @@ impl AdminAudit {
         Ok(sql)
     }
 
-    async fn arm_trim(&self) -> Result<(), ApiError> {
-        // The trim alarm re-arms itself, so one check per object life is enough.
-        if !self.alarm_armed.get() {
-            let storage = self.state.storage();
-            if storage.get_alarm().await.map_err(|e| fail!(e))?.is_none() {
-                storage
-                    .set_alarm(TRIM_EVERY_MS)
-                    .await
-                    .map_err(|e| fail!(e))?;
-            }
-            self.alarm_armed.set(true);
-        }
-        Ok(())
-    }
-
     async fn begin(&self, entry: &AuditEntry) -> Result<i64, ApiError> {
         #[derive(Deserialize)]
         struct Seq {
@@ -142,7 +127,7 @@ impl AdminAudit {
             .and_then(|c| c.to_array())
             .map_err(|e| fail!(e))?;
         let seq = rows.first().map(|r| r.seq as i64).ok_or_else(|| fail!())?;
-        self.arm_trim().await?;
+        crate::objects::trim::arm(&self.state, &self.alarm_armed).await?;
         Ok(seq)
     }
 

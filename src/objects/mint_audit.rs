@@ -30,7 +30,7 @@ pub use client::{AuditQuery, MintAuditClient, MintAuditCommand, MAX_PAGE};
 const DROP_BATCH: i64 = 100;
 /// Per-minute counter rows a stats answer lists at most.
 const MAX_STATS_MINUTES: i64 = 1_000;
-const TRIM_EVERY_MS: i64 = 24 * 60 * 60 * 1000;
+use crate::objects::trim::TRIM_EVERY_MS;
 
 #[durable_object]
 pub struct MintAudit {
@@ -159,21 +159,6 @@ impl MintAudit {
         self.set_meta(sql, "bytes", bytes)
     }
 
-    async fn arm_trim(&self) -> Result<(), ApiError> {
-        // The trim alarm re-arms itself, so one check per object life is enough.
-        if !self.alarm_armed.get() {
-            let storage = self.state.storage();
-            if storage.get_alarm().await.map_err(|e| fail!(e))?.is_none() {
-                storage
-                    .set_alarm(TRIM_EVERY_MS)
-                    .await
-                    .map_err(|e| fail!(e))?;
-            }
-            self.alarm_armed.set(true);
-        }
-        Ok(())
-    }
-
     async fn record(&self, r: MintAuditRecord) -> Result<(), ApiError> {
         let r = r.bounded();
         let text = serde_json::to_string(&r).map_err(|e| fail!(e))?;
@@ -204,7 +189,7 @@ impl MintAudit {
         if over_budget(rows, bytes, AUDIT_MAX_ROWS, AUDIT_MAX_BYTES) {
             self.drop_oldest(&sql, rows, bytes)?;
         }
-        self.arm_trim().await
+        crate::objects::trim::arm(&self.state, &self.alarm_armed).await
     }
 
     /// Over the budget: the oldest rows go, in batches, until it holds again; the drop is
@@ -262,7 +247,7 @@ impl MintAudit {
                 vec![minute_of(at_ms).into(), reason.into()],
             )
             .map_err(|e| fail!(e))?;
-        self.arm_trim().await
+        crate::objects::trim::arm(&self.state, &self.alarm_armed).await
     }
 
     fn stats(&self, since_ms: i64) -> Result<Value, ApiError> {

@@ -20,3 +20,4 @@ pub mod repo_index;
 pub mod rpc;
 pub mod sealed_registry;
 pub mod tenant_index;
+pub mod trim;

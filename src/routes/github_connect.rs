@@ -3,7 +3,6 @@
 //! `ghplane_core::admin_access`; this file only moves data between HTTP, GitHub and the
 //! user's Durable Object.
 
-use ghplane_core::admin_access::cors::Origins;
 use ghplane_core::admin_access::installations::{self, classify, include_users, Listing};
 use ghplane_core::admin_access::oauth::{authorize_url, callback_url, code_ok, install_url};
 use ghplane_core::admin_access::repos::{self, cursor, installation_param, query, sync_input};
@@ -57,11 +56,6 @@ fn key(env: &Env) -> Result<[u8; 32], ApiError> {
     Ok(state_key(&raw))
 }
 
-pub fn admin_origins(env: &Env) -> Result<Origins, ApiError> {
-    Origins::parse(settings::get(env, settings::ADMIN_ORIGINS).as_deref())
-        .map_err(|_| ApiError::Misconfigured(settings::ADMIN_ORIGINS.into()))
-}
-
 fn app(env: &Env) -> Result<AppClient, ApiError> {
     let id = AppId::parse(&settings::require(env, settings::GITHUB_APP_ID)?)
         .map_err(|_| ApiError::Misconfigured(settings::GITHUB_APP_ID.into()))?;
@@ -95,7 +89,7 @@ async fn begin(
     st.t = settings::get(env, settings::TURNSTILE_SITE_KEY);
     st.g = settings::get(env, settings::GITHUB_APP_SLUG).or(client.slug);
     let own = origin_of(url);
-    let origins = admin_origins(env)?;
+    let origins = settings::admin_origins(env)?;
     st.o = origin.filter(|o| *o != own && origins.allows(o));
     let cookie = match (&st.o, challenge) {
         (Some(_), Some(challenge)) => {
@@ -179,7 +173,7 @@ pub async fn callback(req: Request, env: &Env, _m: &Matched) -> Result<Response,
     let now = now_unix();
     let st = OAuthState::verify(&key(env)?, query_param(&url, "state").as_deref(), now)?;
     let back_to = match &st.o {
-        Some(o) if admin_origins(env)?.allows(o) => Some(o.clone()),
+        Some(o) if settings::admin_origins(env)?.allows(o) => Some(o.clone()),
         Some(_) => return Err(state::invalid("its admin origin is no longer allowed")),
         None => None,
     };

@@ -1,8 +1,8 @@
 //! `/api/installations/{installation_id}/config`: the admin's view of one tenant.
 
 use ghplane_core::ids::{AppId, InstallationId};
+use ghplane_core::input::parse_object;
 use ghplane_core::routes::Matched;
-use ghplane_core::tenancy::config::parse_object;
 use ghplane_core::tenancy::config::{PlainInput, PlainPatch, PrivateKeyInput, SealedSecret};
 use ghplane_core::tenancy::listing;
 use ghplane_core::tenancy::token::ServiceKey;

@@ -112,7 +112,7 @@ fn raw_json(status: u16, body: String) -> Response {
 /// A failure of ghplane's own parts during a mint: "internal error" for the client; the code
 /// and, for an internal error, its cause for the log and the audit.
 fn internal(e: ApiError) -> Denial {
-    log_cause(&e);
+    crate::log::cause(&e);
     match e.cause() {
         Some(cause) if cause.detail.is_empty() => {
             Denial::internal_error(format!("{} at {}", e.code(), cause.at))
@@ -121,18 +121,6 @@ fn internal(e: ApiError) -> Denial {
             Denial::internal_error(format!("{} at {}: {}", e.code(), cause.at, cause.detail))
         }
         None => Denial::internal_error(e.code().to_owned()),
-    }
-}
-
-/// Logs an internal error's cause where the mint answers in fullsend's words instead of
-/// rendering the error (whose renderer would log it).
-fn log_cause(e: &ApiError) {
-    if let ApiError::Internal(cause) = e {
-        crate::log::event(
-            "error",
-            "internal error",
-            json!({"at": cause.at, "detail": cause.detail}),
-        );
     }
 }
 
@@ -187,7 +175,7 @@ async fn verifying_key(
         return Ok(key);
     }
     let unavailable = |e: ApiError| {
-        log_cause(&e);
+        crate::log::cause(&e);
         AuthError::KeysUnavailable(e.code().to_owned())
     };
     let answer = MintKeysClient::new(env, issuer)
@@ -273,7 +261,7 @@ async fn app_jwt_for(env: &Env, role: &str, app_id: &str) -> Result<String, Deni
                 Denial::pem_unavailable(format!("no {secret} and app {app} is not registered"))
             }
             e => {
-                log_cause(&e);
+                crate::log::cause(&e);
                 Denial::app_jwt_failed(format!("app {app}: {}", e.code()))
             }
         })?;
@@ -321,7 +309,7 @@ async fn foreign_grants(env: &Env, role: &str, lookups: &[ForeignLookup]) -> For
                 Err(e) => Err(e),
             };
             // A failed call is a failed read of every variable.
-            read.inspect_err(log_cause).ok()
+            read.inspect_err(crate::log::cause).ok()
         }
         _ => None,
     };

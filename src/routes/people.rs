@@ -68,7 +68,7 @@ pub async fn authorize(req: &Request, env: &Env, min: Role) -> Result<Actor, Api
             header(req, "content-type").as_deref(),
             header(req, "origin").as_deref(),
             &own,
-            &crate::routes::github_connect::admin_origins(env)?,
+            &crate::settings::admin_origins(env)?,
         )?;
     }
     let who = GithubUserClient::new(env, session.user)?

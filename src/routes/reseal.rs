@@ -35,7 +35,7 @@ fn input(bytes: &[u8]) -> Result<(Option<String>, u32), ApiError> {
     if bytes.is_empty() {
         return Ok((None, DEFAULT_LIMIT));
     }
-    let map = ghplane_core::tenancy::config::parse_object(bytes)?;
+    let map = ghplane_core::input::parse_object(bytes)?;
     let bad = |m: &str| ApiError::Validation(m.to_owned());
     if let Some(k) = map
         .keys()

@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use ghplane_core::ids::{AppId, InstallationId};
 use ghplane_core::routes::Matched;
+use ghplane_core::tenancy::app::verifies_at;
 use ghplane_core::tenancy::directory::DirectorySecret;
 use ghplane_core::webhook::delivery::{DeliveryPage, DeliveryRequest, Received};
 use ghplane_core::webhook::headers::MAX_PAYLOAD_BYTES;
@@ -87,7 +88,7 @@ async fn verifies(
 ) -> Result<Result<(), SignatureError>, ApiError> {
     let usable: Vec<&[u8]> = secrets
         .iter()
-        .filter(|s| s.valid_until_ms.is_none_or(|until| now < until))
+        .filter(|s| verifies_at(s.valid_until_ms, now))
         .map(|s| s.secret.as_slice())
         .collect();
     let claim = match Claim::check(&usable, signature) {

@@ -785,7 +785,7 @@ fn a_500_logs_its_cause_once_and_answers_none(s: &Shared) {
         v["level"] == "error"
             && v["at"]
                 .as_str()
-                .is_some_and(|at| at.starts_with("src/objects/installation_events.rs:"))
+                .is_some_and(|at| at.starts_with("src/objects/installation/events.rs:"))
     });
     assert!(!causes.is_empty());
 }

@@ -12,9 +12,17 @@ pub const MAX_SAFE_ID: u64 = (1 << 53) - 1;
 macro_rules! numeric_id {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
         pub struct $name(u64);
+
+        /// A JSON number, through [`Self::from_u64`]: 0 and unsafe integers are refused
+        /// wherever an id is read, not only where a parser remembers to check.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $name::from_u64(u64::deserialize(d)?).map_err(serde::de::Error::custom)
+            }
+        }
 
         impl $name {
             /// Parses a decimal id: digits only, no sign, no leading zero, 1..=2^53−1.
@@ -204,6 +212,19 @@ mod tests {
         assert!(AppId::from_u64(0).is_err());
         assert!(AppId::from_u64(MAX_SAFE_ID + 1).is_err());
         assert_eq!(AppId::from_u64(7).unwrap().to_string(), "7");
+    }
+
+    #[test]
+    fn ids_deserialize_through_from_u64() {
+        let id: RepoId = serde_json::from_str("7").unwrap();
+        assert_eq!(id.get(), 7);
+        assert_eq!(serde_json::to_string(&id).unwrap(), "7");
+        for bad in ["0", "-1", "1.5", "\"7\"", "9007199254740992", "null"] {
+            let e = serde_json::from_str::<InstallationId>(bad);
+            assert!(e.is_err(), "{bad}");
+        }
+        let e = serde_json::from_str::<AppId>("0").unwrap_err().to_string();
+        assert!(e.starts_with("app id must be a positive integer"), "{e}");
     }
 
     #[test]

@@ -32,10 +32,7 @@ impl fmt::Debug for Sealed {
 /// A short public name for a key: the first 8 hex digits of its SHA-256. Enough to pick the
 /// right key among a handful, useless for guessing it.
 pub fn key_id(key: &[u8]) -> String {
-    Sha256::digest(key)[..4]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(&Sha256::digest(key)[..4])
 }
 
 /// Associated data binding a ciphertext to the object and slot it was written for, so a

@@ -4,6 +4,7 @@
 //! The private key is opened only here, to sign; a JWT is reused while it has more than a
 //! minute left, so a warm object signs about once every eight minutes.
 
+pub mod as_app;
 pub mod client;
 mod redeliveries;
 

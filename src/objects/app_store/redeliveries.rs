@@ -21,8 +21,8 @@ use serde_json::json;
 use worker::{Env, Method, SqlStorage};
 
 use crate::clock::now_ms;
-use crate::github::as_app;
 use crate::github::client::{GithubClient, Idempotent};
+use crate::objects::app_store::as_app;
 use crate::objects::app_store::AppStore;
 use crate::objects::deliveries::DeliveryLog;
 use crate::objects::installation::client::InstallationClient;

@@ -98,7 +98,12 @@ impl InstallationStore {
         // that signed: any registered app's secret can sign a delivery naming any id.
         let unconfirmed = record.is_none()
             && matches!(req.action, Action::UpsertTenant { .. })
-            && !crate::github::as_app::owns_installation(&self.env, req.app_id, id.get()).await?;
+            && !crate::objects::app_store::as_app::owns_installation(
+                &self.env,
+                req.app_id,
+                id.get(),
+            )
+            .await?;
         if unconfirmed {
             crate::log::event(
                 "warn",

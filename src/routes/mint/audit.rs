@@ -18,7 +18,7 @@ pub(super) async fn record(env: &Env, record: &MintAuditRecord) {
         Err(e) => Err(e),
     };
     if let Err(e) = written {
-        super::log_cause(&e);
+        crate::log::cause(&e);
         crate::log::event(
             "error",
             "mint audit write failed",
@@ -34,7 +34,7 @@ pub(super) async fn count_denial(env: &Env, reason: &str) {
         Err(e) => Err(e),
     };
     if let Err(e) = counted {
-        super::log_cause(&e);
+        crate::log::cause(&e);
         crate::log::event(
             "error",
             "mint denial count failed",

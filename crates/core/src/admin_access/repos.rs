@@ -150,7 +150,7 @@ pub fn installation_param(param: Option<&str>) -> Result<InstallationId, ApiErro
 pub fn sync_input(
     map: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<InstallationId, ApiError> {
-    crate::tenancy::config::reject_unknown(map, &["installation_id"], "")?;
+    crate::input::reject_unknown(map, &["installation_id"])?;
     map.get("installation_id")
         .and_then(serde_json::Value::as_u64)
         .ok_or_else(|| ApiError::Validation("installation_id: must be a positive integer".into()))

@@ -52,10 +52,7 @@ impl SessionToken {
 }
 
 pub fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(&Sha256::digest(secret.as_bytes()))
 }
 
 /// A session as its user's object stores it.

@@ -214,7 +214,7 @@ impl OAuthState {
 /// The body of `POST /api/integrations/github/start`: `{"return_to"?: "/relative",
 /// "code_challenge"?: "…"}` (the challenge is read by [`code_challenge`]).
 pub fn start_input(map: &serde_json::Map<String, serde_json::Value>) -> Result<String, ApiError> {
-    crate::tenancy::config::reject_unknown(map, &["return_to", "code_challenge"], "")?;
+    crate::input::reject_unknown(map, &["return_to", "code_challenge"])?;
     match map.get("return_to") {
         None | Some(serde_json::Value::Null) => Ok("/".into()),
         Some(serde_json::Value::String(s)) => return_path_param(Some(s)),

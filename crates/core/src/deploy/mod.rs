@@ -11,6 +11,7 @@
 //! none), [`error`] lists the refusals. All of it is pure: callers pass `now_ms` and random
 //! bytes, and perform the returned effects.
 
+pub mod config;
 pub mod error;
 pub mod hook;
 pub mod lineage;

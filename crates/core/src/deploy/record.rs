@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::projects::input::{invalid, reject_unknown};
-use crate::tenancy::config::parse_object;
+use crate::input::{invalid, parse_object, reject_unknown};
 
 /// The push that caused a deployment (the newest of its burst).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,8 +9,7 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::ids::{truncate, InstallationId, RepoFullName, RepoId};
-use crate::projects::input::{invalid, not_null, reject_unknown};
-use crate::tenancy::config::parse_object;
+use crate::input::{invalid, not_null, parse_object, reject_unknown};
 
 const MAX_BRANCH_LEN: usize = 255;
 const MAX_URL_LEN: usize = 2048;

@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::ids::{AppId, InstallationId, RepoFullName};
+use crate::input::{invalid, parse_object, reject_unknown};
 use crate::sealed::Sealed;
-use crate::tenancy::config::{invalid, parse_object, reject_unknown};
 use crate::tenancy::token::TokenScope;
 
 pub use error::InstallerError;
@@ -46,7 +46,7 @@ impl InstallerId {
     }
 
     pub fn from_random(bytes: &[u8; 8]) -> InstallerId {
-        InstallerId(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        InstallerId(crate::hex::encode(bytes))
     }
 
     pub fn as_str(&self) -> &str {
@@ -181,11 +181,7 @@ pub fn same_name(a: &RepoFullName, b: &RepoFullName) -> bool {
 /// `POST /api/installers`.
 pub fn parse_input(body: &[u8]) -> Result<Target, ApiError> {
     let map = parse_object(body)?;
-    reject_unknown(
-        &map,
-        &["mode", "repository", "account", "org", "exclude"],
-        "",
-    )?;
+    reject_unknown(&map, &["mode", "repository", "account", "org", "exclude"])?;
     match map.get("mode").and_then(Value::as_str) {
         Some("repo") => {
             if map.contains_key("org") || map.contains_key("exclude") {
@@ -233,7 +229,7 @@ pub fn parse_input(body: &[u8]) -> Result<Target, ApiError> {
 /// `POST /api/installers/{id}/enroll`: `{"repositories": ["owner/name", …]}`.
 pub fn parse_enroll(body: &[u8], org: &str) -> Result<Vec<RepoFullName>, ApiError> {
     let map = parse_object(body)?;
-    reject_unknown(&map, &["repositories"], "")?;
+    reject_unknown(&map, &["repositories"])?;
     let repos = repo_list(
         "repositories",
         map.get("repositories")
@@ -526,6 +522,39 @@ impl InstallerRecord {
     }
 }
 
+/// Whether an installation of a dedicated app for `target` covers exactly that repository:
+/// its GitHub id when so, the reason it is misconfigured otherwise.
+pub fn dedicated_coverage(
+    target: &RepoFullName,
+    selection: Option<&str>,
+    repositories: &[crate::tenancy::config::Repository],
+) -> Result<Option<u64>, String> {
+    if selection == Some("all") {
+        return Err(format!(
+            "it was granted all repositories of the account; a dedicated app must be installed on {target} only"
+        ));
+    }
+    match repositories {
+        [only] if same_name(&only.full_name, target) => Ok(only.id),
+        [] => Err(format!(
+            "it was granted no repository; it must be granted {target} only"
+        )),
+        repos => Err(format!(
+            "it was granted {} ({}); a dedicated app must be installed on {target} only",
+            if repos.len() == 1 {
+                "another repository".to_owned()
+            } else {
+                format!("{} repositories", repos.len())
+            },
+            repos
+                .iter()
+                .map(|r| r.full_name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -659,39 +688,6 @@ mod tests {
             "repository_withheld"
         );
         assert!(g.check_token(inst, &scope(&["web"])).is_ok());
-    }
-}
-
-/// Whether an installation of a dedicated app for `target` covers exactly that repository:
-/// its GitHub id when so, the reason it is misconfigured otherwise.
-pub fn dedicated_coverage(
-    target: &RepoFullName,
-    selection: Option<&str>,
-    repositories: &[crate::tenancy::config::Repository],
-) -> Result<Option<u64>, String> {
-    if selection == Some("all") {
-        return Err(format!(
-            "it was granted all repositories of the account; a dedicated app must be installed on {target} only"
-        ));
-    }
-    match repositories {
-        [only] if same_name(&only.full_name, target) => Ok(only.id),
-        [] => Err(format!(
-            "it was granted no repository; it must be granted {target} only"
-        )),
-        repos => Err(format!(
-            "it was granted {} ({}); a dedicated app must be installed on {target} only",
-            if repos.len() == 1 {
-                "another repository".to_owned()
-            } else {
-                format!("{} repositories", repos.len())
-            },
-            repos
-                .iter()
-                .map(|r| r.full_name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
     }
 }
 

@@ -128,7 +128,7 @@ fn the_file_is_in_canonical_form() {
 }
 
 fn object(body: &[u8]) -> Map<String, Value> {
-    crate::tenancy::config::parse_object(body).expect("a JSON object")
+    crate::input::parse_object(body).expect("a JSON object")
 }
 
 /// The test key stands in for the document's elided PEM.

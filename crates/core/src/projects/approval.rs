@@ -7,10 +7,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::create_repo::{is_our_repo, repo_description, RepoFailure};
-use super::record::{
-    AttemptId, AutoCreate, GithubRepo, HistoryEvent, Project, ProjectError, RepoOrigin, SpecStatus,
-};
+use super::create_repo::{is_our_repo, repo_description};
+use super::record::{AutoCreate, GithubRepo, HistoryEvent, Project, RepoOrigin};
+use super::types::{AttemptId, ProjectError, RepoFailure, SpecStatus};
 use crate::ids::RepoFullName;
 use crate::time::rfc3339_from_millis;
 

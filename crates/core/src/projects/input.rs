@@ -1,23 +1,25 @@
-//! The bodies of the project routes, parsed by hand so that unknown fields are refused, PATCH
-//! tells "absent" from `null`, and every message names its field. Nothing here trusts a value
-//! it has not checked.
+//! The bodies of the project routes: serde types that refuse unknown fields, tell "absent"
+//! from `null` in a PATCH, and name the field in every message. Deserializing one checks it,
+//! so a value of these types is always valid, also after the hop to a Durable Object.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::record::SpecStatus;
+use super::types::SpecStatus;
 use crate::error::ApiError;
-use crate::ids::{truncate, RepoFullName};
-use crate::tenancy::config::parse_object;
+use crate::ids::RepoFullName;
+use crate::input::{checked, from_body, invalid};
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
 
-/// `POST /projects`. Serde only carries an already-parsed value to the project's Durable
-/// Object; client input goes through [`NewProject::parse`].
+/// `POST /projects`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewProject {
+    #[serde(deserialize_with = "required_name")]
     pub name: String,
+    #[serde(default, deserialize_with = "optional_description")]
     pub description: Option<String>,
 }
 
@@ -25,55 +27,35 @@ pub struct NewProject {
 /// Its serde form (for the hop to the Durable Object) keeps that distinction: an absent key is
 /// `None`, `null` is `Some(None)`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProjectPatch {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "new_name"
+    )]
     pub name: Option<String>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
+        deserialize_with = "new_description"
     )]
     pub description: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "new_status"
+    )]
     pub status: Option<SpecStatus>,
-}
-
-/// A key that is present (even as `null`) is `Some`; serde's `default` covers absence.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 /// `PUT /projects/:slug/github-repo`. The adapter still reads the repository from GitHub (to
 /// prove access and learn its default branch) before calling `manual_override`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GithubRepoInput {
+    #[serde(rename = "fullName", deserialize_with = "full_name")]
     pub full_name: RepoFullName,
-}
-
-pub(crate) fn invalid(field: &str, why: &str) -> ApiError {
-    ApiError::Validation(format!("{field}: {why}"))
-}
-
-pub(crate) fn reject_unknown(map: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
-    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(ApiError::Validation(format!(
-            "unknown field {}; allowed: {}",
-            truncate(k, 64),
-            allowed.join(", ")
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// A present field that must not be `null`.
-pub(crate) fn not_null<'a>(
-    map: &'a Map<String, Value>,
-    key: &str,
-) -> Result<Option<&'a Value>, ApiError> {
-    match map.get(key) {
-        Some(Value::Null) => Err(invalid(key, "cannot be null")),
-        other => Ok(other),
-    }
 }
 
 fn name(v: &Value) -> Result<String, ApiError> {
@@ -108,50 +90,73 @@ fn status(v: &Value) -> Result<SpecStatus, ApiError> {
         .ok_or_else(|| invalid("status", "must be draft, interviewing or review"))
 }
 
+/// A key that is present (even as `null`) reaches these; serde's `default` covers absence.
+fn required_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    checked(d, name)
+}
+
+fn optional_description<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    checked(d, |v| match v {
+        Value::Null => Ok(None),
+        v => description(v),
+    })
+}
+
+fn new_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    checked(d, |v| not_null("name", v, name))
+}
+
+/// `null` clears the description: `Some(None)`.
+fn new_description<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    checked(d, |v| match v {
+        Value::Null => Ok(Some(None)),
+        v => description(v).map(Some),
+    })
+}
+
+fn new_status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SpecStatus>, D::Error> {
+    checked(d, |v| not_null("status", v, status))
+}
+
+fn full_name<'de, D: Deserializer<'de>>(d: D) -> Result<RepoFullName, D::Error> {
+    checked(d, |v| match v {
+        Value::Null => Err(invalid("fullName", "is required")),
+        v => {
+            let s = v
+                .as_str()
+                .ok_or_else(|| invalid("fullName", "must be \"owner/name\""))?;
+            RepoFullName::parse(s).map_err(|e| invalid("fullName", &e))
+        }
+    })
+}
+
+/// A PATCH field that may be absent but not `null`.
+fn not_null<T>(
+    field: &str,
+    v: &Value,
+    parse: impl FnOnce(&Value) -> Result<T, ApiError>,
+) -> Result<Option<T>, ApiError> {
+    match v {
+        Value::Null => Err(invalid(field, "cannot be null")),
+        v => parse(v).map(Some),
+    }
+}
+
 impl NewProject {
     pub fn parse(body: &[u8]) -> Result<NewProject, ApiError> {
-        let map = parse_object(body)?;
-        reject_unknown(&map, &["name", "description"])?;
-        let name = name(
-            map.get("name")
-                .ok_or_else(|| invalid("name", "is required"))?,
-        )?;
-        let description = match map.get("description") {
-            None | Some(Value::Null) => None,
-            Some(v) => description(v)?,
-        };
-        Ok(NewProject { name, description })
+        from_body(body)
     }
 }
 
 impl ProjectPatch {
     pub fn parse(body: &[u8]) -> Result<ProjectPatch, ApiError> {
-        let map = parse_object(body)?;
-        reject_unknown(&map, &["name", "description", "status"])?;
-        Ok(ProjectPatch {
-            name: not_null(&map, "name")?.map(name).transpose()?,
-            description: match map.get("description") {
-                None => None,
-                Some(Value::Null) => Some(None),
-                Some(v) => Some(description(v)?),
-            },
-            status: not_null(&map, "status")?.map(status).transpose()?,
-        })
+        from_body(body)
     }
 }
 
 impl GithubRepoInput {
     pub fn parse(body: &[u8]) -> Result<GithubRepoInput, ApiError> {
-        let map = parse_object(body)?;
-        reject_unknown(&map, &["fullName"])?;
-        let s = match map.get("fullName") {
-            None | Some(Value::Null) => return Err(invalid("fullName", "is required")),
-            Some(v) => v
-                .as_str()
-                .ok_or_else(|| invalid("fullName", "must be \"owner/name\""))?,
-        };
-        let full_name = RepoFullName::parse(s).map_err(|e| invalid("fullName", &e))?;
-        Ok(GithubRepoInput { full_name })
+        from_body(body)
     }
 }
 

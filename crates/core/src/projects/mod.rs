@@ -12,20 +12,20 @@ pub mod input;
 pub mod org;
 pub mod record;
 pub mod slug;
+pub mod types;
 
 pub use approval::{
     approve, manual_override, on_repo_created, on_repo_failed, on_repo_outcome, ApproveStep,
     CreateRepoPlan, RepoOutcome, RepoReport, SkipReason, AUTO_CREATE_STALE_MS,
 };
 pub use create_repo::{
-    create_repo_body, is_our_repo, next_after_failure, repo_description, retry_name,
-    CreateRepoNext, RepoFailure,
+    create_repo_body, is_our_repo, next_after_failure, repo_description, retry_name, CreateRepoNext,
 };
 pub use github_repo::{GhRepository, RepoListing};
 pub use input::{GithubRepoInput, NewProject, ProjectPatch};
 pub use org::{org_setting, org_token_scope, OrgAuth, OrgNotConfigured, OrgSetting};
 pub use record::{
-    AttemptId, AutoCreate, GithubRepo, HistoryEntry, HistoryEvent, Project, ProjectError,
-    RepoOrigin, SpecStatus, MAX_HISTORY,
+    AutoCreate, GithubRepo, HistoryEntry, HistoryEvent, Project, RepoOrigin, MAX_HISTORY,
 };
 pub use slug::{ProjectSlug, INDEX_OBJECT_NAME};
+pub use types::{AttemptId, ProjectError, RepoFailure, SpecStatus};

@@ -4,101 +4,15 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use thiserror::Error;
 
-use super::create_repo::RepoFailure;
 use super::input::{NewProject, ProjectPatch};
 use super::slug::ProjectSlug;
+use super::types::{AttemptId, ProjectError, RepoFailure, SpecStatus};
 use crate::ids::RepoFullName;
 use crate::time::rfc3339_from_millis;
 
 /// Enough to explain the last few repository decisions; older entries are dropped first.
 pub const MAX_HISTORY: usize = 50;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SpecStatus {
-    Draft,
-    Interviewing,
-    Review,
-}
-
-impl SpecStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SpecStatus::Draft => "draft",
-            SpecStatus::Interviewing => "interviewing",
-            SpecStatus::Review => "review",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<SpecStatus> {
-        match s {
-            "draft" => Some(SpecStatus::Draft),
-            "interviewing" => Some(SpecStatus::Interviewing),
-            "review" => Some(SpecStatus::Review),
-            _ => None,
-        }
-    }
-
-    /// A move requested through PATCH: one step forward, or staying put (a no-op).
-    pub fn check_move(self, to: SpecStatus) -> Result<(), ProjectError> {
-        use SpecStatus::*;
-        match (self, to) {
-            (a, b) if a == b => Ok(()),
-            (Draft, Interviewing) | (Interviewing, Review) => Ok(()),
-            (from, to) => Err(ProjectError::IllegalStatusTransition { from, to }),
-        }
-    }
-
-    /// Approval: the spec must at least be under discussion; approving a reviewed spec again
-    /// is allowed (it retries a failed repository creation).
-    pub fn check_approve(self) -> Result<(), ProjectError> {
-        match self {
-            SpecStatus::Interviewing | SpecStatus::Review => Ok(()),
-            from => Err(ProjectError::IllegalStatusTransition {
-                from,
-                to: SpecStatus::Review,
-            }),
-        }
-    }
-}
-
-impl std::fmt::Display for SpecStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum ProjectError {
-    #[error("the spec status cannot move from {from} to {to}")]
-    IllegalStatusTransition { from: SpecStatus, to: SpecStatus },
-}
-
-impl ProjectError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            ProjectError::IllegalStatusTransition { .. } => "illegal_status_transition",
-        }
-    }
-
-    pub fn status(&self) -> u16 {
-        match self {
-            ProjectError::IllegalStatusTransition { .. } => 409,
-        }
-    }
-}
-
-impl From<ProjectError> for crate::ApiError {
-    fn from(e: ProjectError) -> crate::ApiError {
-        match e {
-            ProjectError::IllegalStatusTransition { .. } => {
-                crate::ApiError::IllegalStatusTransition(e.to_string())
-            }
-        }
-    }
-}
 
 /// The repository a project deploys from, as GitHub reported it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,28 +30,6 @@ pub enum RepoOrigin {
     Auto,
     /// Chosen by an admin; nothing automatic replaces it.
     Manual,
-}
-
-/// Identifies one run of repository creation, so a late answer from an older run is told
-/// apart from the current one. Made by the caller from random bytes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AttemptId(String);
-
-impl AttemptId {
-    pub fn from_random(random: [u8; 6]) -> AttemptId {
-        AttemptId(random.iter().map(|b| format!("{b:02x}")).collect())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for AttemptId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// A repository creation in flight. While it is fresh, approvals create nothing.

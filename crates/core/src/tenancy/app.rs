@@ -10,14 +10,22 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::ids::{AppId, RepoFullName};
+use crate::input::{invalid, parse_object, reject_unknown};
 use crate::sealed::Secret;
 use crate::tenancy::config::{
-    invalid, label, parse_object, private_key, reject_unknown, secret_value, webhook_secret,
-    PrivateKeyInput, SealedSecret,
+    label, private_key, secret_value, webhook_secret, PrivateKeyInput, SealedSecret,
 };
 
 /// Default grace for the previous webhook secret after a rotation (`WEBHOOK_SECRET_GRACE_SECONDS`).
 pub const DEFAULT_WEBHOOK_SECRET_GRACE_SECS: u64 = 24 * 60 * 60;
+
+/// The rotation rule for one webhook secret: it verifies deliveries until its grace ends
+/// (`valid_until_ms`, exclusive); the current secret (`None`) has no end. The webhook route
+/// applies it to the directory's copy of the secrets, [`AppRecord::verifying_secrets`] to the
+/// record's.
+pub fn verifies_at(valid_until_ms: Option<i64>, now_ms: i64) -> bool {
+    valid_until_ms.is_none_or(|until| now_ms < until)
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "camelCase")]
@@ -140,7 +148,7 @@ fn optional<T>(
 impl PlainAppInput {
     pub fn parse(body: &[u8]) -> Result<PlainAppInput, ApiError> {
         let map = parse_object(body)?;
-        reject_unknown(&map, APP_FIELDS, "")?;
+        reject_unknown(&map, APP_FIELDS)?;
         let key = map
             .get("privateKey")
             .ok_or_else(|| invalid("privateKey", "is required"))?;
@@ -210,7 +218,7 @@ impl RotateInput {
         } else {
             parse_object(body)?
         };
-        reject_unknown(&map, &["webhookSecret", "updateGithub"], "")?;
+        reject_unknown(&map, &["webhookSecret", "updateGithub"])?;
         let secret = optional(&map, "webhookSecret", webhook_secret)?;
         let update_github = match map.get("updateGithub") {
             None | Some(Value::Null) => true,
@@ -282,7 +290,7 @@ impl AppRecord {
         let previous = self
             .previous_webhook_secret
             .as_ref()
-            .filter(|p| now_ms < p.valid_until_ms)
+            .filter(|p| verifies_at(Some(p.valid_until_ms), now_ms))
             .map(|p| &p.secret);
         self.webhook_secret.iter().chain(previous).collect()
     }

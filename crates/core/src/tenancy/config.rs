@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
 use crate::ids::{AppId, InstallationId, RepoFullName};
+use crate::input::{invalid, parse_object, reject_unknown, reject_unknown_in};
 use crate::pem::RsaPrivateKey;
 use crate::sealed::{Sealed, Secret};
 
@@ -29,13 +30,8 @@ pub struct Permissions {
     pub max_containers_per_hour: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Account {
-    pub login: String,
-    pub id: u64,
-    #[serde(rename = "type")]
-    pub kind: String,
-}
+/// The account an installation belongs to: the webhook's own type, stored as GitHub sends it.
+pub use crate::webhook::event::Account;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -175,36 +171,6 @@ const INPUT_FIELDS: &[&str] = &[
     "permissions",
 ];
 
-/// Parses a JSON body into an object, mapping serde's failure to `malformed_json`.
-pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::Validation(
-            "the body must be a JSON object".into(),
-        )),
-        Err(e) => Err(ApiError::MalformedJson(e.to_string())),
-    }
-}
-
-pub(crate) fn reject_unknown(
-    map: &Map<String, Value>,
-    allowed: &[&str],
-    at: &str,
-) -> Result<(), ApiError> {
-    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(ApiError::Validation(format!(
-            "unknown field {at}{}; allowed: {}",
-            crate::ids::truncate(k, 64),
-            allowed.join(", ")
-        ))),
-        None => Ok(()),
-    }
-}
-
-pub(crate) fn invalid(field: &str, why: &str) -> ApiError {
-    ApiError::Validation(format!("{field}: {why}"))
-}
-
 fn app_id(v: &Value) -> Result<AppId, ApiError> {
     v.as_u64()
         .ok_or_else(|| invalid("appId", "must be a positive integer"))
@@ -261,7 +227,7 @@ fn account(v: &Value) -> Result<Account, ApiError> {
     let map = v
         .as_object()
         .ok_or_else(|| invalid("account", "must be an object"))?;
-    reject_unknown(map, &["login", "id", "type"], "account.")?;
+    reject_unknown_in(map, &["login", "id", "type"], "account.")?;
     let login = label("account.login", map.get("login").unwrap_or(&Value::Null))?;
     let id = map
         .get("id")
@@ -296,7 +262,7 @@ fn repositories(v: &Value) -> Result<Vec<Repository>, ApiError> {
                 id: None,
             },
             Value::Object(map) => {
-                reject_unknown(map, &["fullName", "id"], &format!("{field}."))?;
+                reject_unknown_in(map, &["fullName", "id"], &format!("{field}."))?;
                 let name = map.get("fullName").and_then(Value::as_str).unwrap_or("");
                 let full_name = RepoFullName::parse(name).map_err(|e| invalid(&field, &e))?;
                 let id = match map.get("id") {
@@ -323,7 +289,7 @@ fn permissions_patch(v: &Value) -> Result<PermissionsPatch, ApiError> {
     let map = v
         .as_object()
         .ok_or_else(|| invalid("permissions", "must be an object"))?;
-    reject_unknown(
+    reject_unknown_in(
         map,
         &[
             "canProcessIssues",
@@ -382,7 +348,7 @@ fn nullable<T>(
 impl PlainInput {
     pub fn parse(body: &[u8]) -> Result<PlainInput, ApiError> {
         let map = parse_object(body)?;
-        reject_unknown(&map, INPUT_FIELDS, "")?;
+        reject_unknown(&map, INPUT_FIELDS)?;
         let app = map
             .get("appId")
             .ok_or_else(|| invalid("appId", "is required"))?;
@@ -409,7 +375,7 @@ impl PlainInput {
 impl PlainPatch {
     pub fn parse(body: &[u8]) -> Result<PlainPatch, ApiError> {
         let map = parse_object(body)?;
-        reject_unknown(&map, INPUT_FIELDS, "")?;
+        reject_unknown(&map, INPUT_FIELDS)?;
         let required = |key: &str| match map.get(key) {
             Some(Value::Null) => Err(invalid(key, "cannot be null")),
             other => Ok(other),

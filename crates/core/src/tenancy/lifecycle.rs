@@ -3,8 +3,8 @@
 //! ids, secrets) are never touched by a webhook.
 
 use crate::ids::{AppId, InstallationId};
-use crate::tenancy::config::{Account, InstallationRecord, Permissions, Repository};
-use crate::webhook::event::{Account as EventAccount, RepoRef};
+use crate::tenancy::config::{InstallationRecord, Permissions, Repository};
+use crate::webhook::event::RepoRef;
 use crate::webhook::Action;
 
 /// What an installation webhook does to the stored record.
@@ -16,14 +16,6 @@ pub enum Lifecycle {
     Purge,
     /// Nothing to do, and why (a stable reason for the delivery log).
     Unchanged(&'static str),
-}
-
-fn account(a: &EventAccount) -> Account {
-    Account {
-        login: a.login.clone(),
-        id: a.id,
-        kind: a.kind.clone(),
-    }
 }
 
 fn repository(r: &RepoRef) -> Repository {
@@ -76,7 +68,7 @@ pub fn apply(
         } => {
             let mut r = current.unwrap_or_else(|| empty(*installation_id, verified_app, now));
             r.app_id = verified_app;
-            r.account = acc.as_ref().map(account).or(r.account);
+            r.account = acc.clone().or(r.account);
             r.repository_selection = repository_selection.map(|s| s.as_str().to_owned());
             r.repositories = repositories.iter().map(repository).collect();
             r.github_permissions = permissions.clone();

@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 use crate::auth::constant_time_eq;
 use crate::error::ApiError;
 use crate::ids::InstallationId;
-use crate::tenancy::config::{invalid, parse_object, reject_unknown, InstallationRecord};
+use crate::input::{invalid, parse_object, reject_unknown};
+use crate::tenancy::config::InstallationRecord;
 
 /// A cached token is handed out until this long before GitHub's `expires_at`, so a caller
 /// always gets at least this much lifetime.
@@ -30,7 +31,10 @@ impl TokenScope {
     /// A stable, short storage key for the scope's cached token.
     pub fn cache_key(&self) -> String {
         let canonical = serde_json::to_string(self).unwrap_or_default();
-        format!("token:{}", hex(&Sha256::digest(canonical.as_bytes())[..12]))
+        format!(
+            "token:{}",
+            crate::hex::encode(&Sha256::digest(canonical.as_bytes())[..12])
+        )
     }
 
     /// The body of `POST /app/installations/{id}/access_tokens`.
@@ -44,10 +48,6 @@ impl TokenScope {
         }
         body
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Permission names GitHub accepts on an installation token (a subset is enough: anything
@@ -86,7 +86,7 @@ pub fn parse_token_request(
     } else {
         parse_object(body)?
     };
-    reject_unknown(&map, &["repositories", "permissions"], "")?;
+    reject_unknown(&map, &["repositories", "permissions"])?;
     let mut scope = TokenScope::default();
     if let Some(v) = map.get("repositories").filter(|v| !v.is_null()) {
         let items = v
@@ -254,7 +254,7 @@ impl<'a> ServiceKey<'a> {
         key_id: &str,
         secret_bytes: &[u8; 32],
     ) -> (String, String) {
-        let secret = hex(secret_bytes);
+        let secret = crate::hex::encode(secret_bytes);
         (
             format!("{SERVICE_KEY_PREFIX}{installation_id}_{key_id}_{secret}"),
             secret,
@@ -268,7 +268,7 @@ impl<'a> ServiceKey<'a> {
 
 /// What is stored of a service key: only this hash.
 pub fn hash_secret(secret: &str) -> String {
-    hex(&Sha256::digest(secret.as_bytes()))
+    crate::hex::encode(&Sha256::digest(secret.as_bytes()))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -40,11 +40,6 @@ pub fn expired(received_ms: i64, now_ms: i64) -> bool {
     now_ms.saturating_sub(received_ms) >= RETENTION_MS
 }
 
-/// How many of the oldest log rows to delete so `count` fits under `cap`.
-pub fn over_cap(count: usize, cap: usize) -> usize {
-    count.saturating_sub(cap)
-}
-
 /// What became of a delivery; stored with its record and returned to GitHub's log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -111,14 +106,6 @@ mod tests {
     fn extreme_times_do_not_overflow() {
         assert!(expired(i64::MIN, i64::MAX));
         assert!(!expired(i64::MAX, i64::MIN));
-    }
-
-    #[test]
-    fn cap_bounds_storage() {
-        assert_eq!(over_cap(0, MAX_DELIVERY_RECORDS), 0);
-        assert_eq!(over_cap(MAX_DELIVERY_RECORDS, MAX_DELIVERY_RECORDS), 0);
-        assert_eq!(over_cap(MAX_DELIVERY_RECORDS + 3, MAX_DELIVERY_RECORDS), 3);
-        assert_eq!(over_cap(300, 100), 200);
     }
 
     #[test]

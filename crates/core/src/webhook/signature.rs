@@ -4,20 +4,13 @@
 //! lowercase hex digits and equals, in constant time, the MAC under one of the app's
 //! non-empty secrets. No input panics, and a hostile header costs one length comparison.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use thiserror::Error;
 
 use crate::auth::constant_time_eq;
-
-type HmacSha256 = Hmac<Sha256>;
+pub use crate::signature::sign;
+use crate::signature::{decode, mac, MAC_LEN};
 
 pub const SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
-
-const PREFIX: &str = "sha256=";
-const MAC_LEN: usize = 32;
-/// The only length a valid header has; checked before anything else is looked at.
-pub const SIGNATURE_HEADER_LEN: usize = PREFIX.len() + 2 * MAC_LEN;
 
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SignatureError {
@@ -79,58 +72,12 @@ impl<'a> Claim<'a> {
     }
 }
 
-/// `sha256=<lowercase hex>`, as GitHub sends it.
-pub fn sign(secret: &[u8], body: &[u8]) -> String {
-    let mut out = String::with_capacity(SIGNATURE_HEADER_LEN);
-    out.push_str(PREFIX);
-    for b in mac(secret, body) {
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 0x0f)] as char);
-    }
-    out
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-fn mac(secret: &[u8], body: &[u8]) -> [u8; MAC_LEN] {
-    // HMAC hashes long keys and pads short ones, so no key length is refused.
-    let mut m = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
-    m.update(body);
-    m.finalize().into_bytes().into()
-}
-
-/// Only what GitHub sends: lowercase prefix, lowercase hex. The length test comes first so
-/// a megabyte header is refused without being scanned.
-fn decode(header: &str) -> Option<[u8; MAC_LEN]> {
-    if header.len() != SIGNATURE_HEADER_LEN {
-        return None;
-    }
-    let hex = header.strip_prefix(PREFIX)?.as_bytes();
-    let mut out = [0u8; MAC_LEN];
-    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        // `+`, not `|`: the same here (the nibbles never overlap), and written so that no
-        // mutation of the operator is equivalent (`|` made `^` would be; see docs/testing.md).
-        *byte = (nibble(pair[0])? << 4) + nibble(pair[1])?;
-    }
-    Some(out)
-}
-
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
     // GitHub's published example ("Validating webhook deliveries").
-    const SECRET: &[u8] = b"It's a Secret to Everybody";
-    const BODY: &[u8] = b"Hello, World!";
-    const HEADER: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    use crate::signature::tests::{BODY, HEADER, SECRET};
+    use crate::signature::HEADER_LEN;
 
     #[test]
     fn a_claim_is_judged_on_macs_computed_elsewhere() {
@@ -253,8 +200,8 @@ mod tests {
     fn multibyte_header_of_the_right_length_does_not_panic() {
         // 71 bytes whose 7th byte is inside a multi-byte character: strip_prefix must not
         // slice through it.
-        let h = format!("sha256é{}", "a".repeat(SIGNATURE_HEADER_LEN - 8));
-        assert_eq!(h.len(), SIGNATURE_HEADER_LEN);
+        let h = format!("sha256é{}", "a".repeat(HEADER_LEN - 8));
+        assert_eq!(h.len(), HEADER_LEN);
         assert_eq!(
             verify(&[SECRET], BODY, Some(&h)),
             Err(SignatureError::Malformed)
@@ -296,7 +243,7 @@ mod tests {
     #[test]
     fn empty_body_is_signed_like_any_other() {
         let h = sign(SECRET, b"");
-        assert_eq!(h.len(), SIGNATURE_HEADER_LEN);
+        assert_eq!(h.len(), HEADER_LEN);
         assert_eq!(verify(&[SECRET], b"", Some(&h)), Ok(()));
         assert_eq!(
             verify(&[SECRET], b" ", Some(&h)),
