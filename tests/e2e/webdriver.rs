@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::worker::free_port;
 
 /// The W3C element reference key.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecc";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 struct Driver {
     base: String,
@@ -152,10 +152,16 @@ impl Browser {
                 started.elapsed() < Duration::from_secs(20),
                 "no element {css} on {}: {}",
                 self.current_url(),
-                self.text("body")
+                self.source()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The page's HTML as it is now (for failure messages), cut to 2,000 characters.
+    pub fn source(&self) -> String {
+        let html = send("GET", &format!("{}/source", self.url), None);
+        html.as_str().unwrap_or_default().chars().take(2000).collect()
     }
 
     /// Whether an element matching `css` is on the page now.
@@ -196,7 +202,9 @@ impl Browser {
             }
             assert!(
                 started.elapsed() < Duration::from_secs(20),
-                "{css} never said {needle:?}; it says {t:?}"
+                "{css} never said {needle:?}; it says {t:?} on {}: {}",
+                self.current_url(),
+                self.source()
             );
             std::thread::sleep(Duration::from_millis(100));
         }

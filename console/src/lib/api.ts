@@ -9,6 +9,17 @@ export type Schemas = components["schemas"];
 
 export const api = createClient<paths>({ baseUrl: "", credentials: "same-origin" });
 
+// A write authenticated by the session cookie must say it is JSON, body or not
+// (docs/admin-access.md: browser writes), so no HTML form could have sent it.
+api.use({
+  onRequest({ request }) {
+    if (request.method !== "GET" && !request.headers.has("content-type")) {
+      request.headers.set("content-type", "application/json");
+    }
+    return request;
+  },
+});
+
 /** What the person can do about a failure, shown differently on every screen. */
 export type Failure =
   | { kind: "transient"; message: string; retryAfter?: number }
