@@ -161,7 +161,11 @@ impl Browser {
     /// The page's HTML as it is now (for failure messages), cut to 2,000 characters.
     pub fn source(&self) -> String {
         let html = send("GET", &format!("{}/source", self.url), None);
-        html.as_str().unwrap_or_default().chars().take(2000).collect()
+        html.as_str()
+            .unwrap_or_default()
+            .chars()
+            .take(2000)
+            .collect()
     }
 
     /// Whether an element matching `css` is on the page now.
