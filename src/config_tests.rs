@@ -75,6 +75,9 @@ fn declared(env: &Value) -> BTreeSet<String> {
     {
         names.insert(binding["name"].as_str().unwrap().to_owned());
     }
+    if let Some(assets) = env["assets"]["binding"].as_str() {
+        names.insert(assets.to_owned());
+    }
     names
 }
 
