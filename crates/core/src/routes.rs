@@ -375,9 +375,10 @@ mod tests {
             );
         }
         // A wrong method is fullsend's 405 sentence, and ghplane's elsewhere.
+        // `GET /` is the admin console's page, not the mint's.
+        assert_eq!(route("GET", "/"), Ok(Route::ConsolePage));
         for (m, p) in [
             ("GET", "/v1/token"),
-            ("GET", "/"),
             ("GET", "//v1/token"),
             ("POST", "/v1/status"),
             ("POST", "/health"),
