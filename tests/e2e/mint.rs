@@ -571,7 +571,12 @@ fn alias_and_double_slash_and_405(s: &Shared) {
     denied(&r, 405, "method_not_allowed", "method not allowed");
     // `GET /` is the admin console's page; another method on `/` is still a 405.
     let r = m.api.send("PUT", "/", &[], None);
-    assert_eq!((r.status, r.code()), (405, "method_not_allowed".into()), "{}", r.text());
+    assert_eq!(
+        (r.status, r.code()),
+        (405, "method_not_allowed".into()),
+        "{}",
+        r.text()
+    );
 }
 
 fn second_mint_makes_one_github_call(s: &Shared) {
