@@ -2,9 +2,7 @@
 //! failed delivery is retried. Invariant: every job body is signed with HMAC-SHA256 over the
 //! exact bytes sent, and retries are bounded (at most [`HOOK_RETRY_DELAYS_MS`]`.len()`).
 
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 use super::record::Deployment;
 use super::source::Source;
@@ -54,32 +52,24 @@ pub fn hook_body(
     })
 }
 
-fn mac(secret: &[u8], body: &[u8]) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
-    mac.update(body);
-    mac
-}
-
-/// The `X-Ghplane-Signature-256` value: `sha256=<lowercase hex>`, as GitHub signs webhooks,
-/// so receivers can reuse their verification code.
+/// The `X-Ghplane-Signature-256` value: `sha256=<lowercase hex>`, as GitHub signs webhooks
+/// (the one implementation, `crate::signature`), so receivers can reuse their verification
+/// code.
 pub fn signature(secret: &[u8], body: &[u8]) -> String {
-    let digest = mac(secret, body).finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
+    crate::signature::sign(secret, body)
 }
 
-/// Checks a signature header in constant time (for receivers and tests).
+/// Checks a deployer's signature header in constant time. A little looser than GitHub's
+/// form, as it always was here: surrounding whitespace and uppercase hex are accepted.
 pub fn verify_signature(secret: &[u8], body: &[u8], header: &str) -> bool {
-    let Some(hex) = header.trim().strip_prefix("sha256=") else {
-        return false;
-    };
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return false;
+    match header.trim().strip_prefix("sha256=") {
+        Some(hex) => crate::signature::verify(
+            secret,
+            body,
+            &format!("sha256={}", hex.to_ascii_lowercase()),
+        ),
+        None => false,
     }
-    let bytes: Vec<u8> = (0..32)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0))
-        .collect();
-    mac(secret, body).verify_slice(&bytes).is_ok()
 }
 
 /// Whether a try is worth repeating: no answer at all (`None`), or an answer that says
