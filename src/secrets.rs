@@ -81,6 +81,22 @@ impl Keyring {
 
     /// One stored value brought under the current key: left alone when it already is,
     /// opened (with whichever key sealed it) and sealed again when it is not.
+    /// Reseals each of an object's `slots` in place, counting in `report`; whether any value
+    /// changed (so the caller stores its record once).
+    pub async fn reseal_all(
+        &self,
+        object: &str,
+        slots: Vec<(&str, &mut Sealed)>,
+        report: &mut ResealReport,
+    ) -> bool {
+        let mut changed = false;
+        for (slot, value) in slots {
+            let outcome = self.reseal(object, slot, value).await;
+            changed |= report.apply(object, slot, outcome, value);
+        }
+        changed
+    }
+
     pub async fn reseal(&self, object: &str, slot: &str, sealed: &Sealed) -> Resealed {
         if sealed.kid == self.current.0 {
             return Resealed::Current;

@@ -19,16 +19,12 @@ use ghplane_core::admin_access::audit::{
 use ghplane_core::admin_access::roles::{CachedMembership, LoginBinding};
 use ghplane_core::ApiError;
 use serde::Deserialize;
-use worker::{durable_object, Date, Env, Request, Response, SqlStorage, SqlStorageValue, State};
+use worker::{durable_object, Env, Request, Response, SqlStorage, SqlStorageValue, State};
 
+use crate::clock::now_ms;
 use crate::objects::rpc::{self, Object};
-use crate::settings;
-
 use crate::objects::trim::TRIM_EVERY_MS;
-
-fn now_ms() -> i64 {
-    Date::now().as_millis() as i64
-}
+use crate::settings;
 
 #[durable_object]
 pub struct AdminAudit {

@@ -17,7 +17,7 @@ use ghplane_core::projects::OrgAuth;
 use ghplane_core::routes::Matched;
 use ghplane_core::tenancy::token::TokenScope;
 use ghplane_core::ApiError;
-use worker::{Date, Env, Method, Request, Response};
+use worker::{Env, Method, Request, Response};
 
 use crate::github::client::{GithubClient, Idempotent};
 use crate::http::json_response;
@@ -114,7 +114,7 @@ async fn role_of(env: &Env, user_id: u64, login: &str) -> Result<Option<Role>, A
         settings::ADMIN_TEAM_CACHE_SECONDS,
         DEFAULT_TEAM_CACHE_SECS,
     )?;
-    let now = Date::now().as_millis() as i64;
+    let now = crate::clock::now_ms();
     let mut asked = Vec::new();
     let mut ctx = TeamCheck {
         env,

@@ -180,7 +180,6 @@ impl AppStore {
         };
         let ring = Keyring::from_env(&self.env).await?;
         let object = object_name(id);
-        let mut changed = false;
         let mut slots: Vec<(&str, &mut ghplane_core::sealed::Sealed)> =
             vec![(PRIVATE_KEY_SLOT, &mut record.private_key.sealed)];
         if let Some(s) = record.webhook_secret.as_mut() {
@@ -192,10 +191,7 @@ impl AppStore {
         if let Some(s) = record.client_secret.as_mut() {
             slots.push((CLIENT_SECRET_SLOT, &mut s.sealed));
         }
-        for (slot, value) in slots {
-            let outcome = ring.reseal(&object, slot, value).await;
-            changed |= report.apply(&object, slot, outcome, value);
-        }
+        let changed = ring.reseal_all(&object, slots, &mut report).await;
         if changed {
             self.save(&record).await?;
         }

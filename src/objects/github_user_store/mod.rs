@@ -120,11 +120,7 @@ impl GithubUserStore {
         if let Some(r) = link.refresh_token.as_mut() {
             slots.push((REFRESH_TOKEN_SLOT, r));
         }
-        let mut changed = false;
-        for (slot, value) in slots {
-            let outcome = ring.reseal(&object, slot, value).await;
-            changed |= report.apply(&object, slot, outcome, value);
-        }
+        let changed = ring.reseal_all(&object, slots, &mut report).await;
         if changed {
             storage.put(LINK_KEY, &link).await.map_err(|e| fail!(e))?;
         }

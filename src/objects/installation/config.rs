@@ -89,7 +89,6 @@ impl InstallationStore {
         };
         let ring = Keyring::from_env(&self.env).await?;
         let object = id.object_name();
-        let mut changed = false;
         let mut slots = Vec::new();
         if let Some(k) = record.private_key.as_mut() {
             slots.push((PRIVATE_KEY_SLOT, &mut k.sealed));
@@ -97,10 +96,7 @@ impl InstallationStore {
         if let Some(w) = record.webhook_secret.as_mut() {
             slots.push((WEBHOOK_SECRET_SLOT, &mut w.sealed));
         }
-        for (slot, value) in slots {
-            let outcome = ring.reseal(&object, slot, value).await;
-            changed |= report.apply(&object, slot, outcome, value);
-        }
+        let changed = ring.reseal_all(&object, slots, &mut report).await;
         if changed {
             self.save(&record).await?;
         }
