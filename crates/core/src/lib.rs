@@ -13,6 +13,7 @@ pub mod ids;
 pub mod input;
 pub mod installer;
 pub mod jwt;
+pub mod lists;
 pub mod mint;
 pub mod openapi;
 pub mod pem;
