@@ -45,6 +45,12 @@ pub fn json_bytes_response(status: u16, bytes: Vec<u8>) -> Response {
     }
 }
 
+/// The request's query pairs, decoded, in order.
+pub fn query(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
+    let url = req.url().map_err(|e| fail!(e))?;
+    Ok(url.query_pairs().into_owned().collect())
+}
+
 pub fn no_content() -> Response {
     Response::empty()
         .map(|r| r.with_status(204))

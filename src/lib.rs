@@ -182,5 +182,8 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::ListInstallations => installations::list(req, env).await,
         Route::ListAdminAudit => routes::people::list_audit(req, env).await,
         Route::ConsolePage => routes::console::page(req, env).await,
+        Route::ListApps => apps::list(req, env).await,
+        Route::ListInstallers => installers::list(req, env).await,
+        Route::ListAllDeliveries => webhooks::list_all_deliveries(req, env).await,
     }
 }

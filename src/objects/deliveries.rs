@@ -15,6 +15,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use ghplane_core::ids::InstallationId;
+use ghplane_core::lists::deliveries::{DeliveryRow, DeliverySearch};
 use ghplane_core::time::rfc3339_from_millis;
 use ghplane_core::webhook::claim::{self, ClaimDecision, StoredClaim, PROCESSING};
 pub use ghplane_core::webhook::delivery::{Delivered, DeliveryRequest, Received};
@@ -273,6 +275,77 @@ impl DeliveryLog {
             })
             .collect();
         Ok(json!({"deliveries": items, "nextCursor": next}))
+    }
+
+    /// The rows `search` asks for (one tenant's part of `GET /api/deliveries`), newest
+    /// first; `installation` is whose log this is.
+    pub fn search(
+        &self,
+        installation: InstallationId,
+        search: &DeliverySearch,
+    ) -> Result<Vec<DeliveryRow>, ApiError> {
+        let f = &search.filter;
+        let mut clauses: Vec<&str> = Vec::new();
+        let mut args: Vec<SqlStorageValue> = Vec::new();
+        if let Some(event) = &f.event {
+            clauses.push("event = ?");
+            args.push(event.as_str().into());
+        }
+        if let Some(outcome) = &f.outcome {
+            clauses.push("outcome = ?");
+            args.push(outcome.as_str().into());
+        }
+        if let Some(repo) = &f.repository {
+            clauses.push("repository = ? COLLATE NOCASE");
+            args.push(repo.as_str().into());
+        }
+        if let Some(since) = f.since_ms {
+            clauses.push("received_at >= ?");
+            args.push(since.into());
+        }
+        if let Some((at, id)) = &search.before {
+            clauses.push(if search.inclusive {
+                "(received_at < ? OR (received_at = ? AND id <= ?))"
+            } else {
+                "(received_at < ? OR (received_at = ? AND id < ?))"
+            });
+            args.extend([(*at).into(), (*at).into(), id.as_str().into()]);
+        }
+        let filter = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        args.push(i64::from(search.limit.clamp(1, MAX_PAGE + 1)).into());
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                &format!(
+                    "SELECT id, received_at, event, action, repository, outcome, status, error_code, reason,
+                            duration_ms, attempts
+                     FROM deliveries {filter} ORDER BY received_at DESC, id DESC LIMIT ?"
+                ),
+                args,
+            )
+            .and_then(|c| c.to_array())
+            .map_err(|e| fail!(e))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DeliveryRow {
+                installation,
+                id: r.id,
+                received_at_ms: r.received_at as i64,
+                event: r.event,
+                action: r.action,
+                repository: r.repository,
+                outcome: r.outcome,
+                status: r.status as u16,
+                error_code: r.error_code,
+                reason: r.reason,
+                duration_ms: r.duration_ms.map(|d| d as i64),
+                attempts: r.attempts as u64,
+            })
+            .collect())
     }
 
     /// Drops keys and log rows past retention, and the oldest log rows over the cap.

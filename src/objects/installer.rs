@@ -2,18 +2,22 @@
 //! the outstanding setup state, the app created for it, its installation, and the service
 //! key made at enrollment (sealed, until the status shows it once).
 
+use std::cell::Cell;
+
+use futures_util::lock::Mutex;
 use ghplane_core::ids::RepoFullName;
 use ghplane_core::installer::state::STATE_TTL_SECS;
 use ghplane_core::installer::{
     InstallerError, InstallerId, InstallerRecord, PendingState, ServiceKeyHandoff,
 };
+use ghplane_core::lists::installers::InstallerRow;
 use ghplane_core::ApiError;
 use ghplane_webcrypto::random_bytes;
 use worker::{durable_object, Env, Request, Response, State};
 
 use crate::clock::now_text;
 use crate::github::client::now_unix;
-use crate::objects::rpc;
+use crate::objects::{installer_index, rpc};
 use crate::secrets::Keyring;
 
 pub mod client;
@@ -21,6 +25,8 @@ pub mod client;
 pub use client::{Installed, InstallerClient, InstallerCommand, Viewed};
 
 const RECORD_KEY: &str = "installer";
+/// The row this installer last published to the listing (`installer_index`).
+const LISTED_KEY: &str = "installer-listing";
 const SERVICE_KEY_SLOT: &str = "serviceKey";
 /// A setup link is reused while it has at least this long left.
 const STATE_REUSE_MIN_SECS: i64 = 10 * 60;
@@ -29,44 +35,102 @@ const STATE_REUSE_MIN_SECS: i64 = 10 * 60;
 pub struct InstallerStore {
     state: State,
     env: Env,
+    /// One listing sync at a time.
+    listing: Mutex<()>,
+    /// Whether the listing row was found up to date since this instance woke.
+    listing_synced: Cell<bool>,
 }
 
 impl worker::DurableObject for InstallerStore {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env }
+        Self {
+            state,
+            env,
+            listing: Mutex::new(()),
+            listing_synced: Cell::new(false),
+        }
     }
 
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
         rpc::serve(req, |name, command: InstallerCommand| async move {
             let id = own_id(&name)?;
             let id = &id;
-            match command {
-                InstallerCommand::Create { record } => {
-                    self.save(&record).await?;
-                    rpc::reply(&record)
-                }
-                InstallerCommand::Get => rpc::reply(&self.existing(id).await?),
-                InstallerCommand::State => rpc::reply(&self.issue_state(id).await?),
-                InstallerCommand::Consume { nonce } => rpc::reply(&self.consume(id, &nonce).await?),
-                InstallerCommand::SetApp { app } => rpc::reply(
-                    &self
-                        .update(id, |r| {
-                            r.app = Some(app);
-                        })
-                        .await?,
-                ),
-                InstallerCommand::Installed(i) => rpc::reply(&self.installed(id, i).await?),
-                InstallerCommand::Enrolled { repositories } => {
-                    rpc::reply(&self.update(id, |r| enroll(r, repositories)).await?)
-                }
-                InstallerCommand::Uninstalled => {
-                    let now = now_text();
-                    rpc::reply(&self.update(id, |r| uninstall(r, now)).await?)
-                }
-                InstallerCommand::View => rpc::reply(&self.view(id).await?),
+            // Reads leave the row as it is; anything else may change it. Also once per wake:
+            // an installer made before the listing existed, or whose last publication failed,
+            // is listed the next time it serves.
+            let may_change_row = !matches!(
+                command,
+                InstallerCommand::Get | InstallerCommand::View | InstallerCommand::State
+            );
+            let result = self.run(id, command).await;
+            if may_change_row || !self.listing_synced.get() {
+                self.sync_listing(id).await;
             }
+            result
         })
         .await
+    }
+}
+
+impl InstallerStore {
+    /// Runs one command; the reply serialized for [`rpc::serve`].
+    async fn run(&self, id: &InstallerId, command: InstallerCommand) -> Result<Vec<u8>, ApiError> {
+        match command {
+            InstallerCommand::Create { record } => {
+                self.save(&record).await?;
+                rpc::reply(&record)
+            }
+            InstallerCommand::Get => rpc::reply(&self.existing(id).await?),
+            InstallerCommand::State => rpc::reply(&self.issue_state(id).await?),
+            InstallerCommand::Consume { nonce } => rpc::reply(&self.consume(id, &nonce).await?),
+            InstallerCommand::SetApp { app } => rpc::reply(
+                &self
+                    .update(id, |r| {
+                        r.app = Some(app);
+                    })
+                    .await?,
+            ),
+            InstallerCommand::Installed(i) => rpc::reply(&self.installed(id, i).await?),
+            InstallerCommand::Enrolled { repositories } => {
+                rpc::reply(&self.update(id, |r| enroll(r, repositories)).await?)
+            }
+            InstallerCommand::Uninstalled => {
+                let now = now_text();
+                rpc::reply(&self.update(id, |r| uninstall(r, now)).await?)
+            }
+            InstallerCommand::View => rpc::reply(&self.view(id).await?),
+        }
+    }
+
+    /// Publishes this installer's listing row if it changed since it was last published. A
+    /// failure is logged, never fails the request, and is retried on the next request.
+    async fn sync_listing(&self, id: &InstallerId) {
+        let _one_at_a_time = self.listing.lock().await;
+        let outcome = self.publish_row().await;
+        self.listing_synced.set(outcome.is_ok());
+        if let Err(e) = outcome {
+            crate::log::event(
+                "warn",
+                "installer listing sync failed",
+                serde_json::json!({"installer": id.as_str(), "errorCode": e.code()}),
+            );
+        }
+    }
+
+    async fn publish_row(&self) -> Result<(), ApiError> {
+        let Some(current) = self.load().await?.map(|r| InstallerRow::of(&r)) else {
+            return Ok(());
+        };
+        let storage = self.state.storage();
+        let listed: Option<InstallerRow> = storage.get(LISTED_KEY).await.map_err(|e| fail!(e))?;
+        if listed.as_ref() == Some(&current) {
+            return Ok(());
+        }
+        installer_index::publish(&self.env, &current).await?;
+        storage
+            .put(LISTED_KEY, &current)
+            .await
+            .map_err(|e| fail!(e))
     }
 }
 

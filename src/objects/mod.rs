@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod github_user_store;
 pub mod installation;
 pub mod installer;
+pub mod installer_index;
 pub mod mint_app;
 pub mod mint_audit;
 pub mod mint_keys;

@@ -38,17 +38,33 @@ pub async fn withdraw(env: &Env, id: InstallationId) -> Result<(), ApiError> {
         .await
 }
 
-/// One page of the listing: every shard's next `limit + 1` rows, merged.
-pub async fn page(env: &Env, query: &PageQuery) -> Result<Value, ApiError> {
-    let command = ProjectIndexCommand::TenantRows {
-        after: query.after,
-        limit: query.limit + 1,
-    };
+/// Every shard's first `limit` rows with an id above `after`, in id order.
+async fn shard_rows(
+    env: &Env,
+    after: Option<InstallationId>,
+    limit: usize,
+) -> Result<Vec<Vec<TenantRow>>, ApiError> {
+    let command = ProjectIndexCommand::TenantRows { after, limit };
     let calls = (0..SHARDS).map(|n| {
         let command = &command;
         async move { shard(env, n)?.call::<_, Vec<TenantRow>>(command).await }
     });
-    let answers = futures_util::future::try_join_all(calls).await?;
+    futures_util::future::try_join_all(calls).await
+}
+
+/// One page of the listing: every shard's next `limit + 1` rows, merged.
+pub async fn page(env: &Env, query: &PageQuery) -> Result<Value, ApiError> {
+    let answers = shard_rows(env, query.after, query.limit + 1).await?;
     let (rows, next) = merge(answers, query.limit);
     Ok(json!({"installations": rows, "nextCursor": next}))
+}
+
+/// The first `limit` (at most 1000) listed tenants with an id above `after`, in id order.
+pub async fn ids_after(
+    env: &Env,
+    after: Option<InstallationId>,
+    limit: usize,
+) -> Result<Vec<InstallationId>, ApiError> {
+    let (rows, _) = merge(shard_rows(env, after, limit).await?, limit);
+    Ok(rows.iter().map(|r| r.id).collect())
 }

@@ -11,7 +11,10 @@ use serde_json::json;
 use worker::{Env, Method, Request, Response};
 
 use crate::github::client::{GithubClient, Idempotent};
-use crate::http::{json_response, no_content, read_json_body, read_optional_json, MAX_ADMIN_BODY};
+use crate::http::{
+    json_response, no_content, query, read_json_body, read_optional_json, MAX_ADMIN_BODY,
+};
+use crate::objects::app_directory::client::DirectoryClient;
 use crate::objects::app_store::client::{
     object_name, AppClient, CLIENT_SECRET_SLOT, PRIVATE_KEY_SLOT, WEBHOOK_SECRET_SLOT,
 };
@@ -70,6 +73,29 @@ pub async fn put_app(mut req: Request, env: &Env, m: &Matched) -> Result<Respons
 pub async fn get_app(env: &Env, m: &Matched) -> Result<Response, ApiError> {
     let view = AppClient::new(env, app_id(m)?)?.get().await?;
     Ok(json_response(200, &view))
+}
+
+/// `GET /api/apps`: every registered app in app-id order, a page at a time, each as
+/// `GET /api/apps/{app_id}` shows it (whether each secret is set, never a secret).
+pub async fn list(req: Request, env: &Env) -> Result<Response, ApiError> {
+    use ghplane_core::lists::apps;
+    let pairs = query(&req)?;
+    let q = apps::parse_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let (ids, next) = apps::page(DirectoryClient::new(env)?.list().await?, &q);
+    let views = futures_util::future::try_join_all(ids.into_iter().map(|id| async move {
+        match AppClient::new(env, id)?.get().await {
+            Ok(view) => Ok(Some(view)),
+            // Deleted since the directory answered.
+            Err(ApiError::AppNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }))
+    .await?;
+    let apps: Vec<_> = views.into_iter().flatten().collect();
+    Ok(json_response(
+        200,
+        &json!({"apps": apps, "nextCursor": next}),
+    ))
 }
 
 pub async fn delete_app(env: &Env, m: &Matched) -> Result<Response, ApiError> {

@@ -13,11 +13,12 @@ use worker::{Env, Method, Request, Response};
 
 use crate::clock::now_text;
 use crate::github::client::{GithubClient, Idempotent};
-use crate::http::{json_response, read_json_body, MAX_ADMIN_BODY};
+use crate::http::{json_response, query, read_json_body, MAX_ADMIN_BODY};
 use crate::objects::app_store::client::AppClient;
 use crate::objects::claims::ClaimsClient;
 use crate::objects::installation::InstallationClient;
 use crate::objects::installer::{forget_app, InstallerClient};
+use crate::objects::installer_index;
 use crate::settings;
 
 pub fn installer_id(m: &Matched) -> Result<InstallerId, ApiError> {
@@ -93,6 +94,32 @@ pub async fn get(env: &Env, m: &Matched) -> Result<Response, ApiError> {
     Ok(json_response(
         200,
         &status(env, viewed.record, viewed.service_key).await?,
+    ))
+}
+
+/// `GET /api/installers`: every installer, newest first, a page at a time: its target, phase,
+/// app and installation, and the conflicts its owner's claim object holds; never the
+/// service key, the setup state or the app's credentials.
+pub async fn list(req: Request, env: &Env) -> Result<Response, ApiError> {
+    use ghplane_core::lists::installers;
+    let pairs = query(&req)?;
+    let q = installers::parse_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let (rows, next) = installer_index::page(env, &q).await?;
+    let items = futures_util::future::try_join_all(rows.into_iter().map(|row| async move {
+        let answer = ClaimsClient::new(env, row.owner())?
+            .apply(&ClaimRequest::View {
+                installer: row.id.clone(),
+                installation_id: row.installation_id,
+            })
+            .await?;
+        let mut item = serde_json::to_value(&row).map_err(|e| fail!(e))?;
+        item["conflicts"] = answer.conflicts.into();
+        Ok::<_, ApiError>(item)
+    }))
+    .await?;
+    Ok(json_response(
+        200,
+        &serde_json::json!({"installers": items, "nextCursor": next}),
     ))
 }
 

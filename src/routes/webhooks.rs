@@ -25,10 +25,11 @@ use ghplane_webcrypto::hmac_sha256;
 use worker::{Env, Request, Response};
 
 use crate::clock::now_ms;
-use crate::http::{json_response, read_capped, BodyError};
+use crate::http::{json_response, query, read_capped, BodyError};
 use crate::objects::app_directory::client::DirectoryClient;
 use crate::objects::app_store::client::{object_name, AppClient, WEBHOOK_SECRET_SLOT};
 use crate::objects::installation::InstallationClient;
+use crate::objects::tenant_index;
 use crate::secrets::Keyring;
 
 /// Opened webhook secrets, per isolate. The directory is read on every delivery, so deleting
@@ -201,6 +202,32 @@ pub async fn list_deliveries(req: Request, env: &Env, m: &Matched) -> Result<Res
     let page = page_query(&req)?;
     let listing = InstallationClient::new(env, id)?.deliveries(&page).await?;
     Ok(json_response(200, &listing))
+}
+
+/// `GET /api/deliveries`: every tenant's deliveries, newest first, filtered. Read by fanning
+/// out to a bounded group of tenants' logs per page (`ghplane_core::lists::deliveries`);
+/// the webhook path writes nothing for it.
+pub async fn list_all_deliveries(req: Request, env: &Env) -> Result<Response, ApiError> {
+    use ghplane_core::lists::deliveries as list;
+    let pairs = query(&req)?;
+    let q = list::parse_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let listed =
+        tenant_index::ids_after(env, q.cursor.group_after, list::tenants_to_list(&q.cursor))
+            .await?;
+    let group = list::group(&q.cursor, listed);
+    let calls = group.tenants.iter().map(|tenant| {
+        let search =
+            list::DeliverySearch::of(&q.filter, q.cursor.position.as_ref(), *tenant, q.limit + 1);
+        async move {
+            InstallationClient::new(env, *tenant)?
+                .search_deliveries(&search)
+                .await
+        }
+    });
+    let answers = futures_util::future::try_join_all(calls).await?;
+    let (rows, more) = list::merge(answers, q.limit);
+    let next = list::next_cursor(&q.cursor, &group, &rows, more);
+    Ok(json_response(200, &list::reply(&rows, next, &group)))
 }
 
 pub async fn list_app_deliveries(

@@ -68,6 +68,9 @@ pub enum Route {
     ListInstallations,
     ListAdminAudit,
     ConsolePage,
+    ListApps,
+    ListInstallers,
+    ListAllDeliveries,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,6 +206,9 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("GET", "/api/installations", Route::ListInstallations, Auth::VIEWER),
     spec("GET", "/api/audit", Route::ListAdminAudit, Auth::VIEWER),
     spec("GET", "/", Route::ConsolePage, Auth::Public),
+    spec("GET", "/api/apps", Route::ListApps, Auth::VIEWER),
+    spec("GET", "/api/installers", Route::ListInstallers, Auth::VIEWER),
+    spec("GET", "/api/deliveries", Route::ListAllDeliveries, Auth::VIEWER),
 ];
 
 /// The methods `path` is served with (for `Allow` and CORS preflights); empty when none.

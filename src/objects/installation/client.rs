@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use ghplane_core::ids::{InstallationId, RepoFullName, RepoId};
 use ghplane_core::installer::claims::Affected;
 use ghplane_core::installer::InstallerId;
+use ghplane_core::lists::deliveries::{DeliveryRow, DeliverySearch};
 use ghplane_core::rpc::Command;
 use ghplane_core::tenancy::config::{SealedInput, SealedPatch};
 use ghplane_core::tenancy::token::{ServiceKey, TokenScope};
@@ -78,6 +79,10 @@ pub enum InstallationCommand {
     Deliveries {
         page: DeliveryPage,
     },
+    /// The log's rows a page of `GET /api/deliveries` needs: `Vec<DeliveryRow>`.
+    SearchDeliveries {
+        search: DeliverySearch,
+    },
     /// Of these delivery ids, those a redelivery would get processed.
     Unprocessed {
         ids: Vec<String>,
@@ -113,6 +118,7 @@ impl Command for InstallationCommand {
             | C::Repositories
             | C::FindRepository { .. }
             | C::Deliveries { .. }
+            | C::SearchDeliveries { .. }
             | C::Work => true,
             C::PatchConfig { .. }
             | C::CreateServiceKey
@@ -316,6 +322,16 @@ impl InstallationClient {
     pub async fn deliveries(&self, page: &DeliveryPage) -> Result<Value, ApiError> {
         let page = page.clone();
         self.call(InstallationCommand::Deliveries { page }).await
+    }
+
+    /// The log's rows matching `search`, newest first.
+    pub async fn search_deliveries(
+        &self,
+        search: &DeliverySearch,
+    ) -> Result<Vec<DeliveryRow>, ApiError> {
+        let search = search.clone();
+        self.call(InstallationCommand::SearchDeliveries { search })
+            .await
     }
 
     /// Of these delivery ids, those a redelivery would get processed here.

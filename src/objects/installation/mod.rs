@@ -134,6 +134,7 @@ impl InstallationStore {
             C::FindRepository { repo } => rpc::reply(&self.find_repository(id, repo).await?),
             C::Deliver { delivery } => rpc::reply(&self.deliver(id, delivery).await?),
             C::Deliveries { page } => rpc::reply(&self.list_deliveries(&page)?),
+            C::SearchDeliveries { search } => rpc::reply(&self.deliveries()?.search(id, &search)?),
             C::Unprocessed { ids } => rpc::reply(&self.deliveries()?.unprocessed(&ids, now_ms())?),
             C::Work => rpc::reply(&self.list_work()?),
             C::SetWithheld { withheld } => rpc::reply(&self.set_withheld(withheld).await?),

@@ -1,8 +1,10 @@
 //! The handle on the `ProjectIndex` class, a class of listings: the projects' listing
-//! (`projects-index`) and the tenant listing's shards (`tenants-index-<n>`, called by
-//! `tenant_index`). One command enum covers both uses. A leaf: it imports no other object.
+//! (`projects-index`), the tenant listing's shards (`tenants-index-<n>`, called by
+//! `tenant_index`) and the installers' listing (`installers-index`, called by
+//! `installer_index`). One command enum covers every use. A leaf: it imports no other object.
 
 use ghplane_core::ids::InstallationId;
+use ghplane_core::lists::installers::InstallerRow;
 use ghplane_core::projects::INDEX_OBJECT_NAME;
 use ghplane_core::rpc::Command;
 use ghplane_core::tenancy::listing::TenantRow;
@@ -29,6 +31,14 @@ pub enum ProjectIndexCommand {
     /// Reply: up to `limit` (1 to 1000) tenant rows with an id above `after`, in id order.
     TenantRows {
         after: Option<InstallationId>,
+        limit: usize,
+    },
+    /// An installer's row, replacing what the index held under its key. Reply: `()`.
+    PutInstaller { row: InstallerRow },
+    /// Reply: up to `limit` (1 to 1000) installer rows whose key sorts before `before`,
+    /// newest first.
+    InstallerRows {
+        before: Option<String>,
         limit: usize,
     },
 }

@@ -2,12 +2,15 @@
 //! `p:<slug>`, each the project's summary as JSON text; a row is only replaced by one at
 //! least as recent, so updates that arrive out of order never roll it back. The tenant
 //! listing's shards (`tenants-index-<n>`, see `tenant_index`) are objects of this class too:
-//! one row per tenant under `t:<zero-padded id>`, so that key order is id order.
+//! one row per tenant under `t:<zero-padded id>`, so that key order is id order. So is the
+//! installers' listing (`installers-index`, see `installer_index`): one row per installer
+//! under `i:<created at>|<id>`, so that key order is age order.
 
 pub mod client;
 
 use futures_util::lock::Mutex;
 use ghplane_core::ids::InstallationId;
+use ghplane_core::lists::installers::{self, InstallerRow};
 use ghplane_core::projects::ProjectSlug;
 use ghplane_core::tenancy::listing::{row_key, TenantRow, ROW_PREFIX};
 use ghplane_core::ApiError;
@@ -46,6 +49,12 @@ impl worker::DurableObject for ProjectIndex {
                 }
                 ProjectIndexCommand::TenantRows { after, limit } => {
                     rpc::reply(&self.tenant_rows(after, limit.clamp(1, 1000)).await?)
+                }
+                ProjectIndexCommand::PutInstaller { row } => {
+                    rpc::reply(&self.put_row(&row.key(), &row).await?)
+                }
+                ProjectIndexCommand::InstallerRows { before, limit } => {
+                    rpc::reply(&self.installer_rows(before, limit.clamp(1, 1000)).await?)
                 }
             }
         })
@@ -88,12 +97,35 @@ impl ProjectIndex {
     }
 
     async fn put_tenant(&self, row: &TenantRow) -> Result<(), ApiError> {
+        self.put_row(&row_key(row.id), row).await
+    }
+
+    /// Stores `row` as JSON text under `key`.
+    async fn put_row<T: serde::Serialize>(&self, key: &str, row: &T) -> Result<(), ApiError> {
         let text = serde_json::to_string(row).map_err(|e| fail!(e))?;
         self.state
             .storage()
-            .put(&row_key(row.id), text)
+            .put(key, text)
             .await
             .map_err(|e| fail!(e))
+    }
+
+    /// Up to `limit` installer rows whose key sorts before `before`, newest first.
+    async fn installer_rows(
+        &self,
+        before: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<InstallerRow>, ApiError> {
+        let mut options = ListOptions::new()
+            .prefix(installers::ROW_PREFIX)
+            .reverse(true)
+            .limit(limit);
+        if let Some(b) = before.as_deref() {
+            options = options.end(b);
+        }
+        let mut rows: Vec<InstallerRow> = self.rows(options).await?;
+        rows.sort_by_key(|r| std::cmp::Reverse(r.key()));
+        Ok(rows)
     }
 
     async fn delete_tenant(&self, id: InstallationId) -> Result<(), ApiError> {

@@ -66,6 +66,13 @@ impl InstallerRow {
         }
     }
 
+    /// The account whose claim object holds the installer's claims and conflicts.
+    pub fn owner(&self) -> &str {
+        self.repository
+            .as_ref()
+            .map_or(self.org.as_deref().unwrap_or_default(), |r| r.owner())
+    }
+
     /// The row's storage key: creation time then id, so that key order is age order.
     pub fn key(&self) -> String {
         position_key(&self.created_at, &self.id)
