@@ -16,6 +16,7 @@ mod hostile;
 mod identity;
 mod installer;
 mod installer_web;
+mod lists;
 mod logs;
 mod make_deploy;
 mod meta;
@@ -100,6 +101,7 @@ const MODULES: &[(&[(&str, TestFn)], &Setup)] = &[
     (deploy::TESTS, &deploy::SETUP),
     (deploy_order::TESTS, &Setup::NONE),
     (installer::TESTS, &Setup::NONE),
+    (lists::TESTS, &Setup::NONE),
     (mint::TESTS, &mint::SETUP),
     (hostile::TESTS, &Setup::NONE),
     (cli_https::TESTS, &Setup::NONE),

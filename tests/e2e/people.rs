@@ -53,7 +53,7 @@ pub const TESTS: &[(&str, TestFn)] = &[
 const ADMIN: &str = "e2e-people-admin";
 /// An admin used only by the audit test, so its entries are its own.
 const AUDITOR: &str = "e2e-people-auditor";
-const VIEWER: &str = "e2e-people-viewer";
+pub const VIEWER: &str = "e2e-people-viewer";
 const TEAM_SLUG: &str = "e2e-admins";
 /// Seconds a team answer is trusted in the shared worker.
 const TEAM_CACHE_SECONDS: u64 = 2;
