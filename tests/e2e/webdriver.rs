@@ -19,6 +19,9 @@ use crate::worker::free_port;
 /// The W3C element reference key.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// The Tab key, for [`Browser::press`].
+pub const TAB: &str = "\u{E004}";
+
 struct Driver {
     base: String,
     child: Mutex<Child>,
@@ -127,6 +130,56 @@ impl Browser {
             &format!("{}/execute/sync", self.url),
             Some(json!({"script": script, "args": args})),
         )
+    }
+
+    /// Runs `script` (a function body whose last argument is the callback to call with the
+    /// result) and waits for it, as for a `fetch` in the page.
+    pub fn run_async(&self, script: &str, args: Value) -> Value {
+        send(
+            "POST",
+            &format!("{}/execute/async", self.url),
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
+    /// The whole page's HTML as it is now (every attribute and text node).
+    pub fn html(&self) -> String {
+        send("GET", &format!("{}/source", self.url), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Sets a cookie for the page's origin (visit the origin first), e.g. a session signed
+    /// in outside the browser.
+    pub fn add_cookie(&self, name: &str, value: &str) {
+        send(
+            "POST",
+            &format!("{}/cookie", self.url),
+            Some(json!({"cookie": {"name": name, "value": value, "path": "/",
+                "secure": true, "httpOnly": true, "sameSite": "Lax"}})),
+        );
+    }
+
+    /// Presses a key (a WebDriver key code such as [`TAB`]) on the focused element.
+    pub fn press(&self, key: &str) {
+        send(
+            "POST",
+            &format!("{}/actions", self.url),
+            Some(
+                json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]}]}),
+            ),
+        );
+    }
+
+    /// Grants the page a permission (`clipboard-read`, `clipboard-write`, …).
+    pub fn grant(&self, permission: &str) {
+        send(
+            "POST",
+            &format!("{}/permissions", self.url),
+            Some(json!({"descriptor": {"name": permission}, "state": "granted"})),
+        );
     }
 
     fn find_now(&self, css: &str) -> Option<String> {
