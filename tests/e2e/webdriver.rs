@@ -92,14 +92,34 @@ pub struct Browser {
 impl Browser {
     /// A browser `width` × `height` CSS pixels.
     pub fn open(width: u32, height: u32) -> Browser {
+        Browser::start(width, height, json!({}))
+    }
+
+    /// A phone's screen, `width` × `height` CSS pixels: Chromium keeps a window at least
+    /// 500 px wide, so narrower screens are emulated.
+    pub fn phone(width: u32, height: u32) -> Browser {
+        let metrics =
+            json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0}});
+        Browser::start(
+            width.max(500),
+            height,
+            json!({ "mobileEmulation": metrics }),
+        )
+    }
+
+    fn start(width: u32, height: u32, extra: Value) -> Browser {
         let d = driver();
+        let mut options = json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-dev-shm-usage", format!("--window-size={width},{height}")]
+        });
+        if let (Some(o), Some(e)) = (options.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--disable-dev-shm-usage", format!("--window-size={width},{height}")]
-            }
+            "goog:chromeOptions": options
         }}});
         let v = send("POST", &format!("{}/session", d.base), Some(caps));
         let id = v["sessionId"].as_str().expect("a session id").to_owned();
@@ -114,6 +134,11 @@ impl Browser {
             &format!("{}/url", self.url),
             Some(json!({"url": url})),
         );
+    }
+
+    /// Reloads the page.
+    pub fn refresh(&self) {
+        send("POST", &format!("{}/refresh", self.url), Some(json!({})));
     }
 
     pub fn current_url(&self) -> String {
@@ -159,6 +184,8 @@ impl Browser {
             Some(json!({"cookie": {"name": name, "value": value, "path": "/",
                 "secure": true, "httpOnly": true, "sameSite": "Lax"}})),
         );
+        let kept = send("GET", &format!("{}/cookie/{name}", self.url), None);
+        assert_eq!(kept["name"], name, "the browser did not keep the cookie");
     }
 
     /// Presses a key (a WebDriver key code such as [`TAB`]) on the focused element.
