@@ -397,6 +397,13 @@ pub async fn status(req: Request, env: &Env, _m: &Matched) -> Result<Response, A
         "connected": true, "login": who.login, "user_id": who.user_id, "avatar_url": who.avatar_url,
         "session_expires_at": rfc3339_from_millis(who.session_expires_at.saturating_mul(1000)),
     });
+    // What the console may draw: a viewer sees no write controls (the routes refuse them
+    // anyway). Null when the configuration gives this person no role; when it could not be
+    // decided (a team check failed), `role_error` says why and the console draws no writes.
+    match crate::routes::people::role_of(env, who.user_id.get(), &who.login).await {
+        Ok(role) => body["role"] = json!(role.map(|r| r.as_str())),
+        Err(e) => body["role_error"] = json!(e.code()),
+    }
     match list_installations(env, &who.token).await {
         Ok(listing) => body["installations"] = listing.summary(),
         Err(e) => {

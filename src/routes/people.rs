@@ -101,7 +101,11 @@ fn people(env: &Env) -> Result<People, ApiError> {
 
 /// The role the configuration gives the user, asking GitHub about teams only when the
 /// logins do not already settle it and no fresh answer is cached.
-async fn role_of(env: &Env, user_id: u64, login: &str) -> Result<Option<Role>, ApiError> {
+pub(crate) async fn role_of(
+    env: &Env,
+    user_id: u64,
+    login: &str,
+) -> Result<Option<Role>, ApiError> {
     let people = people(env)?;
     if people.logins().is_empty() && people.teams().is_empty() {
         return Ok(None);

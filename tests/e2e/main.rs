@@ -7,6 +7,7 @@ mod api;
 mod cli_https;
 mod config;
 mod console;
+mod console_admin;
 mod deliveries;
 mod deploy;
 mod deploy_order;
@@ -98,6 +99,7 @@ const MODULES: &[(&[(&str, TestFn)], &Setup)] = &[
     (admin_access::TESTS, &admin_access::SETUP),
     (people::TESTS, &people::SETUP),
     (console::TESTS, &console::SETUP),
+    (console_admin::TESTS, &Setup::NONE),
     (deploy::TESTS, &deploy::SETUP),
     (deploy_order::TESTS, &Setup::NONE),
     (installer::TESTS, &Setup::NONE),

@@ -64,7 +64,10 @@ pub fn worker_vars() -> Vec<(String, String)> {
             "ADMIN_GITHUB_LOGINS",
             format!("{ADMIN},{AUDITOR},{}", crate::console::ADMIN),
         ),
-        ("VIEWER_GITHUB_LOGINS", VIEWER.to_owned()),
+        (
+            "VIEWER_GITHUB_LOGINS",
+            format!("{VIEWER},{}", crate::console_admin::VIEWER),
+        ),
         ("ADMIN_GITHUB_TEAM", format!("{ORG}/{TEAM_SLUG}")),
         ("ADMIN_TEAM_CACHE_SECONDS", TEAM_CACHE_SECONDS.to_string()),
     ]

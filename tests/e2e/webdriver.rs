@@ -19,6 +19,9 @@ use crate::worker::free_port;
 /// The W3C element reference key.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// The Tab key, for [`Browser::press`].
+pub const TAB: &str = "\u{E004}";
+
 struct Driver {
     base: String,
     child: Mutex<Child>,
@@ -89,14 +92,34 @@ pub struct Browser {
 impl Browser {
     /// A browser `width` × `height` CSS pixels.
     pub fn open(width: u32, height: u32) -> Browser {
+        Browser::start(width, height, json!({}))
+    }
+
+    /// A phone's screen, `width` × `height` CSS pixels: Chromium keeps a window at least
+    /// 500 px wide, so narrower screens are emulated.
+    pub fn phone(width: u32, height: u32) -> Browser {
+        let metrics =
+            json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0}});
+        Browser::start(
+            width.max(500),
+            height,
+            json!({ "mobileEmulation": metrics }),
+        )
+    }
+
+    fn start(width: u32, height: u32, extra: Value) -> Browser {
         let d = driver();
+        let mut options = json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-dev-shm-usage", format!("--window-size={width},{height}")]
+        });
+        if let (Some(o), Some(e)) = (options.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--disable-dev-shm-usage", format!("--window-size={width},{height}")]
-            }
+            "goog:chromeOptions": options
         }}});
         let v = send("POST", &format!("{}/session", d.base), Some(caps));
         let id = v["sessionId"].as_str().expect("a session id").to_owned();
@@ -113,6 +136,11 @@ impl Browser {
         );
     }
 
+    /// Reloads the page.
+    pub fn refresh(&self) {
+        send("POST", &format!("{}/refresh", self.url), Some(json!({})));
+    }
+
     pub fn current_url(&self) -> String {
         send("GET", &format!("{}/url", self.url), None)
             .as_str()
@@ -127,6 +155,58 @@ impl Browser {
             &format!("{}/execute/sync", self.url),
             Some(json!({"script": script, "args": args})),
         )
+    }
+
+    /// Runs `script` (a function body whose last argument is the callback to call with the
+    /// result) and waits for it, as for a `fetch` in the page.
+    pub fn run_async(&self, script: &str, args: Value) -> Value {
+        send(
+            "POST",
+            &format!("{}/execute/async", self.url),
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
+    /// The whole page's HTML as it is now (every attribute and text node).
+    pub fn html(&self) -> String {
+        send("GET", &format!("{}/source", self.url), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Sets a cookie for the page's origin (visit the origin first), e.g. a session signed
+    /// in outside the browser.
+    pub fn add_cookie(&self, name: &str, value: &str) {
+        send(
+            "POST",
+            &format!("{}/cookie", self.url),
+            Some(json!({"cookie": {"name": name, "value": value, "path": "/",
+                "secure": true, "httpOnly": true, "sameSite": "Lax"}})),
+        );
+        let kept = send("GET", &format!("{}/cookie/{name}", self.url), None);
+        assert_eq!(kept["name"], name, "the browser did not keep the cookie");
+    }
+
+    /// Presses a key (a WebDriver key code such as [`TAB`]) on the focused element.
+    pub fn press(&self, key: &str) {
+        send(
+            "POST",
+            &format!("{}/actions", self.url),
+            Some(
+                json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]}]}),
+            ),
+        );
+    }
+
+    /// Grants the page a permission (`clipboard-read`, `clipboard-write`, …).
+    pub fn grant(&self, permission: &str) {
+        send(
+            "POST",
+            &format!("{}/permissions", self.url),
+            Some(json!({"descriptor": {"name": permission}, "state": "granted"})),
+        );
     }
 
     fn find_now(&self, css: &str) -> Option<String> {
