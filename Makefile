@@ -20,7 +20,7 @@ export WRANGLER_SEND_ERROR_REPORTS := false
 export CARGO_TERM_COLOR := never
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 
-.PHONY: console console-check mutants cargo-mutants bench types help tools rust-target worker-build wasm-bindgen node build build-e2e no-test-switches layout dev test lint unit wasm-test e2e types-check fmt chromium deploy deploy-preflight deploy-check
+.PHONY: console console-check console-contract mutants cargo-mutants bench types help tools rust-target worker-build wasm-bindgen node build build-e2e no-test-switches layout dev test lint unit wasm-test e2e types-check fmt chromium deploy deploy-preflight deploy-check
 
 help:
 	@echo "make dev    start the worker on http://127.0.0.1:8787 (wrangler dev, local Durable Objects)"
@@ -69,6 +69,12 @@ console-check: node console/src/lib/schema.d.ts
 	@echo "== console type check (svelte-check against the OpenAPI document)"
 	@cd console && npx svelte-check --tsconfig ./tsconfig.json --fail-on-warnings
 
+# The type check must fail when a route the console uses changes shape: shown on a temporary
+# copy of the console typed from a changed OpenAPI document (scripts/console-contract-test.sh).
+console-contract: node
+	@echo "== console contract test (a changed route shape fails the type check)"
+	@scripts/console-contract-test.sh
+
 console: node console/src/lib/schema.d.ts
 	@cd console && npx vite build --logLevel warn
 
@@ -98,7 +104,7 @@ layout:
 	@echo "== layout: file sizes and import cycles"
 	@python3 scripts/check-layout.py
 
-lint: tools no-test-switches layout console-check
+lint: tools no-test-switches layout console-check console-contract
 	@echo "== cargo fmt --check"
 	@cargo fmt --all -- --check
 	@echo "== cargo clippy (host)"

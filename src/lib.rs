@@ -136,6 +136,7 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::DeleteServiceKey => installations::delete_service_key(env, m).await,
         Route::InstallationToken => installations::installation_token(req, env, m).await,
         Route::ListInstallationRepositories => installations::list_repositories(env, m).await,
+        Route::ListRepositoryBranches => installations::list_branches(req, env, m).await,
         Route::PutApp => apps::put_app(req, env, m).await,
         Route::GetApp => apps::get_app(env, m).await,
         Route::DeleteApp => apps::delete_app(env, m).await,

@@ -1,5 +1,6 @@
 //! `/api/installations/{installation_id}/config`: the admin's view of one tenant.
 
+use ghplane_core::github::branches;
 use ghplane_core::ids::{AppId, InstallationId};
 use ghplane_core::input::parse_object;
 use ghplane_core::routes::Matched;
@@ -187,4 +188,31 @@ pub async fn list_repositories(env: &Env, m: &Matched) -> Result<Response, ApiEr
         .repositories()
         .await?;
     Ok(json_response(200, &repositories))
+}
+
+/// `GET /api/installations/{installation_id}/repositories/{owner}/{repo}/branches`: one page
+/// of the repository's branches, read with the installation's token (private repositories
+/// included); `?cursor=` from the previous page's `nextCursor`. Id, repository and cursor are
+/// checked before any object is touched.
+pub async fn list_branches(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiError> {
+    let id = installation_id(m)?;
+    let repo = branches::repository(m.param("owner"), m.param("repo"))?;
+    let url = req.url().map_err(|e| fail!(e))?;
+    let mut cursor = None;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "cursor" if cursor.is_none() => cursor = Some(v.into_owned()),
+            other => {
+                return Err(ApiError::Validation(format!(
+                    "{}: not a parameter of this listing",
+                    ghplane_core::ids::truncate(other, 40)
+                )))
+            }
+        }
+    }
+    let page = branches::page_of(cursor.as_deref())?;
+    let found = InstallationClient::new(env, id)?
+        .branches(&repo, page)
+        .await?;
+    Ok(json_response(200, &found))
 }

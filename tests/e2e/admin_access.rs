@@ -64,7 +64,7 @@ pub const TESTS: &[(&str, TestFn)] = &[
 
 /// The registered app whose OAuth client signs admins in (`GITHUB_APP_ID`).
 const OAUTH_APP_ID: u64 = 777_001;
-const APP_SLUG: &str = "ghplane-admin-e2e";
+pub(crate) const APP_SLUG: &str = "ghplane-admin-e2e";
 /// The slug GitHub's own answers carry in the listing scenarios.
 const RESPONSE_SLUG: &str = "ghplane-from-github";
 const ADMIN_ORIGIN: &str = "https://admin.example.com";
@@ -118,13 +118,13 @@ pub fn install(fake: &FakeGithub, worker_base: &str, api: &Api) {
     );
 }
 
-fn bearer(req: &RecordedRequest) -> Option<String> {
+pub(crate) fn bearer(req: &RecordedRequest) -> Option<String> {
     req.header("authorization")?
         .strip_prefix("Bearer ")
         .map(str::to_owned)
 }
 
-fn installation(id: u64, login: &str, kind: &str, slug: &str) -> Value {
+pub(crate) fn installation(id: u64, login: &str, kind: &str, slug: &str) -> Value {
     let mut i =
         example("apps/list-installations-for-authenticated-user")["installations"][0].clone();
     i["id"] = json!(id);

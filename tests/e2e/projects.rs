@@ -29,6 +29,10 @@ pub const SETUP: Setup = Setup {
 
 pub const TESTS: &[(&str, TestFn)] = &[
     (
+        "projects::branches_of_a_private_repository_are_paged_with_the_installation_token",
+        branches_of_a_private_repository_are_paged_with_the_installation_token,
+    ),
+    (
         "projects::create_repo_happy_path_posts_a_private_repo_to_the_org",
         create_repo_happy_path_posts_a_private_repo_to_the_org,
     ),
@@ -936,4 +940,161 @@ fn github_token_fallback_and_not_configured(s: &Shared) {
         .unwrap()
         .contains("GITHUB_ORG_INSTALLATION_ID"));
     bare.stop();
+}
+
+/// A branch as GitHub lists it (`repos/list-branches`).
+fn github_branch(name: &str, sha: &str, protected: bool) -> Value {
+    let mut b = example("repos/list-branches")[0].clone();
+    b["name"] = json!(name);
+    b["commit"]["sha"] = json!(sha);
+    b["protected"] = json!(protected);
+    b
+}
+
+/// The fake's branches of `full_name` (a private repository): `count` branches, `main` first
+/// and protected, the rest `b-001`…, 100 a page; answered only to `installation`'s token
+/// (any other caller gets GitHub's 404 for a private repository). The branch names.
+pub(crate) fn script_branches(
+    fake: &FakeGithub,
+    installation: u64,
+    full_name: &str,
+    count: usize,
+) -> Vec<String> {
+    let names: Vec<String> = (0..count)
+        .map(|i| match i {
+            0 => "main".to_owned(),
+            i => format!("b-{i:03}"),
+        })
+        .collect();
+    let rows: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| github_branch(n, &format!("{:040x}", i + 1), i == 0))
+        .collect();
+    let path = format!("/repos/{full_name}/branches");
+    fake.on(
+        Match::operation("repos/list-branches"),
+        Respond::with(move |req| {
+            if req.path != path {
+                return None;
+            }
+            let token = req
+                .header("authorization")?
+                .strip_prefix("token ")
+                .or_else(|| req.header("authorization")?.strip_prefix("Bearer "))?;
+            if crate::github_handlers::installation_of(token) != Some(installation) {
+                return Some(github_error(404, "Not Found"));
+            }
+            let (range, next) = crate::fake_github::next_page(req, rows.len(), 30);
+            Some(Reply::json(200, json!(rows[range].to_vec())).link_next(next))
+        }),
+        Times::Always,
+    );
+    names
+}
+
+fn branches_of_a_private_repository_are_paged_with_the_installation_token(s: &Shared) {
+    let t = crate::deploy::tenant(s);
+    let names = script_branches(&s.fake, t.installation, &t.full_name, 150);
+    let base = format!(
+        "/api/installations/{}/repositories/{}/branches",
+        t.installation, t.full_name
+    );
+
+    // Two pages: GitHub's `Link` next page becomes the cursor; the last page has none.
+    let first = s.api.admin("GET", &base, None);
+    assert_eq!(first.status, 200, "{}", first.text());
+    let first = first.json();
+    assert_eq!(first["branches"].as_array().unwrap().len(), 100);
+    assert_eq!(
+        first["branches"][0],
+        json!({"name": "main", "sha": format!("{:040x}", 1), "protected": true})
+    );
+    let cursor = first["nextCursor"]
+        .as_str()
+        .expect("a next cursor")
+        .to_owned();
+    let second = s.api.admin("GET", &format!("{base}?cursor={cursor}"), None);
+    assert_eq!(second.status, 200, "{}", second.text());
+    let second = second.json();
+    assert!(second.get("nextCursor").is_none(), "{second}");
+    let listed: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|p| p["branches"].as_array().unwrap().iter())
+        .map(|b| b["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, names);
+    // GitHub was asked with the installation's token, 100 a page, page by page.
+    let asked: Vec<(Option<String>, Option<String>)> = s
+        .fake
+        .requests_for("repos/list-branches")
+        .iter()
+        .filter(|r| r.path == format!("/repos/{}/branches", t.full_name))
+        .map(|r| (r.query_param("per_page"), r.query_param("page")))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            (Some("100".into()), Some("1".into())),
+            (Some("100".into()), Some("2".into()))
+        ]
+    );
+
+    // Refused before GitHub is asked: a bad owner, repository or cursor; a bad id.
+    for (path, code) in [
+        (
+            format!(
+                "/api/installations/{}/repositories/-bad/x/branches",
+                t.installation
+            ),
+            "validation_failed",
+        ),
+        (
+            format!(
+                "/api/installations/{}/repositories/ok/..%2F/branches",
+                t.installation
+            ),
+            "validation_failed",
+        ),
+        (format!("{base}?cursor=abc"), "validation_failed"),
+        (format!("{base}?cursor=1"), "validation_failed"),
+        (format!("{base}?page=2"), "validation_failed"),
+        (
+            format!("/api/installations/0/repositories/{}/branches", t.full_name),
+            "invalid_id",
+        ),
+    ] {
+        let r = s.api.admin("GET", &path, None);
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, code),
+            "{path}: {}",
+            r.text()
+        );
+    }
+    // An installation with no config is not a tenant ghplane can read with.
+    let r = s.api.admin(
+        "GET",
+        &format!(
+            "/api/installations/{}/repositories/{}/branches",
+            unique_id(),
+            t.full_name
+        ),
+        None,
+    );
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (404, "installation_not_found"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        s.fake
+            .requests_for("repos/list-branches")
+            .iter()
+            .filter(|r| r.path == format!("/repos/{}/branches", t.full_name))
+            .count(),
+        2,
+        "refusals never reach GitHub"
+    );
 }

@@ -317,6 +317,62 @@ impl Browser {
         );
     }
 
+    /// Puts a cookie for the current page's origin in the browser (WebDriver "Add Cookie"):
+    /// a session signed in elsewhere, without going through the sign-in pages.
+    pub fn add_cookie(&self, name: &str, value: &str) {
+        send(
+            "POST",
+            &format!("{}/cookie", self.url),
+            Some(json!({"cookie": {"name": name, "value": value, "path": "/", "httpOnly": true}})),
+        );
+    }
+
+    /// Resizes the window to `width` × `height`.
+    pub fn resize(&self, width: u32, height: u32) {
+        send(
+            "POST",
+            &format!("{}/window/rect", self.url),
+            Some(json!({"width": width, "height": height})),
+        );
+    }
+
+    /// Presses Tab `times` times from the page's start and answers what had the focus after
+    /// each press: its `data-testid`, else its tag and text (the keyboard path through the page).
+    pub fn tab_path(&self, times: usize) -> Vec<String> {
+        self.run(
+            "document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);",
+            json!([]),
+        );
+        (0..times)
+            .map(|_| {
+                send(
+                    "POST",
+                    &format!("{}/actions", self.url),
+                    Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                        {"type": "keyDown", "value": "\u{E004}"}, {"type": "keyUp", "value": "\u{E004}"}]}]})),
+                );
+                self.run(
+                    "const e = document.activeElement; return e.dataset.testid || \
+                     (e.tagName.toLowerCase() + ':' + (e.getAttribute('name') || e.textContent.trim()).slice(0, 40));",
+                    json!([]),
+                )
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+            })
+            .collect()
+    }
+
+    /// The page's scroll width and the viewport's width (CSS pixels): equal when nothing
+    /// scrolls sideways.
+    pub fn widths(&self) -> (i64, i64) {
+        let v = self.run(
+            "const d = document.documentElement; return [d.scrollWidth, d.clientWidth];",
+            json!([]),
+        );
+        (v[0].as_i64().unwrap_or(-1), v[1].as_i64().unwrap_or(-1))
+    }
+
     /// A PNG of the viewport, written to `path`.
     pub fn screenshot(&self, path: &std::path::Path) {
         let b64 = send("GET", &format!("{}/screenshot", self.url), None);

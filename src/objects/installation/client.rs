@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use ghplane_core::github::branches::BranchPage;
 use ghplane_core::ids::{InstallationId, RepoFullName, RepoId};
 use ghplane_core::installer::claims::Affected;
 use ghplane_core::installer::InstallerId;
@@ -65,6 +66,11 @@ pub enum InstallationCommand {
     },
     /// The repositories the installation's token reaches: [`Repositories`].
     Repositories,
+    /// One page of `repo`'s branches, read with the installation's token: [`BranchPage`].
+    Branches {
+        repo: RepoFullName,
+        page: u32,
+    },
     /// The config's sealed values under the current key: [`ResealReport`].
     Reseal,
     /// `repo`, if the installation's token reaches it: [`FoundRepository`].
@@ -116,6 +122,7 @@ impl Command for InstallationCommand {
             | C::DeleteServiceKey { .. }
             | C::ForgetToken { .. }
             | C::Repositories
+            | C::Branches { .. }
             | C::FindRepository { .. }
             | C::Deliveries { .. }
             | C::SearchDeliveries { .. }
@@ -307,6 +314,13 @@ impl InstallationClient {
 
     pub async fn repositories(&self) -> Result<Repositories, ApiError> {
         self.call(InstallationCommand::Repositories).await
+    }
+
+    /// Page `page` of `repo`'s branches (see [`ghplane_core::github::branches`]).
+    pub async fn branches(&self, repo: &RepoFullName, page: u32) -> Result<BranchPage, ApiError> {
+        let repo = repo.clone();
+        self.call(InstallationCommand::Branches { repo, page })
+            .await
     }
 
     /// The repository `repo`, if this installation's token reaches it.

@@ -131,6 +131,7 @@ impl InstallationStore {
             // A token GitHub refused: the next request mints a fresh one.
             C::ForgetToken { scope } => rpc::reply(&self.forget_token(&scope).await?),
             C::Repositories => rpc::reply(&self.repositories(id).await?),
+            C::Branches { repo, page } => rpc::reply(&self.branches(id, &repo, page).await?),
             C::FindRepository { repo } => rpc::reply(&self.find_repository(id, repo).await?),
             C::Deliver { delivery } => rpc::reply(&self.deliver(id, delivery).await?),
             C::Deliveries { page } => rpc::reply(&self.list_deliveries(&page)?),

@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use ghplane_core::github::branches::{self, BranchPage};
 use ghplane_core::github::error::GithubError;
 use ghplane_core::github::pages::Pager;
-use ghplane_core::ids::InstallationId;
+use ghplane_core::ids::{InstallationId, RepoFullName};
 use ghplane_core::sealed::Sealed;
 use ghplane_core::tenancy::config::InstallationRecord;
 use ghplane_core::tenancy::token::{
@@ -45,6 +46,14 @@ pub(super) fn grant(t: CachedToken<String>) -> TokenGrant {
         expires_at: t.expires_at,
         repositories: t.repositories,
         permissions: t.permissions,
+    }
+}
+
+/// Read access to the metadata of every repository the installation reaches.
+fn metadata_scope() -> TokenScope {
+    TokenScope {
+        repositories: vec![],
+        permissions: [("metadata".to_owned(), "read".to_owned())].into(),
     }
 }
 
@@ -313,6 +322,22 @@ impl InstallationStore {
         }
     }
 
+    /// Page `page` of `repo`'s branches, read with a metadata token for every repository
+    /// the installation reaches (private ones included).
+    pub(super) async fn branches(
+        &self,
+        id: InstallationId,
+        repo: &RepoFullName,
+        page: u32,
+    ) -> Result<BranchPage, ApiError> {
+        let github = GithubClient::from_env(&self.env)?;
+        let resp = self
+            .get_as_installation(id, &metadata_scope(), &github, &branches::path(repo, page))
+            .await?;
+        branches::from_github(&resp.body, resp.link.as_deref())
+            .map_err(|e| GithubError::MalformedResponse(e.to_string()).into())
+    }
+
     /// Walks the pages of repositories this installation's token reaches (at most
     /// `MAX_REPOSITORY_PAGES`), until `visit` returns a value.
     pub(super) async fn scan_repositories<T>(
@@ -320,10 +345,7 @@ impl InstallationStore {
         id: InstallationId,
         mut visit: impl FnMut(RepositoryPage) -> Option<T>,
     ) -> Result<Option<T>, ApiError> {
-        let scope = TokenScope {
-            repositories: vec![],
-            permissions: [("metadata".to_owned(), "read".to_owned())].into(),
-        };
+        let scope = metadata_scope();
         let github = GithubClient::from_env(&self.env)?;
         let mut pager = Pager::new(
             "/installation/repositories?per_page=100",
