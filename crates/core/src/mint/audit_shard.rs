@@ -252,7 +252,7 @@ pub fn merge_rows(
             })
         })
         .collect();
-    rows.sort_by(|a, b| b.0.key().cmp(&a.0.key()));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0.key()));
     rows.dedup_by(|a, b| a.0 == b.0);
     let more = rows.len() > limit;
     rows.truncate(limit);
