@@ -39,7 +39,9 @@ pub async fn create(mut req: Request, env: &Env, _m: &Matched) -> Result<Respons
 }
 
 pub async fn list(env: &Env) -> Result<Response, ApiError> {
-    let rows = IndexClient::new(env)?.list().await?;
+    let rows = IndexClient::new(env)?
+        .list_cached(crate::clock::now_ms())
+        .await?;
     Ok(json_response(200, &json!({ "projects": rows })))
 }
 

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use ghplane_core::ids::{AppId, InstallationId};
 use ghplane_core::routes::Matched;
 use ghplane_core::tenancy::app::verifies_at;
-use ghplane_core::tenancy::directory::DirectorySecret;
+use ghplane_core::tenancy::directory::{DirectoryEntry, DirectorySecret};
 use ghplane_core::webhook::delivery::{DeliveryPage, DeliveryRequest, Received};
 use ghplane_core::webhook::headers::MAX_PAYLOAD_BYTES;
 use ghplane_core::webhook::{
@@ -32,10 +32,11 @@ use crate::objects::installation::InstallationClient;
 use crate::objects::tenant_index;
 use crate::secrets::Keyring;
 
-/// Opened webhook secrets, per isolate. The directory is read on every delivery, so deleting
-/// or uninstalling an app, or rotating its secret, takes effect at once in every isolate: an
+/// Opened webhook secrets, per isolate. The directory is read through its isolate cache
+/// (`DirectoryClient::cached`: at most 30 s stale, a signature that fails reads it again), so
+/// deleting an app takes effect in every isolate within 30 s and a rotated secret at once: an
 /// entry is reused only while the directory still holds exactly the sealed values it was
-/// opened from. The cache saves the key import and the decryptions, never the lookup.
+/// opened from. This cache saves the key import and the decryptions.
 struct OpenedSecret {
     secret: Vec<u8>,
     valid_until_ms: Option<i64>,
@@ -49,8 +50,22 @@ thread_local! {
 }
 
 /// The app's webhook secrets; `None` for an app that is not registered.
-async fn secrets(env: &Env, app: AppId) -> Result<Option<Rc<Vec<OpenedSecret>>>, ApiError> {
-    let Some(entry) = DirectoryClient::new(env)?.get(app).await? else {
+async fn secrets(
+    env: &Env,
+    app: AppId,
+    now: i64,
+) -> Result<Option<Rc<Vec<OpenedSecret>>>, ApiError> {
+    let entry = DirectoryClient::new(env)?.cached(app, now).await?;
+    opened(env, app, entry).await
+}
+
+/// What `entry` (the directory's answer for `app`) opens to.
+async fn opened(
+    env: &Env,
+    app: AppId,
+    entry: Option<DirectoryEntry>,
+) -> Result<Option<Rc<Vec<OpenedSecret>>>, ApiError> {
+    let Some(entry) = entry else {
         SECRETS.with(|c| c.borrow_mut().remove(&app));
         return Ok(None);
     };
@@ -107,7 +122,7 @@ pub async fn receive(mut req: Request, env: &Env, _m: &Matched) -> Result<Respon
     let received_at = now_ms();
     let headers = check_headers(|name| req.headers().get(name).ok().flatten())?;
     let app = headers.target_app.ok_or(WebhookError::UnknownApp)?;
-    let Some(known) = secrets(env, app).await? else {
+    let Some(mut known) = secrets(env, app, received_at).await? else {
         return Err(WebhookError::UnknownApp.into());
     };
     // Capped while streaming: a chunked body over GitHub's 25 MB is refused at the cap,
@@ -123,9 +138,20 @@ pub async fn receive(mut req: Request, env: &Env, _m: &Matched) -> Result<Respon
             }
         })?;
     let signature = headers.signature.as_deref();
-    verifies(&known, &body, signature, received_at)
-        .await?
-        .map_err(WebhookError::InvalidSignature)?;
+    let mut verdict = verifies(&known, &body, signature, received_at).await?;
+    if verdict.is_err() {
+        // The cached entry may predate a secret rotated in another isolate: read it again.
+        if let Some(entry) = DirectoryClient::new(env)?
+            .refreshed(app, received_at)
+            .await?
+        {
+            known = opened(env, app, entry)
+                .await?
+                .ok_or(WebhookError::UnknownApp)?;
+            verdict = verifies(&known, &body, signature, received_at).await?;
+        }
+    }
+    verdict.map_err(WebhookError::InvalidSignature)?;
     let event = parse_event(&headers.event, &body)?;
     // The body is no longer needed: drop it before the hand-off (a push may be 25 MB).
     drop(body);

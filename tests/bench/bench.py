@@ -291,15 +291,15 @@ class FakeGithub:
         return {"p50_ms": samples[n // 2], "p99_ms": samples[int(n * 0.99) - 1]}
 
 
-def oidc_token(issuer):
-    """A GitHub Actions ID token for a job of MINT_ORG/MINT_REPO running its `.fullsend` workflow."""
+def oidc_token(issuer, org=MINT_ORG):
+    """A GitHub Actions ID token for a job of `org`/MINT_REPO running its `.fullsend` workflow."""
     now = int(time.time())
-    repo = f"{MINT_ORG}/{MINT_REPO}"
+    repo = f"{org}/{MINT_REPO}"
     claims = {"jti": uuid.uuid4().hex, "sub": f"repo:{repo}:ref:refs/heads/main", "aud": "fullsend-mint",
-              "ref": "refs/heads/main", "repository": repo, "repository_owner": MINT_ORG,
+              "ref": "refs/heads/main", "repository": repo, "repository_owner": org,
               "repository_id": "42", "repository_owner_id": "7", "run_id": "1", "run_attempt": "1",
               "actor": "octocat", "workflow_ref": f"{repo}/.github/workflows/agent.yml@refs/heads/main",
-              "job_workflow_ref": f"{MINT_ORG}/.fullsend/.github/workflows/code.yml@refs/heads/main",
+              "job_workflow_ref": f"{org}/.fullsend/.github/workflows/code.yml@refs/heads/main",
               "event_name": "issues", "iss": issuer, "nbf": now - 5, "iat": now - 5, "exp": now + 3 * 3600}
     header = {"alg": "RS256", "typ": "JWT", "kid": OIDC_KID}
     signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
@@ -345,6 +345,89 @@ def mint_scenario(system, fake, jwt):
             result[str(c)]["github_calls_per_mint"] = {
                 k: round((after.get(k, 0) - before.get(k, 0)) / n, 3) for k in after
                 if after.get(k, 0) != before.get(k, 0)}
+    return result
+
+
+# The audit shards' scenario: verified callers of organisations that are not enrolled, so
+# each request is refused after its token verified and writes exactly one audit row (and
+# makes no GitHub call): a load on the audit's write path, through the real mint route.
+AUDIT_SLOTS = 8  # ghplane_core::mint::audit_shard::SLOTS
+AUDIT_CONCURRENCY = 32
+
+AUDIT_WRK_SCRIPT = r"""
+local f = io.open(os.getenv("BENCH_BODY"), "rb")
+local body = f:read("*a")
+f:close()
+local tokens = {}
+for line in io.lines(os.getenv("BENCH_TOKENS")) do tokens[#tokens + 1] = line end
+local i = math.random(#tokens)
+request = function()
+  i = i % #tokens + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json",
+                                  ["Authorization"] = "Bearer " .. tokens[i]}, body)
+end
+"""
+
+
+def audit_slot(org):
+    """The audit shard slot of `org`, as ghplane_core::mint::audit_shard::slot_of_org."""
+    h = 0xcbf29ce484222325
+    for b in org.lower().encode():
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h % AUDIT_SLOTS
+
+
+def audit_orgs(n=8):
+    """`n` organisations on `n` different shards (names chosen for it: eight random names
+    land on about five of the eight slots)."""
+    orgs, slots = [], set()
+    for k in range(10_000):
+        org = f"bench-audit-{k}"
+        if audit_slot(org) not in slots:
+            orgs.append(org)
+            slots.add(audit_slot(org))
+        if len(orgs) == n:
+            return orgs
+    raise SystemExit("bench: no organisations for the audit scenario")
+
+
+def audit_rows(port):
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    status, body = request(port, "GET", "/api/mint/audit/stats", headers=auth)
+    return json.loads(body)["records"]["rows"] if status == 200 else None
+
+
+def audit_shard_scenario(system, fake):
+    """Audit rows from 8 organisations at once (8 shards) against the same load from one
+    organisation (every row to one object: that object's ceiling under this load)."""
+    script = OUT / "audit.lua"
+    script.write_text(AUDIT_WRK_SCRIPT)
+    body_path = OUT / "audit-request.json"
+    body_path.write_text(json.dumps({"role": "coder", "repos": [MINT_REPO]}))
+    issuer = f"{fake.base}/_oidc"
+    orgs = audit_orgs()
+    token_sets = {"one_object": [oidc_token(issuer, orgs[0]) for _ in orgs],
+                  "eight_orgs": [oidc_token(issuer, org) for org in orgs]}
+    result = {"orgs": orgs, "shards": len({audit_slot(o) for o in orgs}), "concurrency": AUDIT_CONCURRENCY}
+    for label, tokens in token_sets.items():
+        path = OUT / f"audit-tokens-{label}.txt"
+        path.write_text("\n".join(tokens) + "\n")
+        status, answer = request(system.port, "POST", "/v1/token", body_path.read_bytes(),
+                                 {"Content-Type": "application/json", "Authorization": f"Bearer {tokens[0]}"})
+        if status != 401:
+            raise SystemExit(f"bench: an audit-scenario mint answered {status}: {answer[:300]!r}")
+        run_wrk(system, "/v1/token", script, {}, body_path, 4, 2, f"audit-{label}-warm", BENCH_TOKENS=str(path))
+        rows_before = audit_rows(system.port)
+        calls_before = sum(fake.snapshot().values())
+        log(f"ghplane: audit rows ({label.replace('_', ' ')}) at concurrency {AUDIT_CONCURRENCY} for {DURATION} s")
+        r = run_wrk(system, "/v1/token", script, {}, body_path, AUDIT_CONCURRENCY, DURATION, f"audit-{label}",
+                    BENCH_TOKENS=str(path))
+        rows_after = audit_rows(system.port)
+        r["rows_written"] = (rows_after - rows_before) if None not in (rows_before, rows_after) else None
+        r["github_calls"] = sum(fake.snapshot().values()) - calls_before
+        result[label] = r
+    one, eight = result["one_object"]["rps"], result["eight_orgs"]["rps"]
+    result["sharded_over_one_object"] = eight / one if one and eight else None
     return result
 
 
@@ -584,6 +667,8 @@ def main():
             if name in ("ghplane", "floor"):
                 # The peer has no mint; the floor answers the same requests with nothing.
                 report["mint"][name] = mint_scenario(system, fake if name == "ghplane" else None, jwt)
+            if name == "ghplane":
+                report["audit_shards"] = audit_shard_scenario(system, fake)
         finally:
             system.stop()
 
@@ -667,10 +752,37 @@ def print_table(r):
     b = r["bundle"]
     print(f"bundle: {b['raw_bytes']} B raw, {b['gzip_bytes']} B gzip; with wasm-opt -Oz: "
           f"{b.get('wasm_opt_raw_bytes', 'n/a')} B raw, {b.get('wasm_opt_gzip_bytes', 'n/a')} B gzip")
+    print_audit(r.get("audit_shards"))
     print(f"cold start (wrangler dev to first answer): {r['cold_start_s']}")
     print(f"load average at start/end: {r['machine']['loadavg_at_start']} / {r['machine']['loadavg_at_end']}")
     print(f"report: {OUT / 'report.json'}, chart: {OUT / 'report.svg'}")
 
 
+def print_audit(a):
+    if not a:
+        return
+    for label in ("one_object", "eight_orgs"):
+        m = a[label]
+        print(f"{'audit rows ' + label.replace('_', ' '):<28}{'ghplane':<12}{num(m['rps'], 9, 0)}{num(m['p50_ms'], 9, 2)}"
+              f"{num(m['p99_ms'], 9, 2)}{'(401s)':>8}{num(m['cpu_ms_per_request'], 12, 3)}"
+              f"  rows written {m['rows_written']} of {m['requests']}, GitHub calls {m['github_calls']}")
+    print(f"audit: {a['shards']} shards, c={a['concurrency']}: sharded throughput / one object's ceiling ="
+          f"{num(a['sharded_over_one_object'], 6, 2)}x")
+
+
+def audit_only():
+    """`bench.py audit`: only the audit shards' scenario, on ghplane as built in build/."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    fake = FakeGithub()
+    system = Wrangler("ghplane", ROOT, ghplane_config(fake))
+    try:
+        configure_ghplane(system.port)
+        result = audit_shard_scenario(system, fake)
+    finally:
+        system.stop()
+    (OUT / "report-audit.json").write_text(json.dumps(result, indent=2))
+    print_audit(result)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(audit_only() if sys.argv[1:] == ["audit"] else main())

@@ -137,6 +137,10 @@ pub const TESTS: &[(&str, TestFn)] = &[
     ),
     ("mint::audit_filters_and_pages", audit_filters_and_pages),
     (
+        "mint::audit_shards_of_two_orgs_merge_newest_first",
+        audit_shards_of_two_orgs_merge_newest_first,
+    ),
+    (
         "mint::fullsend_client_gets_a_token",
         fullsend_client_gets_a_token,
     ),
@@ -1469,6 +1473,101 @@ fn audit_filters_and_pages(s: &Shared) {
     }
     let r = m.api.send("GET", "/api/mint/audit", &[], None);
     assert_eq!(r.status, 401);
+}
+
+/// Mints of two organisations land in two audit shards (one per organisation's slot); the
+/// listing merges them newest first and its cursor pages from one shard to the other.
+fn audit_shards_of_two_orgs_merge_newest_first(s: &Shared) {
+    use ghplane_core::mint::audit_shard::slot_of_org;
+    let m = env(s);
+    let since = crate::github_handlers::rfc3339(now_unix() - 1);
+    let (repo, id) = (name("sharded"), unique_id());
+    installed(s, ORG, &repo, id);
+    let other = (0..)
+        .map(|k| format!("shard-org-{k}"))
+        .find(|o| slot_of_org(o) != slot_of_org(ORG))
+        .unwrap();
+    let stranger = format!("{other}/{}", name("x"));
+    let ours = format!("{ORG}/{repo}");
+    let c_ours = org_claims(m, &repo);
+    let c_other = claims(
+        m,
+        &stranger,
+        &format!("{other}/.fullsend/.github/workflows/code.yml@main"),
+    );
+    let ip = ip();
+    let mut written = Vec::new();
+    for _ in 0..2 {
+        let r = mint_as(m, &ip, &c_ours, &json!({"role": "coder", "repos": [repo]}));
+        assert_eq!(r.status, 200, "{}", r.text());
+        written.push(ours.clone());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // A verified caller of an organisation that is not allowed: refused, and audited.
+        let r = mint_as(m, &ip, &c_other, &json!({"role": "coder", "repos": ["x"]}));
+        assert_eq!(r.status, 401, "{}", r.text());
+        written.push(stranger.clone());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Pages of two (parallel tests write records too): ours, in the order the merge gives.
+    let mut seen: Vec<Value> = Vec::new();
+    let mut ids = std::collections::HashSet::new();
+    let mut cursor = String::new();
+    for _ in 0..500 {
+        let r = m.api.admin(
+            "GET",
+            &format!("/api/mint/audit?since={since}&limit=2{cursor}"),
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        let page = r.json();
+        for rec in page["records"].as_array().unwrap() {
+            assert!(ids.insert(rec["id"].to_string()), "a record twice: {rec}");
+            if rec["repository"] == ours.as_str() || rec["repository"] == stranger.as_str() {
+                seen.push(rec.clone());
+            }
+        }
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    let order: Vec<&str> = seen
+        .iter()
+        .map(|r| r["repository"].as_str().unwrap())
+        .collect();
+    written.reverse();
+    assert_eq!(order, written, "newest first, across the two shards");
+    let shard = |r: &Value| {
+        r["id"]
+            .as_str()
+            .unwrap()
+            .split('.')
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    for rec in &seen {
+        let org = rec["repository"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap();
+        let prefix = format!("mint-audit-{}-", slot_of_org(org));
+        assert!(shard(rec).starts_with(&prefix), "{org}: {}", rec["id"]);
+    }
+    assert_ne!(shard(&seen[0]), shard(&seen[1]), "two shards");
+    // A repository's listing reads its organisation's shard and still pages.
+    let page = m.api.admin(
+        "GET",
+        &format!("/api/mint/audit?repository={stranger}&limit=1"),
+        None,
+    );
+    let next = page.json()["nextCursor"].as_str().unwrap().to_owned();
+    let rest = audit(m, &format!("repository={stranger}&limit=1&cursor={next}"));
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0]["id"], seen[2]["id"]);
+    assert_eq!(page.json()["records"][0]["id"], seen[0]["id"]);
 }
 
 /// fullsend's composite mint-token action, run as a script. It is a third-party client that

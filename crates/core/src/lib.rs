@@ -5,6 +5,7 @@
 
 pub mod admin_access;
 pub mod auth;
+pub mod cache;
 pub mod deploy;
 pub mod error;
 pub mod github;

@@ -2,7 +2,14 @@
 //! (`projects-index`), the tenant listing's shards (`tenants-index-<n>`, called by
 //! `tenant_index`) and the installers' listing (`installers-index`, called by
 //! `installer_index`). One command enum covers every use. A leaf: it imports no other object.
+//!
+//! The projects' listing is one object: `GET /api/projects` reads it through a per-isolate
+//! cache ([`IndexClient::list_cached`], at most [`PROJECT_INDEX_TTL_MS`] stale; this isolate's
+//! own `upsert` drops it at once). Sweeps that must see every row (reseal) read it directly.
 
+use std::cell::RefCell;
+
+use ghplane_core::cache::{TtlCache, PROJECT_INDEX_TTL_MS};
 use ghplane_core::ids::InstallationId;
 use ghplane_core::lists::installers::InstallerRow;
 use ghplane_core::projects::INDEX_OBJECT_NAME;
@@ -50,6 +57,11 @@ impl Command for ProjectIndexCommand {
     }
 }
 
+thread_local! {
+    static LISTING: RefCell<TtlCache<(), Vec<Value>>> =
+        RefCell::new(TtlCache::new(PROJECT_INDEX_TTL_MS));
+}
+
 /// The route handlers' (and project stores') handle on the projects' listing.
 pub struct IndexClient {
     object: Object,
@@ -63,11 +75,23 @@ impl IndexClient {
 
     pub async fn upsert(&self, row: &Value) -> Result<(), ApiError> {
         let row = row.clone();
-        self.object.call(&ProjectIndexCommand::Upsert { row }).await
+        let done = self.object.call(&ProjectIndexCommand::Upsert { row }).await;
+        LISTING.with(|c| c.borrow_mut().forget(&()));
+        done
     }
 
     /// Every project's summary row, newest project first.
     pub async fn list(&self) -> Result<Vec<Value>, ApiError> {
         self.object.call(&ProjectIndexCommand::Entries).await
+    }
+
+    /// [`Self::list`] through the isolate's cache: at most [`PROJECT_INDEX_TTL_MS`] stale.
+    pub async fn list_cached(&self, now_ms: i64) -> Result<Vec<Value>, ApiError> {
+        if let Some(rows) = LISTING.with(|c| c.borrow().get(&(), now_ms)) {
+            return Ok(rows);
+        }
+        let rows = self.list().await?;
+        LISTING.with(|c| c.borrow_mut().put((), rows.clone(), now_ms));
+        Ok(rows)
     }
 }

@@ -1,7 +1,11 @@
 //! The mint's audit trail: writing a decision's record or a refusal's count (never failing
 //! the mint), and the admin's listing and stats.
 
-use ghplane_core::mint::audit::{MintAuditRecord, Outcome};
+use ghplane_core::mint::audit::minute_of;
+use ghplane_core::mint::audit::{
+    MintAuditRecord, Outcome, AUDIT_MAX_BYTES, AUDIT_MAX_ROWS, MAX_RECORD_BYTES,
+};
+use ghplane_core::mint::audit_shard::AuditCursor;
 use ghplane_core::routes::Matched;
 use ghplane_core::ApiError;
 use serde_json::json;
@@ -9,14 +13,11 @@ use worker::{Env, Request, Response};
 
 use crate::clock::now_ms;
 use crate::http::json_response;
-use crate::objects::mint_audit::{AuditQuery, MintAuditClient};
+use crate::objects::mint_audit::{client, AuditQuery};
 
 /// Stores a decision's record; a failure is logged, and the mint's answer stands.
 pub(super) async fn record(env: &Env, record: &MintAuditRecord) {
-    let written = match MintAuditClient::new(env) {
-        Ok(c) => c.record(record.clone().bounded()).await,
-        Err(e) => Err(e),
-    };
+    let written = client::record(env, record.clone().bounded()).await;
     if let Err(e) = written {
         crate::log::cause(&e);
         crate::log::event(
@@ -29,10 +30,7 @@ pub(super) async fn record(env: &Env, record: &MintAuditRecord) {
 
 /// Counts a request refused before its token verified, by `reason`.
 pub(super) async fn count_denial(env: &Env, reason: &str) {
-    let counted = match MintAuditClient::new(env) {
-        Ok(c) => c.count_denial(reason, now_ms()).await,
-        Err(e) => Err(e),
-    };
+    let counted = client::count_denial(env, reason, now_ms()).await;
     if let Err(e) = counted {
         crate::log::cause(&e);
         crate::log::event(
@@ -79,10 +77,8 @@ pub async fn list_audit(req: Request, env: &Env, _m: &Matched) -> Result<Respons
                     .ok_or_else(|| bad("limit: must be 1 to 100"))?;
             }
             "cursor" => {
-                q.before = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|n: &i64| *n > 0)
+                q.cursor = Some(
+                    AuditCursor::parse(&v)
                         .ok_or_else(|| bad("cursor: not a cursor of this listing"))?,
                 );
             }
@@ -94,7 +90,7 @@ pub async fn list_audit(req: Request, env: &Env, _m: &Matched) -> Result<Respons
             }
         }
     }
-    let page = MintAuditClient::new(env)?.list(q).await?;
+    let page = client::list(env, q).await?;
     Ok(json_response(200, &page))
 }
 
@@ -120,6 +116,29 @@ pub async fn audit_stats(req: Request, env: &Env, _m: &Matched) -> Result<Respon
             }
         }
     }
-    let stats = MintAuditClient::new(env)?.stats(since_ms).await?;
+    let s = client::stats(env, since_ms).await?;
+    let rfc3339 = ghplane_core::time::rfc3339_from_millis;
+    let since = minute_of(since_ms);
+    let minutes: Vec<_> = s
+        .per_minute
+        .iter()
+        .map(|c| json!({"minute": rfc3339(c.minute), "reason": c.reason, "count": c.count}))
+        .collect();
+    let stats = json!({
+        "records": {
+            "rows": s.rows,
+            "bytes": s.bytes,
+            "maxRows": AUDIT_MAX_ROWS,
+            "maxBytes": AUDIT_MAX_BYTES,
+            "maxRecordBytes": MAX_RECORD_BYTES,
+        },
+        "dropped": {"rows": s.dropped_rows, "lastAt": s.dropped_at_ms.map(rfc3339)},
+        "unauthenticated": {
+            "since": rfc3339(since),
+            "total": s.by_reason.values().sum::<i64>(),
+            "byReason": s.by_reason,
+            "perMinute": minutes,
+        },
+    });
     Ok(json_response(200, &stats))
 }

@@ -26,6 +26,7 @@
 //!    [`wire::GrantedToken::response_body`]. Record an [`audit::MintAuditRecord`].
 
 pub mod audit;
+pub mod audit_shard;
 pub mod denial;
 pub mod oidc;
 pub mod policy;
