@@ -317,16 +317,6 @@ impl Browser {
         );
     }
 
-    /// Puts a cookie for the current page's origin in the browser (WebDriver "Add Cookie"):
-    /// a session signed in elsewhere, without going through the sign-in pages.
-    pub fn add_cookie(&self, name: &str, value: &str) {
-        send(
-            "POST",
-            &format!("{}/cookie", self.url),
-            Some(json!({"cookie": {"name": name, "value": value, "path": "/", "httpOnly": true}})),
-        );
-    }
-
     /// Resizes the window to `width` × `height`.
     pub fn resize(&self, width: u32, height: u32) {
         send(
