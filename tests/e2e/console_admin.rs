@@ -224,7 +224,7 @@ fn an_admin_creates_copies_and_revokes_a_service_key_shown_once(s: &Shared) {
     assert!(audit.contains("ADMIN_TOKEN"), "the config PUT: {audit}");
     shot(&b, "audit");
     b.click("[data-testid=tab-mint]");
-    b.wait("[data-testid=mint-audit], [data-testid=mint-empty]");
+    b.wait("[data-testid=mint-audit], [data-testid=mint-panel] .empty");
     assert!(b.has("select[name=mint-outcome]"));
 }
 
@@ -358,7 +358,7 @@ fn tenants_and_audit_fit_360_px_and_work_by_keyboard(s: &Shared) {
     b.wait("[data-testid=admin-audit], .empty");
     fits_and_is_labelled(&b, "audit");
     b.click("[data-testid=tab-mint]");
-    b.wait("[data-testid=mint-audit], [data-testid=mint-empty]");
+    b.wait("[data-testid=mint-audit], [data-testid=mint-panel] .empty");
     fits_and_is_labelled(&b, "mint audit");
 
     // The create-key control is reached by Tab from the top of the tenant's page.
