@@ -238,12 +238,15 @@ impl Browser {
     }
 
     /// Puts a cookie for the current page's origin in the browser (WebDriver "Add Cookie"):
-    /// a session signed in elsewhere, without going through the sign-in pages.
+    /// a session signed in elsewhere, without going through the sign-in pages (`Secure`, as
+    /// the `__Host-` prefix wants; Chromium counts `127.0.0.1` as a secure origin).
     pub fn add_cookie(&self, name: &str, value: &str) {
         send(
             "POST",
             &format!("{}/cookie", self.url),
-            Some(json!({"cookie": {"name": name, "value": value, "path": "/", "httpOnly": true}})),
+            Some(
+                json!({"cookie": {"name": name, "value": value, "path": "/", "httpOnly": true, "secure": true}}),
+            ),
         );
     }
 
