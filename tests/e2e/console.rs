@@ -438,6 +438,7 @@ fn a_private_repository_and_branch_become_a_project_that_deploys_on_push(s: &Sha
         format!("https://github.com/{}/commit/{sha}", t.full_name).as_str()
     );
     b.wait_text("[data-testid=delivery-row]", "push");
+    assert_eq!(b.text("[data-testid=delivery-why]"), "deployment #1");
 
     // The hook secret is gone once the page is left.
     b.click("nav a[href='#/projects']");
