@@ -245,7 +245,14 @@ fn at_360(b: &Browser, page: &str, controls: &[&str]) {
         }
         assert!(
             started.elapsed() < Duration::from_secs(5),
-            "{page} scrolls sideways at 360 px: scrollWidth {scroll}, viewport {viewport}"
+            "{page} scrolls sideways at 360 px: scrollWidth {scroll}, viewport {viewport}; \
+             past the edge: {}",
+            b.run(
+                "const w = document.documentElement.clientWidth; return [...document.querySelectorAll('body *')]\
+                 .filter(e => e.getBoundingClientRect().right > w + 0.5).slice(0, 8)\
+                 .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).join(', ');",
+                json!([])
+            )
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -431,7 +438,7 @@ fn a_private_repository_and_branch_become_a_project_that_deploys_on_push(s: &Sha
         format!("https://github.com/{}/commit/{sha}", t.full_name).as_str()
     );
     b.wait_text("[data-testid=delivery-row]", "push");
-    shot(s, &b, "project-deployed");
+    assert_eq!(b.text("[data-testid=delivery-why]"), "deployment #1");
 
     // The hook secret is gone once the page is left.
     b.click("nav a[href='#/projects']");
@@ -443,6 +450,12 @@ fn a_private_repository_and_branch_become_a_project_that_deploys_on_push(s: &Sha
         json!([secret]),
     );
     assert_eq!(shown, json!(false), "the hook secret is still in the page");
+    b.wait("[data-testid=delivery-row]");
+    b.run(
+        "document.getElementById('source-title').scrollIntoView();",
+        json!([]),
+    );
+    shot(s, &b, "project-deployed");
 
     // At 360 px: no sideways scroll on the project, the projects list and the
     // organisations; the main controls are reachable by Tab.
