@@ -521,6 +521,9 @@ def ghplane_config(fake):
     (OUT / "src").mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / config["main"], OUT / config["main"])
     config["main"] = str(OUT / config["main"])
+    if "assets" in config:
+        # The console's files, where the tree has them (the config is written elsewhere).
+        config["assets"]["directory"] = str(ROOT / config["assets"]["directory"])
     config["vars"].update({
         "ENVIRONMENT": "bench",
         "GITHUB_API_BASE": fake.base,
