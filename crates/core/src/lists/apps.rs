@@ -5,7 +5,7 @@
 
 use crate::error::ApiError;
 use crate::ids::AppId;
-use crate::lists::{bad_cursor, parse_limit, unknown_parameter, DEFAULT_LIMIT};
+use crate::lists::parse_page;
 
 /// `?limit=&cursor=` of the listing.
 #[derive(Debug, PartialEq, Eq)]
@@ -18,18 +18,8 @@ pub struct AppsQuery {
 pub fn parse_query<'a>(
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<AppsQuery, ApiError> {
-    let mut query = AppsQuery {
-        limit: DEFAULT_LIMIT,
-        after: None,
-    };
-    for (k, v) in pairs {
-        match k {
-            "limit" => query.limit = parse_limit(v)?,
-            "cursor" => query.after = Some(AppId::parse(v).map_err(|_| bad_cursor())?),
-            other => return Err(unknown_parameter(other)),
-        }
-    }
-    Ok(query)
+    let (limit, after) = parse_page(pairs, |v| AppId::parse(v).ok())?;
+    Ok(AppsQuery { limit, after })
 }
 
 /// The apps of the page `query` asks for, out of every registered app (in any order), and

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 use crate::ids::{AppId, InstallationId, RepoFullName};
 use crate::installer::{InstallerId, InstallerRecord, Target};
-use crate::lists::{bad_cursor, parse_limit, unknown_parameter, DEFAULT_LIMIT};
+use crate::lists::parse_page;
 
 /// The index object's name.
 pub const INDEX_OBJECT_NAME: &str = "installers-index";
@@ -99,18 +99,8 @@ pub struct InstallersQuery {
 pub fn parse_query<'a>(
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<InstallersQuery, ApiError> {
-    let mut query = InstallersQuery {
-        limit: DEFAULT_LIMIT,
-        before: None,
-    };
-    for (k, v) in pairs {
-        match k {
-            "limit" => query.limit = parse_limit(v)?,
-            "cursor" => query.before = Some(cursor_key(v).ok_or_else(bad_cursor)?),
-            other => return Err(unknown_parameter(other)),
-        }
-    }
-    Ok(query)
+    let (limit, before) = parse_page(pairs, cursor_key)?;
+    Ok(InstallersQuery { limit, before })
 }
 
 /// The storage key a cursor stands for; `None` unless this listing made it.
@@ -215,6 +205,7 @@ mod tests {
             id: "key-id".into(),
             sealed: Some(Sealed::new("k".into(), &[0; 12], b"sealed-key")),
         });
+        assert_eq!(InstallerRow::of(&r).owner(), "octo-org");
         let view = serde_json::to_value(InstallerRow::of(&r)).unwrap();
         assert_eq!(
             view,

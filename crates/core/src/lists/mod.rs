@@ -24,6 +24,23 @@ pub fn parse_limit(v: &str) -> Result<usize, ApiError> {
         .ok_or_else(|| ApiError::Validation("limit: must be 1 to 100".into()))
 }
 
+/// `?limit=&cursor=` and nothing else: the limit ([`DEFAULT_LIMIT`] when absent) and the
+/// cursor `cursor` reads (`None` refuses it as not this listing's).
+pub fn parse_page<'a, C>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    cursor: impl Fn(&str) -> Option<C>,
+) -> Result<(usize, Option<C>), ApiError> {
+    let (mut limit, mut after) = (DEFAULT_LIMIT, None);
+    for (k, v) in pairs {
+        match k {
+            "limit" => limit = parse_limit(v)?,
+            "cursor" => after = Some(cursor(v).ok_or_else(bad_cursor)?),
+            other => return Err(unknown_parameter(other)),
+        }
+    }
+    Ok((limit, after))
+}
+
 /// A `cursor` this listing did not hand out.
 pub fn bad_cursor() -> ApiError {
     ApiError::Validation("cursor: not a cursor of this listing".into())

@@ -17,8 +17,6 @@ use crate::tenancy::config::{Account, InstallationRecord};
 
 /// How many index objects hold the rows.
 pub const SHARDS: u64 = 4;
-pub const DEFAULT_LIMIT: usize = 50;
-pub const MAX_LIMIT: usize = 100;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -107,33 +105,8 @@ pub struct PageQuery {
 pub fn parse_query<'a>(
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<PageQuery, ApiError> {
-    let mut query = PageQuery {
-        limit: DEFAULT_LIMIT,
-        after: None,
-    };
-    for (k, v) in pairs {
-        match k {
-            "limit" => {
-                query.limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| ApiError::Validation("limit: must be 1 to 100".into()))?;
-            }
-            "cursor" => {
-                query.after = Some(InstallationId::parse(v).map_err(|_| {
-                    ApiError::Validation("cursor: not a cursor of this listing".into())
-                })?);
-            }
-            other => {
-                return Err(ApiError::Validation(format!(
-                    "unknown query parameter {}",
-                    crate::ids::truncate(other, 40)
-                )))
-            }
-        }
-    }
-    Ok(query)
+    let (limit, after) = crate::lists::parse_page(pairs, |v| InstallationId::parse(v).ok())?;
+    Ok(PageQuery { limit, after })
 }
 
 /// One page from the shards' answers. Each shard answered at most `limit + 1` rows after the
