@@ -148,7 +148,16 @@ pub fn github_web_base(env: &Env) -> String {
 
 /// The origins allowed to call the admin routes from a browser (`ADMIN_ORIGINS`); a value
 /// that does not parse is a misconfiguration, not an empty list.
+///
+/// Parsed once per isolate, like the var itself: every response's CORS decoration reads it.
 pub fn admin_origins(env: &Env) -> Result<Origins, ApiError> {
-    Origins::parse(get(env, ADMIN_ORIGINS).as_deref())
-        .map_err(|_| ApiError::Misconfigured(ADMIN_ORIGINS.into()))
+    thread_local! {
+        static PARSED: std::cell::RefCell<Option<Result<Origins, ()>>> = Default::default();
+    }
+    let parsed = PARSED.with(|p| p.borrow().clone()).unwrap_or_else(|| {
+        let parsed = Origins::parse(get(env, ADMIN_ORIGINS).as_deref()).map_err(|_| ());
+        PARSED.with(|p| p.replace(Some(parsed.clone())));
+        parsed
+    });
+    parsed.map_err(|()| ApiError::Misconfigured(ADMIN_ORIGINS.into()))
 }

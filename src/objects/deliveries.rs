@@ -22,6 +22,8 @@ use ghplane_core::webhook::claim::{self, ClaimDecision, StoredClaim, PROCESSING}
 pub use ghplane_core::webhook::delivery::{Delivered, DeliveryRequest, Received};
 use ghplane_core::webhook::{log_cap, DeliveryOutcome, RETENTION_MS};
 use ghplane_core::ApiError;
+use std::cell::Cell;
+
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Date, Env, SqlStorage, SqlStorageValue};
@@ -101,21 +103,17 @@ fn limits(env: &Env) -> Result<(i64, usize), ApiError> {
 
 impl DeliveryLog {
     pub fn new(sql: SqlStorage, env: &Env) -> Result<Self, ApiError> {
+        Self::open(sql, env, &Cell::new(false))
+    }
+
+    /// [`DeliveryLog::new`] for an object that keeps `ready` for its life: the tables are
+    /// created (and migrated) on its first use only, not on every delivery.
+    pub fn open(sql: SqlStorage, env: &Env, ready: &Cell<bool>) -> Result<Self, ApiError> {
         let (lease_ms, log_cap) = limits(env)?;
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS deliveries (
-                id TEXT PRIMARY KEY, received_at INTEGER NOT NULL, event TEXT NOT NULL, action TEXT,
-                repository TEXT, outcome TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 0, error_code TEXT,
-                reason TEXT, duration_ms INTEGER, attempts INTEGER NOT NULL DEFAULT 1)",
-            None,
-        )
-        .map_err(|e| fail!(e))?;
-        sql.exec(
-            "CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries (received_at, id)",
-            None,
-        )
-        .map_err(|e| fail!(e))?;
-        migrate_keys(&sql)?;
+        if !ready.get() {
+            create_tables(&sql)?;
+            ready.set(true);
+        }
         Ok(DeliveryLog {
             sql,
             lease_ms,
@@ -372,6 +370,24 @@ impl DeliveryLog {
             .map_err(|e| fail!(e))?;
         Ok(())
     }
+}
+
+/// The log's two tables and the time index, created on first use.
+fn create_tables(sql: &SqlStorage) -> Result<(), ApiError> {
+    sql.exec(
+        "CREATE TABLE IF NOT EXISTS deliveries (
+            id TEXT PRIMARY KEY, received_at INTEGER NOT NULL, event TEXT NOT NULL, action TEXT,
+            repository TEXT, outcome TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 0, error_code TEXT,
+            reason TEXT, duration_ms INTEGER, attempts INTEGER NOT NULL DEFAULT 1)",
+        None,
+    )
+    .map_err(|e| fail!(e))?;
+    sql.exec(
+        "CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries (received_at, id)",
+        None,
+    )
+    .map_err(|e| fail!(e))?;
+    migrate_keys(sql)
 }
 
 /// Creates the key table on first use. An object written by an older version has only the

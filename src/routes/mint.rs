@@ -135,16 +135,27 @@ async fn rate_limited(req: &Request, env: &Env) -> bool {
         );
         return false;
     };
-    let host = req
-        .url()
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_default();
+    let host = host_of(&req.inner().url()).to_owned();
     let ip = req.headers().get("cf-connecting-ip").ok().flatten();
     match limiter.limit(rate_limit_key(&host, ip.as_deref())).await {
         Ok(outcome) => !outcome.success,
         // A limiter that fails must not take the mint down with it.
         Err(_) => false,
+    }
+}
+
+/// The host of a request URL as the runtime serialized it (scheme, lowercase host, optional
+/// port), as `Url::host_str` would give it: without parsing the whole URL, which was a
+/// thirtieth of a warm mint's CPU.
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    match authority.find(']') {
+        Some(end) if authority.starts_with('[') => &authority[..=end],
+        _ => authority.split(':').next().unwrap_or(""),
     }
 }
 
@@ -507,4 +518,23 @@ async fn missing_keys(env: &Env, policy: &Policy) -> Option<String> {
         }
     }
     (!missing.is_empty()).then(|| missing.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn the_host_is_read_as_url_would() {
+        for url in [
+            "https://mint.example.com/v1/token",
+            "http://127.0.0.1:8787/v1/token?x=1",
+            "https://[::1]:8443/",
+            "https://user@mint.example.com:443#f",
+            "https://mint.example.com",
+        ] {
+            let parsed = worker::Url::parse(url).unwrap();
+            assert_eq!(host_of(url), parsed.host_str().unwrap(), "{url}");
+        }
+    }
 }

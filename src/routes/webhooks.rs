@@ -21,7 +21,7 @@ use ghplane_core::webhook::{
     WebhookError,
 };
 use ghplane_core::ApiError;
-use ghplane_webcrypto::hmac_sha256;
+use ghplane_webcrypto::HmacSha256Key;
 use worker::{Env, Request, Response};
 
 use crate::clock::now_ms;
@@ -36,9 +36,12 @@ use crate::secrets::Keyring;
 /// (`DirectoryClient::cached`: at most 30 s stale, a signature that fails reads it again), so
 /// deleting an app takes effect in every isolate within 30 s and a rotated secret at once: an
 /// entry is reused only while the directory still holds exactly the sealed values it was
-/// opened from. This cache saves the key import and the decryptions.
+/// opened from. This cache saves the key imports and the decryptions.
 struct OpenedSecret {
     secret: Vec<u8>,
+    /// The secret imported as a Web Crypto HMAC key (`None` for an empty secret, which
+    /// never verifies).
+    key: Option<HmacSha256Key>,
     valid_until_ms: Option<i64>,
 }
 
@@ -84,8 +87,14 @@ async fn opened(
         let secret = ring
             .open(&object_name(app), WEBHOOK_SECRET_SLOT, &s.sealed)
             .await?;
+        let secret = secret.expose().as_bytes().to_vec();
+        let key = match secret.is_empty() {
+            true => None,
+            false => Some(HmacSha256Key::import(&secret).await.map_err(|e| fail!(e))?),
+        };
         opened.push(OpenedSecret {
-            secret: secret.expose().as_bytes().to_vec(),
+            secret,
+            key,
             valid_until_ms: s.valid_until_ms,
         });
     }
@@ -95,7 +104,8 @@ async fn opened(
 }
 
 /// The core's verdict on the signature, with the MACs computed by the runtime's native
-/// HMAC: over a large push the wasm `sha2` crate would cost tens of milliseconds of CPU.
+/// HMAC under the cached keys: over a large push the wasm `sha2` crate would cost tens of
+/// milliseconds of CPU.
 async fn verifies(
     secrets: &[OpenedSecret],
     body: &[u8],
@@ -113,7 +123,13 @@ async fn verifies(
     };
     let mut macs = Vec::with_capacity(claim.secrets().len());
     for secret in claim.secrets() {
-        macs.push(hmac_sha256(secret, body).await.map_err(|e| fail!(e))?);
+        // The claim keeps the secrets it was given (the non-empty ones): find each one's key.
+        let key = secrets
+            .iter()
+            .find(|s| std::ptr::eq(s.secret.as_slice(), *secret))
+            .and_then(|s| s.key.as_ref())
+            .ok_or_else(|| fail!())?;
+        macs.push(key.sign(body).await.map_err(|e| fail!(e))?);
     }
     Ok(claim.judge(&macs))
 }

@@ -37,6 +37,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 OUT = ROOT / "target" / "bench"
 WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
 DURATION = int(os.environ.get("BENCH_SECONDS", "8"))
+WARMUP = int(os.environ.get("BENCH_WARMUP_SECONDS", "4"))
 CONCURRENCY = [1, 16, 64]
 MINT_CONCURRENCY = [1, 16]
 SECRET = "bench-secret"
@@ -51,6 +52,15 @@ MINT_INSTALLATION_ID = 5151
 OIDC_KID = "bench-oidc-key"
 TEST_KEY = ROOT / "crates/core/tests/fixtures/test-rsa-2048-pkcs1.pem"
 FETCH_FLOOR = ROOT / "tests" / "bench" / "fetch-floor"
+# BENCH_ONLY=webhook,mint (any of webhook, push, mint, audit, crypto, bundle): a focused run of those
+# scenarios only, on the systems they compare. BENCH_PROFILE=1: also a V8 CPU profile of
+# ghplane (tests/bench/profile.mjs over the inspector) during its webhook and mint runs at
+# c=16, written to target/bench/profile-*.cpuprofile with a summary in profile-*.txt.
+# BENCH_NO_BUILD=1 measures build/ as it is (e.g. a build with names for the profile).
+SCENARIOS = ("webhook", "push", "mint", "audit", "crypto", "bundle")
+ONLY = [s for s in os.environ.get("BENCH_ONLY", "").replace(" ", "").split(",") if s] or list(SCENARIOS)
+PROFILE = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
+PROFILER = ROOT / "tests" / "bench" / "profile.mjs"
 ENV = dict(os.environ, WRANGLER_SEND_METRICS="false", WRANGLER_SEND_ERROR_REPORTS="false",
            NO_COLOR="1", FORCE_COLOR="0", CI="true")
 
@@ -84,8 +94,9 @@ class Wrangler:
         shutil.rmtree(self.persist, ignore_errors=True)
         self.log_path = OUT / f"{name}.log"
         self.log_file = open(self.log_path, "w")
+        self.inspector_port = free_port()
         cmd = [str(WRANGLER), "dev", "-c", str(config), "--ip", "127.0.0.1", "--port", str(self.port),
-               "--inspector-port", str(free_port()), "--persist-to", str(self.persist),
+               "--inspector-port", str(self.inspector_port), "--persist-to", str(self.persist),
                "--show-interactive-dev-session=false", *extra_args]
         self.started = time.monotonic()
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdin=subprocess.DEVNULL, stdout=self.log_file,
@@ -167,7 +178,7 @@ end
 """
 
 
-def wrk(system, body_path, signature, concurrency, duration, event="issues"):
+def wrk(system, body_path, signature, concurrency, duration, event="issues", profile=None):
     script = OUT / "deliveries.lua"
     script.write_text(WRK_SCRIPT)
     headers = {
@@ -178,21 +189,32 @@ def wrk(system, body_path, signature, concurrency, duration, event="issues"):
         "X-Hub-Signature-256": signature,
     }
     return run_wrk(system, "/webhooks/github", script, headers, body_path, concurrency, duration,
-                   f"{body_path.stem}-c{concurrency}", BENCH_RUN=uuid.uuid4().hex[:12])
+                   f"{body_path.stem}-c{concurrency}", profile=profile, BENCH_RUN=uuid.uuid4().hex[:12])
 
 
-def run_wrk(system, path, script, headers, body_path, concurrency, duration, label, **env):
+def run_wrk(system, path, script, headers, body_path, concurrency, duration, label, profile=None, **env):
     """wrk against `system` with `script` (which reads BENCH_BODY), and the CPU its workerd
-    processes spent meanwhile."""
+    processes spent meanwhile. With `profile` (a name), a CPU profile of the same run."""
     args = ["wrk", "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{duration}s", "--latency",
             "-s", str(script)]
     for k, v in headers.items():
         args += ["-H", f"{k}: {v}"]
     args.append(f"http://127.0.0.1:{system.port}{path}")
+    profiler = None
+    if profile:
+        # Started first, stopped by itself a little before wrk ends: the profile covers load only.
+        profiler = subprocess.Popen(
+            ["node", str(PROFILER), "--port", str(system.inspector_port), "--seconds", str(max(duration - 1, 1)),
+             "--out", str(OUT / f"profile-{profile}.cpuprofile")],
+            stdout=open(OUT / f"profile-{profile}.txt", "w"), stderr=subprocess.STDOUT, env=ENV)
+        time.sleep(0.5)
     cpu_before = system.cpu_seconds()
     out = subprocess.run(args, env=dict(ENV, BENCH_BODY=str(body_path), **env), capture_output=True, text=True,
                          check=True).stdout
     cpu = system.cpu_seconds() - cpu_before
+    if profiler is not None:
+        profiler.wait(timeout=60)
+        log(f"profile of {profile}: {OUT / f'profile-{profile}.txt'}")
     (OUT / f"wrk-{system.name}-{label}.txt").write_text(out)
     return parse_wrk(out, cpu)
 
@@ -316,13 +338,36 @@ f:close()
 """
 
 
-def wrk_mint(system, jwt, concurrency, duration):
+def wrk_mint(system, jwt, concurrency, duration, profile=None):
     script = OUT / "mint.lua"
     script.write_text(MINT_WRK_SCRIPT)
     body_path = OUT / "mint-request.json"
     body_path.write_text(json.dumps({"role": "coder", "repos": [MINT_REPO]}))
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {jwt}"}
-    return run_wrk(system, "/v1/token", script, headers, body_path, concurrency, duration, f"mint-c{concurrency}")
+    return run_wrk(system, "/v1/token", script, headers, body_path, concurrency, duration, f"mint-c{concurrency}",
+                   profile=profile)
+
+
+def cold_mint(system, fake, jwt):
+    """The first mint after the worker starts (its isolate is up: the readiness probe answered):
+    OIDC discovery and key set, the installation lookup, the App JWT and the token, end to end."""
+    body = json.dumps({"role": "coder", "repos": [MINT_REPO]})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {jwt}"}
+    before, cpu_before = fake.snapshot(), system.cpu_seconds()
+    started = time.monotonic()
+    status, answer = request(system.port, "POST", "/v1/token", body, headers)
+    latency = (time.monotonic() - started) * 1000
+    cpu = system.cpu_seconds() - cpu_before
+    if status != 200:
+        raise SystemExit(f"bench: the cold mint failed with {status}: {answer[:300]!r}")
+    after = fake.snapshot()
+    # The second mint, timed the same way, is the warm baseline of the same moment.
+    started = time.monotonic()
+    request(system.port, "POST", "/v1/token", body, headers)
+    second = (time.monotonic() - started) * 1000
+    return {"latency_ms": round(latency, 1), "cpu_ms": round(cpu * 1000, 1), "second_mint_latency_ms": round(second, 1),
+            "github_calls": {k: after.get(k, 0) - before.get(k, 0) for k in after
+                             if after.get(k, 0) != before.get(k, 0)}}
 
 
 def mint_scenario(system, fake, jwt):
@@ -333,7 +378,7 @@ def mint_scenario(system, fake, jwt):
                                {"Content-Type": "application/json", "Authorization": f"Bearer {jwt}"})
         if status != 200:
             raise SystemExit(f"bench: the first mint failed with {status}: {body[:300]!r}")
-    wrk_mint(system, jwt, 4, 2)
+    wrk_mint(system, jwt, 4, WARMUP)
     result = {}
     for c in MINT_CONCURRENCY:
         log(f"{system.name}: warm mints at concurrency {c} for {DURATION} s")
@@ -345,6 +390,10 @@ def mint_scenario(system, fake, jwt):
             result[str(c)]["github_calls_per_mint"] = {
                 k: round((after.get(k, 0) - before.get(k, 0)) / n, 3) for k in after
                 if after.get(k, 0) != before.get(k, 0)}
+    if PROFILE and system.name == "ghplane":
+        # A run of its own: the sampling profiler costs CPU, which must not count.
+        log("ghplane: profiling warm mints at concurrency 16")
+        wrk_mint(system, jwt, 16, DURATION, profile="mint")
     return result
 
 
@@ -500,7 +549,7 @@ def install_tools():
             cmd = ["npm", "ci"] if (dest / "package-lock.json").exists() else ["npm", "install"]
             subprocess.run(cmd + ["--no-audit", "--no-fund", "--loglevel=error"], cwd=dest, check=True, env=ENV)
     binaryen = OUT / "tools" / "node_modules" / ".bin" / "wasm-opt"
-    if not binaryen.exists():
+    if not binaryen.exists() and "bundle" in ONLY:
         log("installing binaryen (npm) to measure the bundle with wasm-opt")
         (OUT / "tools").mkdir(parents=True, exist_ok=True)
         subprocess.run(["npm", "install", "--prefix", str(OUT / "tools"), "--no-audit", "--no-fund",
@@ -521,8 +570,8 @@ def ghplane_config(fake):
     (OUT / "src").mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / config["main"], OUT / config["main"])
     config["main"] = str(OUT / config["main"])
-    if "assets" in config:
-        # The console's files, where the tree has them (the config is written elsewhere).
+    # The console's assets stay where the build put them (the config moves to target/bench).
+    if "assets" in config and "directory" in config["assets"]:
         config["assets"]["directory"] = str(ROOT / config["assets"]["directory"])
     config["vars"].update({
         "ENVIRONMENT": "bench",
@@ -624,8 +673,9 @@ def svg(report):
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     peers, binaryen = install_tools()
-    log("building ghplane (make build)")
-    subprocess.run(["make", "-s", "build"], cwd=ROOT, check=True)
+    if os.environ.get("BENCH_NO_BUILD", "") in ("", "0"):
+        log("building ghplane (make build)")
+        subprocess.run(["make", "-s", "build"], cwd=ROOT, check=True)
     small, one_mb, big = payloads()
     small_path, mb_path = OUT / "issues-opened.json", OUT / "push-1mb.json"
     small_path.write_bytes(small)
@@ -634,7 +684,7 @@ def main():
     jwt = oidc_token(f"{fake.base}/_oidc")
 
     report = {"machine": {"cores": os.cpu_count(), "uname": " ".join(os.uname()), "duration_s": DURATION,
-                          "loadavg_at_start": os.getloadavg()},
+                          "loadavg_at_start": os.getloadavg(), "scenarios": ONLY},
               "webhook": {}, "push_1mb": {}, "mint": {}, "cold_start_s": {}}
     systems = {
         "ghplane": lambda: Wrangler("ghplane", ROOT, ghplane_config(fake)),
@@ -646,7 +696,12 @@ def main():
             "--var", f"GITHUB_API_BASE:{fake.base}", "--var", f"INSTALLATION_ID:{MINT_INSTALLATION_ID}",
             "--var", f"REPO:{MINT_REPO}"]),
     }
+    webhooks, pushes, mints = "webhook" in ONLY, "push" in ONLY, "mint" in ONLY
+    wanted = {"ghplane": webhooks or pushes or mints or "audit" in ONLY, "peer": webhooks or pushes,
+              "floor": webhooks or pushes or mints, "fetch-floor": mints}
     for name, start in systems.items():
+        if not wanted[name]:
+            continue
         log(f"starting {name}")
         system = start()
         try:
@@ -656,54 +711,75 @@ def main():
                 continue
             if name == "ghplane":
                 configure_ghplane(system.port)
-            # Warm up so isolates, objects and caches exist before measuring.
-            wrk(system, small_path, sign(small), 4, 2)
-            report["webhook"][name] = {}
-            for c in CONCURRENCY:
-                log(f"{name}: small signed deliveries at concurrency {c} for {DURATION} s")
-                report["webhook"][name][str(c)] = wrk(system, small_path, sign(small), c, DURATION)
-            log(f"{name}: 1 MB pushes at concurrency 4")
-            report["push_1mb"][name] = wrk(system, mb_path, sign(one_mb), 4, DURATION, event="push")
-            if name == "ghplane":
-                log("ghplane: one signed 25 MB push")
-                report["push_25mb"] = big_payload(system, big)
-            if name in ("ghplane", "floor"):
+                if mints:
+                    report["mint"]["cold"] = cold_mint(system, fake, jwt)
+                    log(f"ghplane: cold first mint {report['mint']['cold']}")
+            if webhooks or pushes:
+                # Warm up so isolates, objects and caches exist, and V8 has tiered up the hot
+                # wasm (its background compilation counts as workerd CPU), before measuring.
+                wrk(system, small_path, sign(small), 4, WARMUP)
+            if webhooks:
+                report["webhook"][name] = {}
+                for c in CONCURRENCY:
+                    log(f"{name}: small signed deliveries at concurrency {c} for {DURATION} s")
+                    report["webhook"][name][str(c)] = wrk(system, small_path, sign(small), c, DURATION)
+                if PROFILE and name == "ghplane":
+                    # A run of its own: the sampling profiler costs CPU, which must not count.
+                    log("ghplane: profiling small signed deliveries at concurrency 16")
+                    wrk(system, small_path, sign(small), 16, DURATION, profile="webhook")
+            if pushes:
+                log(f"{name}: 1 MB pushes at concurrency 4")
+                report["push_1mb"][name] = wrk(system, mb_path, sign(one_mb), 4, DURATION, event="push")
+                if PROFILE and name == "ghplane":
+                    wrk(system, mb_path, sign(one_mb), 4, DURATION, event="push", profile="push")
+                if name == "ghplane":
+                    log("ghplane: one signed 25 MB push")
+                    report["push_25mb"] = big_payload(system, big)
+            if mints and name in ("ghplane", "floor"):
                 # The peer has no mint; the floor answers the same requests with nothing.
                 report["mint"][name] = mint_scenario(system, fake if name == "ghplane" else None, jwt)
-            if name == "ghplane":
+            if "audit" in ONLY and name == "ghplane":
                 report["audit_shards"] = audit_shard_scenario(system, fake)
         finally:
             system.stop()
 
-    for c in map(str, CONCURRENCY):
-        g, p, f = (report["webhook"][s][c] for s in ("ghplane", "peer", "floor"))
-        report["webhook"].setdefault("ratios", {})[c] = {
-            "rps_ghplane_over_peer": g["rps"] / p["rps"],
-            "rps_ghplane_over_floor": g["rps"] / f["rps"],
-            "cpu_above_floor_ghplane_ms": minus(g["cpu_ms_per_request"], f["cpu_ms_per_request"]),
-            "cpu_above_floor_peer_ms": minus(p["cpu_ms_per_request"], f["cpu_ms_per_request"]),
-        }
-    g, p, f = (report["push_1mb"][s] for s in ("ghplane", "peer", "floor"))
-    report["push_1mb"]["cpu_above_floor_ms"] = {"ghplane": minus(g["cpu_ms_per_request"], f["cpu_ms_per_request"]),
-                                                "peer": minus(p["cpu_ms_per_request"], f["cpu_ms_per_request"])}
-    report["mint"]["fake_github_latency"] = fake.latency()
-    for c in map(str, MINT_CONCURRENCY):
-        g, f = report["mint"]["ghplane"][c], report["mint"]["floor"][c]
-        ff = report["mint"]["fetch-floor"][c]
-        report["mint"].setdefault("above_floor", {})[c] = {
-            "cpu_ms_per_mint": minus(g["cpu_ms_per_request"], f["cpu_ms_per_request"]),
-            "cpu_ms_of_the_github_call": minus(ff["cpu_ms_per_request"], f["cpu_ms_per_request"]),
-            "cpu_ms_per_mint_above_fetch_floor": minus(g["cpu_ms_per_request"], ff["cpu_ms_per_request"]),
-            "p99_over_floor_plus_fake": (g["p99_ms"] / (f["p99_ms"] + report["mint"]["fake_github_latency"]["p99_ms"])
-                                         if g["p99_ms"] and f["p99_ms"] else None),
-        }
+    if webhooks:
+        for c in map(str, CONCURRENCY):
+            g, p, f = (report["webhook"][s][c] for s in ("ghplane", "peer", "floor"))
+            report["webhook"].setdefault("ratios", {})[c] = {
+                "rps_ghplane_over_peer": g["rps"] / p["rps"],
+                "rps_ghplane_over_floor": g["rps"] / f["rps"],
+                "cpu_above_floor_ghplane_ms": minus(g["cpu_ms_per_request"], f["cpu_ms_per_request"]),
+                "cpu_above_floor_peer_ms": minus(p["cpu_ms_per_request"], f["cpu_ms_per_request"]),
+            }
+    if pushes:
+        g, p, f = (report["push_1mb"][s] for s in ("ghplane", "peer", "floor"))
+        report["push_1mb"]["cpu_above_floor_ms"] = {
+            "ghplane": minus(g["cpu_ms_per_request"], f["cpu_ms_per_request"]),
+            "peer": minus(p["cpu_ms_per_request"], f["cpu_ms_per_request"])}
+    if mints:
+        report["mint"]["fake_github_latency"] = fake.latency()
+        for c in map(str, MINT_CONCURRENCY):
+            g, f = report["mint"]["ghplane"][c], report["mint"]["floor"][c]
+            ff = report["mint"]["fetch-floor"][c]
+            report["mint"].setdefault("above_floor", {})[c] = {
+                "cpu_ms_per_mint": minus(g["cpu_ms_per_request"], f["cpu_ms_per_request"]),
+                "cpu_ms_of_the_github_call": minus(ff["cpu_ms_per_request"], f["cpu_ms_per_request"]),
+                "cpu_ms_per_mint_above_fetch_floor": minus(g["cpu_ms_per_request"], ff["cpu_ms_per_request"]),
+                "p99_over_floor_plus_fake": (g["p99_ms"] / (f["p99_ms"] + report["mint"]["fake_github_latency"]["p99_ms"])
+                                             if g["p99_ms"] and f["p99_ms"] else None),
+            }
     report["machine"]["loadavg_at_end"] = os.getloadavg()
-    log("measuring crypto and bundle")
-    report["crypto"] = crypto()
-    report["bundle"] = bundle(binaryen)
+    if "crypto" in ONLY:
+        log("measuring crypto")
+        report["crypto"] = crypto()
+    if "bundle" in ONLY:
+        log("measuring the bundle")
+        report["bundle"] = bundle(binaryen)
 
     (OUT / "report.json").write_text(json.dumps(report, indent=2))
-    (OUT / "report.svg").write_text(svg(report))
+    if "ratios" in report["webhook"]:
+        (OUT / "report.svg").write_text(svg(report))
     print_table(report)
 
 
@@ -718,46 +794,59 @@ def minus(a, b):
 def print_table(r):
     print()
     print(f"{'scenario':<28}{'system':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU ms/req':>12}")
-    for c in map(str, CONCURRENCY):
-        for s in ("ghplane", "peer", "floor"):
-            m = r["webhook"][s][c]
-            print(f"{'webhook c=' + c:<28}{s:<12}{num(m['rps'], 9, 0)}{num(m['p50_ms'], 9, 2)}{num(m['p99_ms'], 9, 2)}"
-                  f"{m['errors']:>8}{num(m['cpu_ms_per_request'], 12, 3)}")
-    for s in ("ghplane", "peer", "floor"):
-        m = r["push_1mb"][s]
-        print(f"{'1 MB push c=4':<28}{s:<12}{num(m['rps'], 9, 0)}{num(m['p50_ms'], 9, 2)}{num(m['p99_ms'], 9, 2)}"
+
+    def row(scenario, s, m):
+        print(f"{scenario:<28}{s:<12}{num(m['rps'], 9, 0)}{num(m['p50_ms'], 9, 2)}{num(m['p99_ms'], 9, 2)}"
               f"{m['errors']:>8}{num(m['cpu_ms_per_request'], 12, 3)}")
+
+    if "ratios" in r["webhook"]:
+        for c in map(str, CONCURRENCY):
+            for s in ("ghplane", "peer", "floor"):
+                row("webhook c=" + c, s, r["webhook"][s][c])
+    if "cpu_above_floor_ms" in r["push_1mb"]:
+        for s in ("ghplane", "peer", "floor"):
+            row("1 MB push c=4", s, r["push_1mb"][s])
     print()
-    for c, ratio in r["webhook"]["ratios"].items():
+    for c, ratio in r["webhook"].get("ratios", {}).items():
         print(f"c={c}: throughput ghplane/peer {ratio['rps_ghplane_over_peer']:.2f}x, ghplane/floor "
               f"{ratio['rps_ghplane_over_floor']:.2f}x; CPU above floor ghplane"
               f"{num(ratio['cpu_above_floor_ghplane_ms'], 7, 3)} ms vs peer{num(ratio['cpu_above_floor_peer_ms'], 7, 3)} ms")
-    for c in map(str, MINT_CONCURRENCY):
-        for s in ("ghplane", "floor", "fetch-floor"):
-            m = r["mint"][s][c]
-            print(f"{'mint c=' + c:<28}{s:<12}{num(m['rps'], 9, 0)}{num(m['p50_ms'], 9, 2)}{num(m['p99_ms'], 9, 2)}"
-                  f"{m['errors']:>8}{num(m['cpu_ms_per_request'], 12, 3)}")
-    print()
-    fake = r["mint"]["fake_github_latency"]
-    for c, above in r["mint"]["above_floor"].items():
-        calls = r["mint"]["ghplane"][c].get("github_calls_per_mint")
-        print(f"mint c={c}: CPU above floor{num(above['cpu_ms_per_mint'], 7, 3)} ms per warm mint, of which the GitHub "
-              f"call alone costs the runtime{num(above['cpu_ms_of_the_github_call'], 7, 3)} ms (above the fetch floor:"
-              f"{num(above['cpu_ms_per_mint_above_fetch_floor'], 7, 3)} ms)")
-        print(f"mint c={c}: p99 / (floor p99 + "
-              f"fake p99 {fake['p99_ms']:.2f} ms) ={num(above['p99_over_floor_plus_fake'], 6, 2)}x; GitHub calls per mint {calls}")
-    above = r["push_1mb"]["cpu_above_floor_ms"]
-    print(f"1 MB push: CPU above floor ghplane{num(above['ghplane'], 7, 3)} ms vs peer{num(above['peer'], 7, 3)} ms")
-    big = r.get("push_25mb", {})
-    print(f"25 MB push: status {big.get('status')}, {big.get('latency_ms')} ms, memory limit exceeded: "
-          f"{big.get('memory_limit_exceeded')}")
-    print(f"crypto: RS256 sign {r['crypto']['rs256_sign_ms']:.3f} ms, AES-GCM open {r['crypto']['aes_gcm_open_ms']:.3f} ms")
-    b = r["bundle"]
-    print(f"bundle: {b['raw_bytes']} B raw, {b['gzip_bytes']} B gzip; with wasm-opt -Oz: "
-          f"{b.get('wasm_opt_raw_bytes', 'n/a')} B raw, {b.get('wasm_opt_gzip_bytes', 'n/a')} B gzip")
+    if "above_floor" in r["mint"]:
+        for c in map(str, MINT_CONCURRENCY):
+            for s in ("ghplane", "floor", "fetch-floor"):
+                row("mint c=" + c, s, r["mint"][s][c])
+        print()
+        fake = r["mint"]["fake_github_latency"]
+        for c, above in r["mint"]["above_floor"].items():
+            calls = r["mint"]["ghplane"][c].get("github_calls_per_mint")
+            print(f"mint c={c}: CPU above floor{num(above['cpu_ms_per_mint'], 7, 3)} ms per warm mint, of which the GitHub "
+                  f"call alone costs the runtime{num(above['cpu_ms_of_the_github_call'], 7, 3)} ms (above the fetch floor:"
+                  f"{num(above['cpu_ms_per_mint_above_fetch_floor'], 7, 3)} ms)")
+            print(f"mint c={c}: p99 / (floor p99 + "
+                  f"fake p99 {fake['p99_ms']:.2f} ms) ={num(above['p99_over_floor_plus_fake'], 6, 2)}x; GitHub calls per mint {calls}")
+        cold = r["mint"]["cold"]
+        print(f"mint cold (first mint after start, with OIDC discovery and key set): {cold['latency_ms']} ms, "
+              f"{cold['cpu_ms']} ms CPU, GitHub/issuer calls {cold['github_calls']}; the second mint "
+              f"{cold['second_mint_latency_ms']} ms")
+    if "cpu_above_floor_ms" in r["push_1mb"]:
+        above = r["push_1mb"]["cpu_above_floor_ms"]
+        print(f"1 MB push: CPU above floor ghplane{num(above['ghplane'], 7, 3)} ms vs peer{num(above['peer'], 7, 3)} ms")
+        big = r.get("push_25mb", {})
+        print(f"25 MB push: status {big.get('status')}, {big.get('latency_ms')} ms, memory limit exceeded: "
+              f"{big.get('memory_limit_exceeded')}")
+    if "crypto" in r:
+        print(f"crypto: RS256 sign {r['crypto']['rs256_sign_ms']:.3f} ms, AES-GCM open {r['crypto']['aes_gcm_open_ms']:.3f} ms")
+    if "bundle" in r:
+        b = r["bundle"]
+        print(f"bundle: {b['raw_bytes']} B raw, {b['gzip_bytes']} B gzip; with wasm-opt -Oz: "
+              f"{b.get('wasm_opt_raw_bytes', 'n/a')} B raw, {b.get('wasm_opt_gzip_bytes', 'n/a')} B gzip")
     print_audit(r.get("audit_shards"))
     print(f"cold start (wrangler dev to first answer): {r['cold_start_s']}")
     print(f"load average at start/end: {r['machine']['loadavg_at_start']} / {r['machine']['loadavg_at_end']}")
+    for name in ("webhook", "push", "mint"):
+        summary = OUT / f"profile-{name}.txt"
+        if PROFILE and summary.exists():
+            print(f"profile of ghplane, {name}: {summary} (and .cpuprofile)")
     print(f"report: {OUT / 'report.json'}, chart: {OUT / 'report.svg'}")
 
 

@@ -192,22 +192,48 @@ pub async fn sha256(data: &[u8]) -> Result<[u8; 32], CryptoError> {
 /// megabytes, where the wasm `sha2` crate costs tens of milliseconds. The key is imported
 /// non-extractable for this one call; an empty key is refused by the runtime.
 pub async fn hmac_sha256(key: &[u8], data: &[u8]) -> Result<[u8; 32], CryptoError> {
-    const OP: &str = "sign";
-    let subtle = subtle()?;
-    let algorithm = with_sha256("HMAC");
-    let call = subtle.import_key_with_object(
-        "raw",
-        &Uint8Array::from(key),
-        &algorithm,
-        false,
-        &usages(&["sign"]),
-    );
-    let imported = settle(call).await.map_err(rejected("importKey"))?;
-    let key = to_key("importKey", imported)?;
-    let value = settle(subtle.sign_with_str_and_u8_array("HMAC", &key, data))
-        .await
-        .map_err(rejected(OP))?;
-    to_32_bytes(OP, value)
+    HmacSha256Key::import(key).await?.sign(data).await
+}
+
+/// A non-extractable HMAC-SHA256 key, imported once for many MACs (the webhook route keeps
+/// one per opened secret: the import is a third of a small delivery's crypto cost).
+#[derive(Clone)]
+pub struct HmacSha256Key {
+    key: CryptoKey,
+}
+
+impl fmt::Debug for HmacSha256Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HmacSha256Key(..)")
+    }
+}
+
+impl HmacSha256Key {
+    /// Imports `key` (an empty key is refused by the runtime).
+    pub async fn import(key: &[u8]) -> Result<Self, CryptoError> {
+        let subtle = subtle()?;
+        let algorithm = with_sha256("HMAC");
+        let call = subtle.import_key_with_object(
+            "raw",
+            &Uint8Array::from(key),
+            &algorithm,
+            false,
+            &usages(&["sign"]),
+        );
+        let imported = settle(call).await.map_err(rejected("importKey"))?;
+        Ok(Self {
+            key: to_key("importKey", imported)?,
+        })
+    }
+
+    /// The MAC of `data`.
+    pub async fn sign(&self, data: &[u8]) -> Result<[u8; 32], CryptoError> {
+        const OP: &str = "sign";
+        let value = settle(subtle()?.sign_with_str_and_u8_array("HMAC", &self.key, data))
+            .await
+            .map_err(rejected(OP))?;
+        to_32_bytes(OP, value)
+    }
 }
 
 /// A non-extractable AES-256-GCM key (128-bit tags).

@@ -29,7 +29,7 @@ const TRIM_EVERY_MS: i64 = 24 * 60 * 60 * 1000;
 
 impl InstallationStore {
     pub(super) fn deliveries(&self) -> Result<DeliveryLog, ApiError> {
-        DeliveryLog::new(self.state.storage().sql(), &self.env)
+        DeliveryLog::open(self.state.storage().sql(), &self.env, &self.log_ready)
     }
 
     pub(super) fn list_deliveries(&self, page: &DeliveryPage) -> Result<Value, ApiError> {
@@ -46,6 +46,9 @@ impl InstallationStore {
     }
 
     fn work_table(&self) -> Result<(), ApiError> {
+        if self.work_ready.get() {
+            return Ok(());
+        }
         self.state
             .storage()
             .sql()
@@ -55,8 +58,9 @@ impl InstallationStore {
                     title TEXT, label TEXT, delivery TEXT NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL)",
                 None,
             )
-            .map(|_| ())
-            .map_err(|e| fail!(e))
+            .map_err(|e| fail!(e))?;
+        self.work_ready.set(true);
+        Ok(())
     }
 
     pub(super) async fn deliver(
@@ -316,7 +320,11 @@ impl InstallationStore {
         Ok(WorkItems { work_items })
     }
 
+    /// Once per wake: the alarm stays set until it fires (which re-arms it).
     async fn arm_trim(&self) -> Result<(), ApiError> {
+        if self.trim_armed.get() {
+            return Ok(());
+        }
         let storage = self.state.storage();
         if storage.get_alarm().await.map_err(|e| fail!(e))?.is_none() {
             storage
@@ -324,6 +332,7 @@ impl InstallationStore {
                 .await
                 .map_err(|e| fail!(e))?;
         }
+        self.trim_armed.set(true);
         Ok(())
     }
 
@@ -334,6 +343,8 @@ impl InstallationStore {
             .storage()
             .set_alarm(TRIM_EVERY_MS)
             .await
-            .map_err(|e| fail!(e))
+            .map_err(|e| fail!(e))?;
+        self.trim_armed.set(true);
+        Ok(())
     }
 }

@@ -49,6 +49,11 @@ pub struct InstallationStore {
     listing: Mutex<()>,
     /// Whether the listing row was found up to date since this instance woke.
     listing_synced: std::cell::Cell<bool>,
+    /// Whether this instance created (or found) the delivery log's tables, the work items'
+    /// table, and the trim alarm: each is set up once per wake, not on every delivery.
+    log_ready: std::cell::Cell<bool>,
+    work_ready: std::cell::Cell<bool>,
+    trim_armed: std::cell::Cell<bool>,
 }
 
 impl worker::DurableObject for InstallationStore {
@@ -60,6 +65,9 @@ impl worker::DurableObject for InstallationStore {
             enrolled: std::cell::Cell::new(false),
             listing: Mutex::new(()),
             listing_synced: std::cell::Cell::new(false),
+            log_ready: std::cell::Cell::new(false),
+            work_ready: std::cell::Cell::new(false),
+            trim_armed: std::cell::Cell::new(false),
         }
     }
 
@@ -80,6 +88,8 @@ impl worker::DurableObject for InstallationStore {
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
+        // The alarm fired: re-armed by the trim below, or by the next delivery if it fails.
+        self.trim_armed.set(false);
         if let Err(e) = self.trim().await {
             crate::log::event("error", "trim failed", json!({"errorCode": e.code()}));
         }
