@@ -463,7 +463,7 @@ mod tests {
                         })
                         .cloned()
                         .collect();
-                    rows.sort_by(|a, b| (b.at_ms, b.seq).cmp(&(a.at_ms, a.seq)));
+                    rows.sort_by_key(|b| std::cmp::Reverse((b.at_ms, b.seq)));
                     rows.truncate(limit + 1);
                     (*shard, rows)
                 })
