@@ -27,7 +27,7 @@ pub const WEBHOOK_SECRET_SLOT: &str = "webhookSecret";
 /// Everything an installation's store does, one variant per operation. No `Debug`: some
 /// carry a service key's secret.
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum InstallationCommand {
     /// The tenant's config, redacted ([`ghplane_core::tenancy::config::InstallationRecord::view`]).
     Config,
