@@ -52,17 +52,24 @@ impl Described for &str {
 /// `fail!()` or `fail!(error)`: an internal error at this `file:line`.
 macro_rules! fail {
     () => {
-        ghplane_core::ApiError::Internal(ghplane_core::error::Cause {
-            at: concat!(file!(), ":", line!()).to_owned(),
-            detail: String::new(),
-        })
+        $crate::fail::internal(concat!(file!(), ":", line!()), String::new())
     };
     ($e:expr) => {
-        ghplane_core::ApiError::Internal(ghplane_core::error::Cause {
-            at: concat!(file!(), ":", line!()).to_owned(),
-            detail: $crate::fail::Described::described(&$e),
-        })
+        $crate::fail::internal(
+            concat!(file!(), ":", line!()),
+            $crate::fail::Described::described(&$e),
+        )
     };
+}
+
+/// What `fail!` builds, out of line: 200-odd call sites share this one copy.
+#[cold]
+#[inline(never)]
+pub fn internal(at: &'static str, detail: String) -> ghplane_core::ApiError {
+    ghplane_core::ApiError::Internal(ghplane_core::error::Cause {
+        at: at.to_owned(),
+        detail,
+    })
 }
 
 impl Described for ghplane_webcrypto::CryptoError {

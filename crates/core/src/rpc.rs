@@ -14,6 +14,11 @@ use crate::ApiError;
 /// One Durable Object class's command enum: the client sends one value, the object matches
 /// it. Replies are the named types each client method decodes; errors come back as
 /// [`ApiError`] values (serde), so callers match variants, never code strings.
+///
+/// Keep command enums externally tagged (serde's default, `{"variant": {..}}`): an internally
+/// tagged one (`#[serde(tag = "op")]`) is decoded through serde's buffered `Content`, which
+/// repeats the deserializer of every type it carries; across the objects that was the largest
+/// single share of the wasm bundle (docs/performance.md, "Bundle").
 pub trait Command: Serialize + DeserializeOwned {
     /// Whether the command may be sent twice (a reset object's call is retried once): reads,
     /// and writes that set a value rather than add one.
@@ -32,10 +37,19 @@ pub struct Envelope<N, C> {
 /// Bytes that decode as neither are an internal error at the caller.
 pub fn decode<R: DeserializeOwned>(ok: bool, bytes: &[u8]) -> Result<R, ApiError> {
     if ok {
-        serde_json::from_slice(bytes).map_err(|e| crate::internal!(e))
+        serde_json::from_slice(bytes).map_err(undecodable)
     } else {
-        Err(serde_json::from_slice(bytes).unwrap_or_else(|e| crate::internal!(e)))
+        Err(decode_error(bytes))
     }
+}
+
+/// [`decode`]'s error side, kept out of its generic body (one copy, not one per reply type).
+fn decode_error(bytes: &[u8]) -> ApiError {
+    serde_json::from_slice(bytes).unwrap_or_else(undecodable)
+}
+
+fn undecodable(e: serde_json::Error) -> ApiError {
+    crate::internal!(e)
 }
 
 /// What the caller is told to wait when an object is busy.

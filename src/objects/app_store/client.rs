@@ -34,7 +34,7 @@ pub fn app_of(name: &str) -> Result<AppId, ApiError> {
 
 /// What an `AppStore` is asked; each variant's doc names its reply.
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum AppCommand {
     /// The app's public view (`Value`); `app_not_found` when unregistered.
     Get,

@@ -45,7 +45,7 @@ pub struct UserLink {
 /// What a `GithubUserStore` is asked. Every command but `Link` and `Reseal` carries the
 /// session secret and is refused unless it matches a live session of this user.
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum UserCommand {
     /// Stores the link and admits the new session: `()`.
     Link {

@@ -27,12 +27,13 @@ pub const PRIVATE_KEY_SLOT: &str = "privateKey";
 pub const WEBHOOK_SECRET_SLOT: &str = "webhookSecret";
 
 /// Everything an installation's store does, one variant per operation. No `Debug`: some
-/// carry a service key's secret. Adjacently tagged (`{"op": …, "args": {…}}`): serde reads
-/// the tag first and decodes the arguments in place, where an internally tagged enum
+/// carry a service key's secret. Externally tagged (`{"variant": {…}}`, serde's default): serde
+/// reads the tag first and decodes the arguments in place, where an internally tagged enum
 /// buffers the whole command (a delivery's action and all) before decoding it; that
-/// buffering was a twentieth of a delivery's CPU in the profile (docs/performance.md).
+/// buffering was a twentieth of a delivery's CPU in the profile, and its decoder copies a
+/// large share of the bundle (docs/performance.md).
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "op", content = "args", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum InstallationCommand {
     /// The tenant's config, redacted ([`ghplane_core::tenancy::config::InstallationRecord::view`]).
     Config,

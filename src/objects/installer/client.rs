@@ -13,7 +13,7 @@ use crate::settings;
 /// What the object is asked. Each answers the record as it now is, except `State`
 /// ([`PendingState`]) and `View` ([`Viewed`]).
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum InstallerCommand {
     /// Stores a new installer's record.
     Create {

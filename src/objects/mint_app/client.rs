@@ -38,7 +38,7 @@ pub fn object_name(app: AppId) -> String {
 
 /// What the object is asked (every command was a POST: none is sent twice).
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum MintAppCommand {
     /// → [`InstallationsAnswer`].
     Installations(InstallationsRequest),

@@ -23,7 +23,7 @@ pub fn issuer_of(object_name: &str) -> Option<&str> {
 
 /// What the object is asked (a POST: not sent twice).
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum MintKeysCommand {
     /// The issuer's key `kid`, refreshing the key set when needed. → [`KeyAnswer`].
     Key { kid: String },

@@ -35,7 +35,7 @@ pub struct Handoff {
 
 /// What an `OAuthStateStore` is asked. None may be sent twice: each uses something up.
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum StateCommand {
     /// Marks the nonce used (`exp`: the state's expiry, unix seconds): `()`, or
     /// `oauth_state_reused` when it already was.

@@ -105,7 +105,7 @@ pub struct SourceLinked {
 
 /// Every operation of a `ProjectDeploy` object.
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ProjectDeployCommand {
     /// Links (or moves) the source. Reply: [`SourceLinked`].
     PutSource { linked: Linked },

@@ -25,7 +25,7 @@ use crate::settings;
 
 /// Every operation of a `ProjectIndex` object.
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ProjectIndexCommand {
     /// A project's summary row (kept unless the stored one is newer). Reply: `()`.
     Upsert { row: Value },

@@ -40,7 +40,7 @@ pub struct RepoResult {
 
 /// Every operation of a `ProjectStore` object. Replies are the project's view unless said.
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ProjectStoreCommand {
     /// Reply: `None` when the slug is taken already (the caller draws another).
     Create {

@@ -19,7 +19,7 @@ pub fn object_name(repo: RepoId) -> String {
 
 /// Every operation of a `RepoIndex` object.
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum RepoIndexCommand {
     /// Reply: the projects that follow the repository.
     Links,

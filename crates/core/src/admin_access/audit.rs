@@ -213,7 +213,7 @@ pub struct AccessState {
 
 /// The `AdminAudit` object's commands.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum AuditCommand {
     /// Records an entry without a status; answers its sequence number.
     Begin { entry: AuditEntry },

@@ -70,7 +70,7 @@ pub struct Claims {
 
 /// One request to an owner's claim object.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case", rename_all_fields = "camelCase")]
+#[serde(rename_all = "snake_case", rename_all_fields = "camelCase")]
 pub enum ClaimRequest {
     /// A `repo` installer is created.
     ClaimRepo {
