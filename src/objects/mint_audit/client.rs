@@ -23,9 +23,9 @@ pub const MAX_PAGE: u32 = 100;
 pub const MAX_STATS_MINUTES: usize = 1_000;
 
 /// What an object of the class is asked. A shard answers the first four; the registry
-/// (`mint-audit-shards`) the last three.
+/// (`mint-audit-shards`) the last three. Externally tagged, as every command (`ghplane_core::rpc`).
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum MintAuditCommand {
     /// One mint decision's row. → `()`.
     Record { record: Box<MintAuditRecord> },
