@@ -32,13 +32,13 @@ pub const TESTS: &[(&str, TestFn)] = &[
 /// A viewer by login (`people::worker_vars` lists it).
 pub const VIEWER: &str = "e2e-console-viewer";
 
-const SESSION_COOKIE: &str = "__Host-ghplane_session";
+pub const SESSION_COOKIE: &str = "__Host-ghplane_session";
 
 /// Strings of the tenant's secrets that must never reach the page.
 const SECRETS: &[&str] = &[WEBHOOK_SECRET, "MIIEowIBAAKCAQEA", "BEGIN RSA PRIVATE KEY"];
 
 /// A screenshot under `target/console-screenshots/`; `docs/console/` keeps copies.
-fn shot(b: &Browser, name: &str) {
+pub fn shot(b: &Browser, name: &str) {
     let dir = crate::worker::repo_root().join("target/console-screenshots");
     b.screenshot(&dir.join(format!("{name}.png")));
 }
@@ -75,7 +75,7 @@ fn tenant(s: &Shared) -> (u64, String) {
 }
 
 /// Signs the browser in through GitHub's web flow (as [`ADMIN`]).
-fn sign_in_admin(b: &Browser, base: &str) {
+pub fn sign_in_admin(b: &Browser, base: &str) {
     b.goto(&format!("{base}/"));
     b.click("[data-testid=sign-in]");
     assert_eq!(b.wait_text("[data-testid=login]", ADMIN), ADMIN);
@@ -83,10 +83,16 @@ fn sign_in_admin(b: &Browser, base: &str) {
 
 /// Pages through `#/tenants` until the tenant's row shows, and opens it.
 fn open_from_list(b: &Browser, base: &str, id: u64) {
-    b.goto(&format!("{base}/#/tenants"));
-    let link = format!("a[href='#/tenants/{id}']");
+    open_listed(b, base, "tenants", "tenant-row", &id.to_string());
+}
+
+/// Pages through the list screen `#/<screen>` (rows `[data-testid=<row>]`) until the link
+/// to `#/<screen>/<id>` shows, and opens it.
+pub fn open_listed(b: &Browser, base: &str, screen: &str, row: &str, id: &str) {
+    b.goto(&format!("{base}/#/{screen}"));
+    let link = format!("a[href='#/{screen}/{id}']");
     for _ in 0..50 {
-        b.wait("[data-testid=tenant-row]");
+        b.wait(&format!("[data-testid={row}]"));
         if b.has(&link) {
             b.click(&link);
             return;
@@ -95,10 +101,15 @@ fn open_from_list(b: &Browser, base: &str, id: u64) {
             "return !document.querySelector('[data-testid=next-page]').disabled;",
             json!([]),
         );
-        assert_eq!(more, true, "tenant {id} is on no page: {}", b.text("main"));
+        assert_eq!(
+            more,
+            true,
+            "{screen} {id} is on no page: {}",
+            b.text("main")
+        );
         b.click("[data-testid=next-page]");
     }
-    panic!("tenant {id} not found in 50 pages");
+    panic!("{screen} {id} not found in 50 pages");
 }
 
 /// The text the browser's clipboard holds (null when the page may not read it).
@@ -295,7 +306,7 @@ fn a_viewer_sees_no_write_controls_and_the_api_refuses_them(s: &Shared) {
 }
 
 /// No button in the screen reads as a write (create, revoke, approve, rotate, …).
-fn no_write_buttons(b: &Browser) {
+pub fn no_write_buttons(b: &Browser) {
     let labels = b.run(
         "return [...document.querySelectorAll('main button')].map((e) => e.textContent + ' ' + (e.getAttribute('aria-label') || ''));",
         json!([]),
@@ -321,7 +332,7 @@ fn no_write_buttons(b: &Browser) {
 }
 
 /// The page is no wider than the screen, and every control in it has a name.
-fn fits_and_is_labelled(b: &Browser, what: &str) {
+pub fn fits_and_is_labelled(b: &Browser, what: &str) {
     let wide = b.run("return document.documentElement.scrollWidth;", json!([]));
     let widest = b.run(
         "return [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > 360)

@@ -8,6 +8,7 @@ mod cli_https;
 mod config;
 mod console;
 mod console_admin;
+mod console_apps;
 mod deliveries;
 mod deploy;
 mod deploy_order;
@@ -100,6 +101,7 @@ const MODULES: &[(&[(&str, TestFn)], &Setup)] = &[
     (people::TESTS, &people::SETUP),
     (console::TESTS, &console::SETUP),
     (console_admin::TESTS, &Setup::NONE),
+    (console_apps::TESTS, &Setup::NONE),
     (deploy::TESTS, &deploy::SETUP),
     (deploy_order::TESTS, &Setup::NONE),
     (installer::TESTS, &Setup::NONE),
