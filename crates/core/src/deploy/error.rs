@@ -17,7 +17,9 @@ pub enum DeployError {
     #[error("repository {repo_id} is not reachable with installation {installation_id}'s token")]
     RepoUnreachable { repo_id: u64, installation_id: u64 },
     /// A redeploy of a project that follows no branch.
-    #[error("project {0} has no GitHub source to redeploy; link one with PUT /projects/{0}/source")]
+    #[error(
+        "project {0} has no GitHub source to redeploy; link one with PUT /projects/{0}/source"
+    )]
     RedeployWithoutSource(String),
     #[error("no deployment {0}")]
     DeploymentNotFound(String),

@@ -301,7 +301,10 @@ impl DeployMachine {
             return (Reaction::ignored(Ignored::InvalidPush), None);
         }
         if self.pending.is_some() {
-            return (Reaction::ignored(Ignored::Stale), Some(Redeployed::PushPending));
+            return (
+                Reaction::ignored(Ignored::Stale),
+                Some(Redeployed::PushPending),
+            );
         }
         if let Some(r) = self.running.as_ref().filter(|r| r.sha == redeploy.sha) {
             let id = r.deployment_id;
@@ -1310,7 +1313,10 @@ pub(crate) mod tests {
         );
         let d = &m.deployments()[0];
         assert_eq!((d.id, d.trigger.kind), (2, TriggerKind::Redeploy));
-        assert_eq!((d.trigger.delivery_id.as_str(), d.trigger.message.as_str()), ("", "commit 1"));
+        assert_eq!(
+            (d.trigger.delivery_id.as_str(), d.trigger.message.as_str()),
+            ("", "commit 1")
+        );
         let v = serde_json::to_value(d).unwrap();
         assert_eq!(v["trigger"]["kind"], "redeploy");
         // A push's trigger keeps its shape.
@@ -1321,7 +1327,10 @@ pub(crate) mod tests {
         again.delivery_id = "delivery-again".into();
         again.seq = 9;
         m.on_status_report(2, ReportedState::Success, &CFG, now + 1000);
-        assert_eq!(m.on_push(again, &CFG, now + 2000).ignored, Some(Ignored::Stale));
+        assert_eq!(
+            m.on_push(again, &CFG, now + 2000).ignored,
+            Some(Ignored::Stale)
+        );
     }
 
     #[test]
@@ -1351,10 +1360,7 @@ pub(crate) mod tests {
     fn a_redeploy_while_running_queues_one_follow_up_that_a_newer_push_replaces() {
         let mut m = running();
         let (_, out) = m.on_redeploy(redeploy(1), &CFG, T0 + 11_000);
-        assert_eq!(
-            out,
-            Some(Redeployed::AlreadyDeploying { deployment_id: 1 })
-        );
+        assert_eq!(out, Some(Redeployed::AlreadyDeploying { deployment_id: 1 }));
         let (r, out) = m.on_redeploy(redeploy(3), &CFG, T0 + 12_000);
         assert_eq!((out, dispatches(&r).len()), (Some(Redeployed::Queued), 0));
         // Ends: the redeploy's follow-up goes at once (no debounce).
@@ -1386,7 +1392,10 @@ pub(crate) mod tests {
         assert!(stored.contains("\"immediate\":true"), "{stored}");
         assert_eq!(serde_json::from_str::<DeployMachine>(&stored).unwrap(), m);
         let out = serde_json::to_value(Redeployed::Dispatched { deployment_id: 4 }).unwrap();
-        assert_eq!(out, serde_json::json!({"state": "dispatched", "deployment": 4}));
+        assert_eq!(
+            out,
+            serde_json::json!({"state": "dispatched", "deployment": 4})
+        );
     }
 
     #[test]
