@@ -165,6 +165,7 @@ async fn dispatch(req: Request, env: &Env, m: &Matched) -> Result<Response, ApiE
         Route::GetProjectSource => deploy::get_source(env, m).await,
         Route::DeleteProjectSource => deploy::delete_source(env, m).await,
         Route::ListProjectDeployments => deploy::list_deployments(env, m).await,
+        Route::RedeployProject => deploy::redeploy(env, m).await,
         Route::RedeemDeployCredentials => deploy::redeem_credentials(req, env, m).await,
         Route::ReportDeploymentStatus => deploy::report_status(req, env, m).await,
         Route::CreateInstaller => installers::create(req, env, m).await,

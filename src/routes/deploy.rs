@@ -6,16 +6,21 @@
 use ghplane_core::deploy::{
     DeployError, DeploymentRef, Source, SourceInput, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
+use ghplane_core::github::branches::{head_from_github, head_path};
+use ghplane_core::github::error::GithubError;
 use ghplane_core::ids::RepoFullName;
 use ghplane_core::projects::ProjectSlug;
 use ghplane_core::routes::Matched;
+use ghplane_core::tenancy::token::TokenScope;
 use ghplane_core::ApiError;
-use worker::{Env, Request, Response};
+use serde_json::json;
+use worker::{Env, Method, Request, Response};
 
+use crate::github::client::{GithubClient, Idempotent};
 use crate::http::{json_response, no_content, read_json_body, MAX_ADMIN_BODY};
 use crate::objects::installation::InstallationClient;
 use crate::objects::project_deploy::client::{
-    CredentialsRequest, Linked, ProjectDeployClient, StatusRequest,
+    CredentialsRequest, Linked, ProjectDeployClient, RedeployRequest, StatusRequest,
 };
 use crate::objects::project_store::client::ProjectClient;
 use crate::settings;
@@ -87,6 +92,46 @@ pub async fn list_deployments(env: &Env, m: &Matched) -> Result<Response, ApiErr
         .deployments()
         .await?;
     Ok(json_response(200, &deployments))
+}
+
+/// `POST /projects/{slug}/redeploy`: reads the source branch's head from GitHub with the
+/// source installation's token, then hands it to the project's deploy object like a push
+/// (what becomes of it is the core's `DeployMachine::on_redeploy`).
+pub async fn redeploy(env: &Env, m: &Matched) -> Result<Response, ApiError> {
+    let slug = existing_project(env, m).await?;
+    let deploys = ProjectDeployClient::new(env, &slug)?;
+    let source: Source = match deploys.get_source().await {
+        Ok(view) => serde_json::from_value(view).map_err(|e| fail!(e))?,
+        Err(ApiError::Deploy(DeployError::NotLinked(_))) => {
+            return Err(DeployError::RedeployWithoutSource(slug.to_string()).into())
+        }
+        Err(e) => return Err(e),
+    };
+    let scope = TokenScope {
+        repositories: vec![source.full_name.name().to_owned()],
+        permissions: [("contents".to_owned(), "read".to_owned())].into(),
+    };
+    let token = InstallationClient::new(env, source.installation_id)?
+        .token(&scope)
+        .await?
+        .token;
+    let path = head_path(&source.full_name, source.branch.as_str());
+    let resp = GithubClient::from_env(env)?
+        .send(Method::Get, &path, &token, None, Idempotent::Yes)
+        .await?;
+    let head = head_from_github(&resp.body)
+        .map_err(|e| ApiError::from(GithubError::MalformedResponse(e.to_string())))?;
+    let outcome = deploys
+        .redeploy(&RedeployRequest {
+            repo_id: source.repo_id,
+            branch: source.branch.as_str().to_owned(),
+            sha: head.sha.clone(),
+            message: head.message,
+        })
+        .await?;
+    let mut body = serde_json::to_value(&outcome).map_err(|e| fail!(e))?;
+    body["sha"] = json!(head.sha);
+    Ok(json_response(202, &body))
 }
 
 /// The ticket travels as `Authorization: Bearer ghpdt_…` (headers stay out of access logs

@@ -440,6 +440,15 @@ fn a_private_repository_and_branch_become_a_project_that_deploys_on_push(s: &Sha
     b.wait_text("[data-testid=delivery-row]", "push");
     assert_eq!(b.text("[data-testid=delivery-why]"), "deployment #1");
 
+    // Redeploy the branch head: a second deployment of the same commit, triggered "redeploy".
+    crate::deploy::script_branch_head(s, &t.full_name, &branch, &sha);
+    b.click("[data-testid=redeploy]");
+    let said = b.wait_text("[data-testid=redeploy-result]", "deployment #2");
+    assert!(said.contains(&sha[..7]), "{said}");
+    deployer.wait_for(2, Duration::from_secs(30));
+    b.wait_text("[data-testid=deployment-trigger]", "redeploy");
+    assert_eq!(report(s, &slug, 2, &secret, "success").status, 200);
+
     // The hook secret is gone once the page is left.
     b.click("nav a[href='#/projects']");
     b.click(&format!("a[href='#/projects/{slug}']"));

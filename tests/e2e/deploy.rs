@@ -82,6 +82,10 @@ pub const TESTS: &[(&str, TestFn)] = &[
         "deploy::a_failing_hook_is_retried_then_failed_keeping_the_follow_up",
         a_failing_hook_is_retried_then_failed_keeping_the_follow_up,
     ),
+    (
+        "deploy::a_redeploy_deploys_the_branch_head_again_for_admins_only",
+        a_redeploy_deploys_the_branch_head_again_for_admins_only,
+    ),
 ];
 
 /// `DEPLOY_DEBOUNCE_SECONDS` and `DEPLOY_TIMEOUT_SECONDS` of the shared worker. The window
@@ -1104,4 +1108,131 @@ fn a_failing_hook_is_retried_then_failed_keeping_the_follow_up(s: &Shared) {
     assert_eq!(list["deployments"][1]["state"], "error");
     assert_eq!(list["deployments"][1]["outcome"], "dispatch_failed");
     assert_eq!(report(s, &p, 3, &secret, "success").status, 200);
+}
+
+/// Scripts GitHub's answer for the head of `branch` of `full_name` (`repos/get-branch`).
+pub(crate) fn script_branch_head(s: &Shared, full_name: &str, branch: &str, sha: &str) {
+    let mut body = crate::fake_github::example("repos/get-branch");
+    body["name"] = json!(branch);
+    body["commit"]["sha"] = json!(sha);
+    body["commit"]["commit"]["message"] = json!(format!("head {}", &sha[32..]));
+    s.fake.on(
+        Match::operation_at(
+            "repos/get-branch",
+            &format!("/repos/{full_name}/branches/{branch}"),
+        ),
+        crate::fake_github::Reply::json(200, body),
+        Times::Once,
+    );
+}
+
+fn redeploy(s: &Shared, slug: &str) -> Resp {
+    s.api
+        .admin("POST", &format!("/projects/{slug}/redeploy"), None)
+}
+
+fn a_redeploy_deploys_the_branch_head_again_for_admins_only(s: &Shared) {
+    let t = tenant(s);
+    let d = Deployer::start();
+    let p = slug(s, "redeploy-");
+
+    // No source: the stable code, and GitHub is not asked.
+    let r = redeploy(s, &p);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (409, "redeploy_without_source"),
+        "{}",
+        r.text()
+    );
+    // A viewer may not.
+    let viewer = crate::admin_access::sign_in_as(s, crate::people::VIEWER);
+    let auth = format!("Bearer {}", viewer.token);
+    let r = s.api.send(
+        "POST",
+        &format!("/projects/{p}/redeploy"),
+        &[
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ],
+        None,
+    );
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (403, "forbidden"),
+        "{}",
+        r.text()
+    );
+
+    // A push deploys the head; then a redeploy of that same head makes a second deployment.
+    let secret = link(s, &t, &p, "main", &d.url());
+    let head = new_sha();
+    push(s, &t, "main", &head);
+    d.wait_for(1, soon());
+    assert_eq!(report(s, &p, 1, &secret, "success").status, 200);
+    script_branch_head(s, &t.full_name, "main", &head);
+    let reads = s.fake.requests_for("repos/get-branch").len();
+    let r = redeploy(s, &p);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({"state": "dispatched", "deployment": 2, "sha": head})
+    );
+    assert_eq!(s.fake.requests_for("repos/get-branch").len(), reads + 1);
+    d.wait_for(2, Duration::from_secs(10));
+    let job = d.call(1);
+    job.assert_signed_with(&secret);
+    let job = job.json();
+    assert_eq!(
+        (&job["deployment"]["id"], &job["deployment"]["sha"]),
+        (&json!(2), &json!(head))
+    );
+    assert_eq!(job["deployment"]["trigger"]["kind"], "redeploy");
+    let list = deployments(s, &p);
+    assert_eq!(list["deployments"][0]["trigger"]["kind"], "redeploy");
+    assert_eq!(list["deployments"][0]["sha"], head);
+    assert!(list["deployments"][1]["trigger"].get("kind").is_none());
+    assert_eq!(github_deployments(s, &t.full_name).len(), 2);
+
+    // Again while it runs: that sha is deploying, no third deployment.
+    script_branch_head(s, &t.full_name, "main", &head);
+    let r = redeploy(s, &p);
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            202,
+            json!({"state": "already_deploying", "deployment": 2, "sha": head})
+        )
+    );
+    assert_eq!(report(s, &p, 2, &secret, "success").status, 200);
+    d.stays_at(2, Duration::from_secs(2));
+
+    // GitHub failing is GitHub's error, as everywhere.
+    s.fake.on(
+        Match::operation_at(
+            "repos/get-branch",
+            &format!("/repos/{}/branches/main", t.full_name),
+        ),
+        crate::fake_github::Reply::json(
+            404,
+            json!({"message": "Branch not found", "documentation_url": "https://docs.github.com/rest", "status": "404"}),
+        ),
+        Times::Once,
+    );
+    let r = redeploy(s, &p);
+    assert!(r.code().starts_with("github_"), "{} {}", r.status, r.text());
+
+    // The audit shows the redeploys, once each, with their statuses.
+    let r = s
+        .api
+        .admin("GET", &format!("/api/audit?target={p}&limit=100"), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let statuses: Vec<u64> = r.json()["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["route"] == "/projects/{slug}/redeploy")
+        .map(|e| e["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses.len(), 4, "{statuses:?}");
+    assert_eq!(&statuses[1..], [202, 202, 409], "newest first");
 }

@@ -50,6 +50,7 @@ pub enum Route {
     GetProjectSource,
     DeleteProjectSource,
     ListProjectDeployments,
+    RedeployProject,
     RedeemDeployCredentials,
     ReportDeploymentStatus,
     CreateInstaller,
@@ -185,6 +186,7 @@ pub const ROUTES: &[RouteSpec] = &[
     spec("GET", "/projects/{slug}/source", Route::GetProjectSource, Auth::VIEWER),
     spec("DELETE", "/projects/{slug}/source", Route::DeleteProjectSource, Auth::ADMIN),
     spec("GET", "/projects/{slug}/deployments", Route::ListProjectDeployments, Auth::VIEWER),
+    spec("POST", "/projects/{slug}/redeploy", Route::RedeployProject, Auth::ADMIN),
     // Authenticated by the deployment's single-use ticket (bearer), checked by the handler.
     spec("POST", "/api/deployments/{deployment_id}/credentials", Route::RedeemDeployCredentials, Auth::Public),
     // Authenticated by the body's signature with the project's hook secret.

@@ -2,7 +2,7 @@
 //! command enum, the requests and replies it carries, and the client the route handlers and
 //! the installations' objects call. A leaf: it imports no other object.
 
-use ghplane_core::deploy::Source;
+use ghplane_core::deploy::{Redeployed, Source};
 use ghplane_core::ids::{InstallationId, RepoFullName, RepoId};
 use ghplane_core::projects::ProjectSlug;
 use ghplane_core::rpc::Command;
@@ -65,6 +65,17 @@ pub struct PushRequest {
     pub seq: u64,
 }
 
+/// An admin's redeploy: the head of `branch` of repository `repo_id`, as GitHub reported it
+/// (checked against the stored source: it may have moved meanwhile).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedeployRequest {
+    pub repo_id: RepoId,
+    pub branch: String,
+    pub sha: String,
+    pub message: String,
+}
+
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RenameRequest {
@@ -121,6 +132,8 @@ pub enum ProjectDeployCommand {
     Push { push: PushRequest },
     /// Reply: [`Answer`].
     Rename { rename: RenameRequest },
+    /// Reply: [`Redeployed`].
+    Redeploy { redeploy: RedeployRequest },
     /// Redeems a ticket for a token. Reply: the grant.
     Credentials { request: CredentialsRequest },
     /// A deployer's signed report. Reply: `{"deployment": …}`.
@@ -135,6 +148,7 @@ impl Command for ProjectDeployCommand {
             C::Reseal
             | C::Push { .. }
             | C::Rename { .. }
+            | C::Redeploy { .. }
             | C::Credentials { .. }
             | C::Status { .. } => false,
         }
@@ -178,6 +192,13 @@ impl ProjectDeployClient {
     pub async fn push(&self, push: &PushRequest) -> Result<Answer, ApiError> {
         let push = push.clone();
         self.object.call(&ProjectDeployCommand::Push { push }).await
+    }
+
+    pub async fn redeploy(&self, redeploy: &RedeployRequest) -> Result<Redeployed, ApiError> {
+        let redeploy = redeploy.clone();
+        self.object
+            .call(&ProjectDeployCommand::Redeploy { redeploy })
+            .await
     }
 
     pub async fn rename(&self, rename: &RenameRequest) -> Result<Answer, ApiError> {

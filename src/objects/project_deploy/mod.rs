@@ -35,8 +35,9 @@ use ghplane_core::deploy::outbox::Outbox;
 use ghplane_core::deploy::retry::{AlarmFailures, AlarmRecovery, ALARM_RETRY_CAP_MS};
 use ghplane_core::deploy::{
     apply_rename, check_push, ignored_reason, report_refusal, verify_report, view, DeployConfig,
-    DeployMachine, DeploymentRef, Push, Reaction, ReportedState,
+    DeployError, DeployMachine, DeploymentRef, Push, Reaction, Redeploy, Redeployed, ReportedState,
 };
+use ghplane_core::github::error::GithubError;
 use ghplane_core::projects::ProjectSlug;
 use ghplane_core::ApiError;
 use serde::de::DeserializeOwned;
@@ -46,7 +47,10 @@ use worker::{durable_object, Env, Request, Response, State};
 
 use crate::objects::rpc;
 use crate::settings;
-use client::{project_of, Answer, ProjectDeployCommand, PushRequest, RenameRequest, StatusRequest};
+use client::{
+    project_of, Answer, ProjectDeployCommand, PushRequest, RedeployRequest, RenameRequest,
+    StatusRequest,
+};
 
 const LINKED_KEY: &str = "source";
 const MACHINE_KEY: &str = "machine";
@@ -92,6 +96,9 @@ impl worker::DurableObject for ProjectDeploy {
                 ProjectDeployCommand::Reseal => rpc::reply(&self.reseal(&slug).await?),
                 ProjectDeployCommand::Push { push } => rpc::reply(&self.push(push).await?),
                 ProjectDeployCommand::Rename { rename } => rpc::reply(&self.rename(rename).await?),
+                ProjectDeployCommand::Redeploy { redeploy } => {
+                    rpc::reply(&self.redeploy(&slug, redeploy).await?)
+                }
                 ProjectDeployCommand::Credentials { request } => {
                     rpc::reply(&self.credentials(&slug, request).await?)
                 }
@@ -257,6 +264,36 @@ impl ProjectDeploy {
         let (reaction, _) = self.react(|m, cfg, now| m.on_push(push, cfg, now)).await?;
         Ok(Answer {
             reason: reaction.ignored.map(|i| ignored_reason(i).to_owned()),
+        })
+    }
+
+    /// An admin's redeploy of the branch head, through the machine like a push. A source
+    /// moved to another repository or branch since the head was read makes it `stale`.
+    async fn redeploy(
+        &self,
+        slug: &ProjectSlug,
+        r: RedeployRequest,
+    ) -> Result<Redeployed, ApiError> {
+        let Some(linked) = self.linked().await? else {
+            return Err(DeployError::RedeployWithoutSource(slug.to_string()).into());
+        };
+        let source = &linked.source;
+        if check_push(Some(source), r.repo_id, source.installation_id, &r.branch).is_err() {
+            return Ok(Redeployed::Stale);
+        }
+        let redeploy = Redeploy {
+            sha: r.sha,
+            message: r.message,
+        };
+        let mut outcome = None;
+        self.react(|m, cfg, now| {
+            let (reaction, o) = m.on_redeploy(redeploy, cfg, now);
+            outcome = o;
+            reaction
+        })
+        .await?;
+        outcome.ok_or_else(|| {
+            GithubError::MalformedResponse("the branch head is not a commit sha".into()).into()
         })
     }
 

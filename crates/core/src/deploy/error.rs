@@ -16,6 +16,11 @@ pub enum DeployError {
     /// The installation's token does not reach the repository (not installed on it, or gone).
     #[error("repository {repo_id} is not reachable with installation {installation_id}'s token")]
     RepoUnreachable { repo_id: u64, installation_id: u64 },
+    /// A redeploy of a project that follows no branch.
+    #[error(
+        "project {0} has no GitHub source to redeploy; link one with PUT /projects/{0}/source"
+    )]
+    RedeployWithoutSource(String),
     #[error("no deployment {0}")]
     DeploymentNotFound(String),
     /// A report for a deployment that already ended (reported, timed out or not dispatched).
@@ -38,6 +43,7 @@ impl DeployError {
         "source_not_linked",
         "source_installation_unknown",
         "source_repo_unreachable",
+        "redeploy_without_source",
         "deployment_not_found",
         "deployment_not_running",
         "invalid_signature",
@@ -53,6 +59,7 @@ impl DeployError {
             DeployError::NotLinked(_) => "source_not_linked",
             DeployError::InstallationUnknown(_) => "source_installation_unknown",
             DeployError::RepoUnreachable { .. } => "source_repo_unreachable",
+            DeployError::RedeployWithoutSource(_) => "redeploy_without_source",
             DeployError::DeploymentNotFound(_) => "deployment_not_found",
             DeployError::DeploymentNotRunning(_) => "deployment_not_running",
             DeployError::InvalidSignature => "invalid_signature",
@@ -65,7 +72,7 @@ impl DeployError {
         match self {
             DeployError::NotLinked(_) | DeployError::DeploymentNotFound(_) => 404,
             DeployError::InstallationUnknown(_) | DeployError::RepoUnreachable { .. } => 422,
-            DeployError::DeploymentNotRunning(_) => 409,
+            DeployError::DeploymentNotRunning(_) | DeployError::RedeployWithoutSource(_) => 409,
             DeployError::InvalidSignature | DeployError::ReportExpired => 401,
             DeployError::Ticket(t) => t.status(),
         }
@@ -121,6 +128,7 @@ pub(crate) fn samples() -> Vec<DeployError> {
             repo_id: 1,
             installation_id: 2,
         },
+        DeployError::RedeployWithoutSource("a".into()),
         DeployError::DeploymentNotFound("a.1".into()),
         DeployError::DeploymentNotRunning("a.1".into()),
         DeployError::InvalidSignature,
@@ -145,7 +153,7 @@ mod tests {
         }
         assert_eq!(samples.len(), DeployError::ALL_CODES.len());
         assert_eq!(
-            (samples[9].code(), samples[9].status()),
+            (samples[10].code(), samples[10].status()),
             ("ticket_already_redeemed", 409)
         );
     }

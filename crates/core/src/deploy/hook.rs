@@ -149,6 +149,7 @@ mod tests {
                 pusher: "octocat".into(),
                 sha: "a".repeat(40),
                 message: "fix".into(),
+                kind: Default::default(),
             },
             pushes: 2,
             state: DeploymentState::Queued,

@@ -101,6 +101,22 @@ impl BranchHistory {
         Verdict::Moves
     }
 
+    /// An admin's redeploy of `sha`, the branch head as GitHub reported it: stale if the
+    /// branch already moved past it (a newer push was received: GitHub's answer is older),
+    /// else `sha` is the head from now on (a push not received yet may have put it there).
+    pub fn redeploy(&mut self, sha: &str) -> Verdict {
+        if self.moved_past(sha) {
+            return Verdict::Stale;
+        }
+        if let Some(head) = self.head.take() {
+            if head != sha {
+                self.remember(&head);
+            }
+        }
+        self.head = Some(sha.to_owned());
+        Verdict::Moves
+    }
+
     fn remember(&mut self, sha: &str) {
         if is_zero(sha) || sha.is_empty() || self.moved_past(sha) {
             return;

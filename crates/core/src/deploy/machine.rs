@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::lineage::{BranchHistory, Step, Verdict};
-use super::record::{Deployment, DeploymentState, Outcome, ReportedState, Trigger};
+use super::record::{Deployment, DeploymentState, Outcome, ReportedState, Trigger, TriggerKind};
 use super::source::is_commit_sha;
 use crate::ids::truncate;
 use crate::time::rfc3339_from_millis;
@@ -62,12 +62,49 @@ struct Burst {
     seq: u64,
     pushes: u32,
     trigger: Trigger,
+    /// A redeploy: due at once (no debounce); a push into the burst makes it a push's again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    immediate: bool,
 }
 
 impl Burst {
     fn fire_at(&self, cfg: &DeployConfig) -> i64 {
+        if self.immediate {
+            return self.first_push_at_ms;
+        }
         (self.last_push_at_ms + cfg.debounce_ms).min(self.first_push_at_ms + cfg.cap_ms())
     }
+}
+
+/// An admin's redeploy: the branch head GitHub reported, and its commit message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redeploy {
+    pub sha: String,
+    pub message: String,
+}
+
+/// What became of a redeploy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Redeployed {
+    /// A new deployment of the sha, dispatched now.
+    Dispatched {
+        #[serde(rename = "deployment")]
+        deployment_id: u64,
+    },
+    /// Queued behind the running deployment: it dispatches when that one ends.
+    Queued,
+    /// That sha is deploying right now with nothing queued: no second deployment.
+    AlreadyDeploying {
+        #[serde(rename = "deployment")]
+        deployment_id: u64,
+    },
+    /// A push is already queued (it deploys the newest sha ghplane has seen): the redeploy
+    /// does not replace it, so the branch never moves back behind a push in flight.
+    PushPending,
+    /// The branch already moved past that sha (GitHub's answer was older than a push
+    /// received): nothing deploys.
+    Stale,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,6 +258,7 @@ impl DeployMachine {
             pusher: truncate(&push.pusher, MAX_LABEL_LEN),
             sha: push.sha,
             message: truncate(&push.message, MAX_MESSAGE_LEN),
+            kind: TriggerKind::Push,
         };
         match &mut self.pending {
             Some(b) => {
@@ -228,6 +266,7 @@ impl DeployMachine {
                 b.seq = push.seq;
                 b.pushes = b.pushes.saturating_add(1);
                 b.trigger = trigger;
+                b.immediate = false;
             }
             None => {
                 self.pending = Some(Burst {
@@ -236,6 +275,7 @@ impl DeployMachine {
                     seq: push.seq,
                     pushes: 1,
                     trigger,
+                    immediate: false,
                 })
             }
         }
@@ -245,6 +285,60 @@ impl DeployMachine {
         } else {
             Reaction::done(vec![self.alarm_effect(cfg)])
         }
+    }
+
+    /// An admin's redeploy of the branch head, through the same queue as a push: dispatched at
+    /// once when idle (a sha already deployed deploys again), queued behind a running
+    /// deployment of another sha, and never in place of a push already queued or of a sha
+    /// the branch moved past (see [`Redeployed`]). `None` for a malformed sha.
+    pub fn on_redeploy(
+        &mut self,
+        redeploy: Redeploy,
+        cfg: &DeployConfig,
+        now_ms: i64,
+    ) -> (Reaction, Option<Redeployed>) {
+        if !is_commit_sha(&redeploy.sha) {
+            return (Reaction::ignored(Ignored::InvalidPush), None);
+        }
+        if self.pending.is_some() {
+            return (
+                Reaction::ignored(Ignored::Stale),
+                Some(Redeployed::PushPending),
+            );
+        }
+        if let Some(r) = self.running.as_ref().filter(|r| r.sha == redeploy.sha) {
+            let id = r.deployment_id;
+            return (
+                Reaction::ignored(Ignored::AlreadyDeploying),
+                Some(Redeployed::AlreadyDeploying { deployment_id: id }),
+            );
+        }
+        if self.history.redeploy(&redeploy.sha) == Verdict::Stale {
+            return (Reaction::ignored(Ignored::Stale), Some(Redeployed::Stale));
+        }
+        self.pending = Some(Burst {
+            first_push_at_ms: now_ms,
+            last_push_at_ms: now_ms,
+            seq: self.high_water_seq.unwrap_or(0),
+            pushes: 1,
+            trigger: Trigger {
+                delivery_id: String::new(),
+                pusher: String::new(),
+                sha: redeploy.sha,
+                message: truncate(&redeploy.message, MAX_MESSAGE_LEN),
+                kind: TriggerKind::Redeploy,
+            },
+            immediate: true,
+        });
+        if self.running.is_some() {
+            return (Reaction::done(Vec::new()), Some(Redeployed::Queued));
+        }
+        let effects = self.dispatch(cfg, now_ms);
+        let id = self.last_deployment_id;
+        (
+            Reaction::done(effects),
+            Some(Redeployed::Dispatched { deployment_id: id }),
+        )
     }
 
     pub fn on_alarm(&mut self, cfg: &DeployConfig, now_ms: i64) -> Reaction {
@@ -1186,6 +1280,121 @@ pub(crate) mod tests {
         assert_eq!(
             serde_json::from_str::<DeployMachine>("{}").unwrap(),
             DeployMachine::new()
+        );
+    }
+
+    fn redeploy(n: u64) -> Redeploy {
+        Redeploy {
+            sha: sha(n),
+            message: format!("commit {n}"),
+        }
+    }
+
+    /// Push 1 deployed and finished successfully.
+    fn deployed() -> DeployMachine {
+        let mut m = running();
+        m.on_status_report(1, ReportedState::Success, &CFG, T0 + 20_000);
+        assert_eq!(m.phase(&CFG), Phase::Idle);
+        m
+    }
+
+    #[test]
+    fn a_redeploy_of_the_deployed_head_makes_a_new_deployment_at_once() {
+        let mut m = deployed();
+        let now = T0 + 30_000;
+        let (r, out) = m.on_redeploy(redeploy(1), &CFG, now);
+        assert_eq!(out, Some(Redeployed::Dispatched { deployment_id: 2 }));
+        assert_eq!(dispatches(&r), [(2, sha(1))]);
+        assert_eq!(
+            alarm(&r),
+            Some(&Effect::ArmAlarm {
+                at_ms: now + CFG.timeout_ms
+            })
+        );
+        let d = &m.deployments()[0];
+        assert_eq!((d.id, d.trigger.kind), (2, TriggerKind::Redeploy));
+        assert_eq!(
+            (d.trigger.delivery_id.as_str(), d.trigger.message.as_str()),
+            ("", "commit 1")
+        );
+        let v = serde_json::to_value(d).unwrap();
+        assert_eq!(v["trigger"]["kind"], "redeploy");
+        // A push's trigger keeps its shape.
+        let v = serde_json::to_value(&m.deployments()[1]).unwrap();
+        assert!(v["trigger"].get("kind").is_none(), "{v}");
+        // The same sha pushed again later is still a stale push.
+        let mut again = push(1);
+        again.delivery_id = "delivery-again".into();
+        again.seq = 9;
+        m.on_status_report(2, ReportedState::Success, &CFG, now + 1000);
+        assert_eq!(
+            m.on_push(again, &CFG, now + 2000).ignored,
+            Some(Ignored::Stale)
+        );
+    }
+
+    #[test]
+    fn a_redeploy_never_replaces_a_push_in_flight() {
+        let mut m = deployed();
+        m.on_push(step(1, 2, 2, "delivery-2"), &CFG, T0 + 30_000);
+        let (r, out) = m.on_redeploy(redeploy(1), &CFG, T0 + 31_000);
+        assert_eq!(out, Some(Redeployed::PushPending));
+        assert!(r.effects.is_empty());
+        assert_eq!(
+            m.phase(&CFG),
+            Phase::Debouncing {
+                sha: sha(2),
+                fire_at_ms: T0 + 30_000 + CFG.debounce_ms
+            }
+        );
+        // The push deploys; then GitHub's older answer (the branch moved past 1) is stale.
+        let r = m.on_alarm(&CFG, T0 + 40_000);
+        assert_eq!(dispatches(&r), [(2, sha(2))]);
+        m.on_status_report(2, ReportedState::Success, &CFG, T0 + 41_000);
+        let (r, out) = m.on_redeploy(redeploy(1), &CFG, T0 + 42_000);
+        assert_eq!((out, r.effects.len()), (Some(Redeployed::Stale), 0));
+        assert_eq!(m.deployments().len(), 2);
+    }
+
+    #[test]
+    fn a_redeploy_while_running_queues_one_follow_up_that_a_newer_push_replaces() {
+        let mut m = running();
+        let (_, out) = m.on_redeploy(redeploy(1), &CFG, T0 + 11_000);
+        assert_eq!(out, Some(Redeployed::AlreadyDeploying { deployment_id: 1 }));
+        let (r, out) = m.on_redeploy(redeploy(3), &CFG, T0 + 12_000);
+        assert_eq!((out, dispatches(&r).len()), (Some(Redeployed::Queued), 0));
+        // Ends: the redeploy's follow-up goes at once (no debounce).
+        let r = m.on_status_report(1, ReportedState::Success, &CFG, T0 + 13_000);
+        assert_eq!(dispatches(&r), [(2, sha(3))]);
+        assert_eq!(m.deployments()[0].trigger.kind, TriggerKind::Redeploy);
+        // Queued again behind 2, then a newer push takes the follow-up's place.
+        m.on_redeploy(redeploy(4), &CFG, T0 + 14_000);
+        m.on_push(step(4, 5, 5, "delivery-5"), &CFG, T0 + 15_000);
+        let r = m.on_status_report(2, ReportedState::Success, &CFG, T0 + 16_000);
+        assert!(dispatches(&r).is_empty(), "the push debounces");
+        let r = m.on_alarm(&CFG, T0 + 25_000);
+        assert_eq!(dispatches(&r), [(3, sha(5))]);
+        assert_eq!(m.deployments()[0].trigger.kind, TriggerKind::Push);
+    }
+
+    #[test]
+    fn a_redeploy_of_a_malformed_sha_is_refused_and_state_round_trips() {
+        let mut m = DeployMachine::new();
+        let bad = Redeploy {
+            sha: "main".into(),
+            message: String::new(),
+        };
+        assert_eq!(m.on_redeploy(bad, &CFG, T0).1, None);
+        m.on_push(push(1), &CFG, T0);
+        m.on_alarm(&CFG, T0 + CFG.debounce_ms);
+        m.on_redeploy(redeploy(2), &CFG, T0 + 11_000);
+        let stored = serde_json::to_string(&m).unwrap();
+        assert!(stored.contains("\"immediate\":true"), "{stored}");
+        assert_eq!(serde_json::from_str::<DeployMachine>(&stored).unwrap(), m);
+        let out = serde_json::to_value(Redeployed::Dispatched { deployment_id: 4 }).unwrap();
+        assert_eq!(
+            out,
+            serde_json::json!({"state": "dispatched", "deployment": 4})
         );
     }
 

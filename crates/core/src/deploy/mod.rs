@@ -32,10 +32,11 @@ pub use hook::{
     HOOK_RETRY_DELAYS_MS, SIGNATURE_HEADER,
 };
 pub use machine::{
-    DeployConfig, DeployMachine, Effect, Ignored, Phase, Push, Reaction, DEBOUNCE_CAP_FACTOR,
-    DEFAULT_DEBOUNCE_SECONDS, DEFAULT_TIMEOUT_SECONDS, MAX_DEPLOYMENTS, MAX_RECENT_DELIVERIES,
+    DeployConfig, DeployMachine, Effect, Ignored, Phase, Push, Reaction, Redeploy, Redeployed,
+    DEBOUNCE_CAP_FACTOR, DEFAULT_DEBOUNCE_SECONDS, DEFAULT_TIMEOUT_SECONDS, MAX_DEPLOYMENTS,
+    MAX_RECENT_DELIVERIES,
 };
-pub use record::{Deployment, DeploymentState, Outcome, ReportedState, Trigger};
+pub use record::{Deployment, DeploymentState, Outcome, ReportedState, Trigger, TriggerKind};
 pub use report::{report_signature, verify_report, REPORT_WINDOW_SECS, TIMESTAMP_HEADER};
 pub use routing::{
     apply_rename, check_push, combine, ignored_reason, next_push_seq, remove_link, report_refusal,

@@ -260,6 +260,7 @@ mod tests {
             pusher: "octocat".into(),
             sha: "a".repeat(40),
             message: "m".into(),
+            kind: Default::default(),
         }
     }
 

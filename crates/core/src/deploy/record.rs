@@ -8,7 +8,8 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::input::{invalid, parse_object, reject_unknown};
 
-/// The push that caused a deployment (the newest of its burst).
+/// The push that caused a deployment (the newest of its burst), or an admin's redeploy of
+/// the branch head (`kind: "redeploy"`, no delivery id, no pusher).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Trigger {
@@ -16,6 +17,25 @@ pub struct Trigger {
     pub pusher: String,
     pub sha: String,
     pub message: String,
+    /// Absent for a push (so a push's trigger, stored or sent, keeps its shape).
+    #[serde(default, skip_serializing_if = "TriggerKind::is_push")]
+    pub kind: TriggerKind,
+}
+
+/// What started a deployment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    #[default]
+    Push,
+    /// `POST /projects/{slug}/redeploy`: the branch head as GitHub reported it.
+    Redeploy,
+}
+
+impl TriggerKind {
+    pub fn is_push(&self) -> bool {
+        *self == TriggerKind::Push
+    }
 }
 
 /// GitHub's deployment status vocabulary, so mirroring is a copy.

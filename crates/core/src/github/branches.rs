@@ -88,6 +88,56 @@ pub fn from_github(body: &[u8], link: Option<&str>) -> Result<BranchPage, serde_
     })
 }
 
+/// The GitHub path of one branch (`repos/get-branch`): the name's bytes other than
+/// unreserved characters and `/` percent-encoded (a branch may be named `fix#1`).
+pub fn head_path(repo: &RepoFullName, branch: &str) -> String {
+    let mut name = String::with_capacity(branch.len());
+    for b in branch.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            name.push(b as char);
+        } else {
+            name.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("/repos/{}/branches/{name}", repo.as_str())
+}
+
+/// A branch's head commit, as `repos/get-branch` answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchHead {
+    pub sha: String,
+    /// The head commit's message (empty when GitHub leaves it out).
+    pub message: String,
+}
+
+/// GitHub's answer for one branch: its head commit.
+pub fn head_from_github(body: &[u8]) -> Result<BranchHead, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct One {
+        commit: HeadCommit,
+    }
+    #[derive(Deserialize)]
+    struct HeadCommit {
+        sha: String,
+        #[serde(default)]
+        commit: Option<CommitDetail>,
+    }
+    #[derive(Deserialize)]
+    struct CommitDetail {
+        #[serde(default)]
+        message: Option<String>,
+    }
+    let one: One = serde_json::from_slice(body)?;
+    Ok(BranchHead {
+        sha: one.commit.sha,
+        message: one
+            .commit
+            .commit
+            .and_then(|c| c.message)
+            .unwrap_or_default(),
+    })
+}
+
 /// The `page` query parameter of a URL, when it names a page a cursor may name.
 fn page_param(url: &str) -> Option<String> {
     let (_, query) = url.split_once('?')?;
@@ -127,6 +177,27 @@ mod tests {
                 "{owner}/{repo}"
             );
         }
+    }
+
+    #[test]
+    fn one_branch_is_read_by_its_encoded_name() {
+        let repo = repository("acme", "site").unwrap();
+        assert_eq!(head_path(&repo, "main"), "/repos/acme/site/branches/main");
+        assert_eq!(
+            head_path(&repo, "feat/fix#1 é"),
+            "/repos/acme/site/branches/feat/fix%231%20%C3%A9"
+        );
+        let body = br#"{"name":"main","commit":{"sha":"abc","commit":{"message":"Fix it","author":null}},"protected":false}"#;
+        assert_eq!(
+            head_from_github(body).unwrap(),
+            BranchHead {
+                sha: "abc".into(),
+                message: "Fix it".into()
+            }
+        );
+        let bare = br#"{"name":"main","commit":{"sha":"abc"}}"#;
+        assert_eq!(head_from_github(bare).unwrap().message, "");
+        assert!(head_from_github(b"[]").is_err());
     }
 
     #[test]
