@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lineage::{BranchHistory, Step, Verdict};
 use super::record::{Deployment, DeploymentState, Outcome, ReportedState, Trigger, TriggerKind};
+pub use super::redeploy::{Redeploy, Redeployed};
 use super::source::is_commit_sha;
 use crate::ids::truncate;
 use crate::time::rfc3339_from_millis;
@@ -74,37 +75,6 @@ impl Burst {
         }
         (self.last_push_at_ms + cfg.debounce_ms).min(self.first_push_at_ms + cfg.cap_ms())
     }
-}
-
-/// An admin's redeploy: the branch head GitHub reported, and its commit message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Redeploy {
-    pub sha: String,
-    pub message: String,
-}
-
-/// What became of a redeploy.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum Redeployed {
-    /// A new deployment of the sha, dispatched now.
-    Dispatched {
-        #[serde(rename = "deployment")]
-        deployment_id: u64,
-    },
-    /// Queued behind the running deployment: it dispatches when that one ends.
-    Queued,
-    /// That sha is deploying right now with nothing queued: no second deployment.
-    AlreadyDeploying {
-        #[serde(rename = "deployment")]
-        deployment_id: u64,
-    },
-    /// A push is already queued (it deploys the newest sha ghplane has seen): the redeploy
-    /// does not replace it, so the branch never moves back behind a push in flight.
-    PushPending,
-    /// The branch already moved past that sha (GitHub's answer was older than a push
-    /// received): nothing deploys.
-    Stale,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,10 +257,8 @@ impl DeployMachine {
         }
     }
 
-    /// An admin's redeploy of the branch head, through the same queue as a push: dispatched at
-    /// once when idle (a sha already deployed deploys again), queued behind a running
-    /// deployment of another sha, and never in place of a push already queued or of a sha
-    /// the branch moved past (see [`Redeployed`]). `None` for a malformed sha.
+    /// An admin's redeploy of the branch head, queued like a push but due at once; never in
+    /// place of a queued push or a sha the branch moved past ([`Redeployed`]). `None`: bad sha.
     pub fn on_redeploy(
         &mut self,
         redeploy: Redeploy,

@@ -18,6 +18,7 @@ pub mod lineage;
 pub mod machine;
 pub mod outbox;
 pub mod record;
+pub mod redeploy;
 pub mod report;
 pub mod retry;
 pub mod routing;
