@@ -4,7 +4,7 @@
 //! installer from the screen (its row, its setup link), its page, uninstalling it; a viewer
 //! who sees none of those controls; both screens at 360 px wide.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::admin_access::sign_in_as;
 use crate::console_admin::{
@@ -12,6 +12,7 @@ use crate::console_admin::{
     VIEWER,
 };
 use crate::identity::{app_jwt_issuer, register_app, APP_WEBHOOK_SECRET, CLIENT_SECRET};
+use crate::installer::status as installer_status;
 use crate::webdriver::Browser;
 use crate::webhooks::{delivery_id, post};
 use crate::{unique_id, Shared, TestFn};
@@ -65,20 +66,7 @@ fn pushed_secrets(s: &Shared, app: u64) -> Vec<String> {
 
 /// A repo installer started through the API: its id.
 fn repo_installer(s: &Shared) -> String {
-    let repo = format!("capps{}/api", unique_id());
-    let r = s.api.admin(
-        "POST",
-        "/api/installers",
-        Some(&json!({"mode": "repo", "repository": repo})),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    r.json()["id"].as_str().unwrap().to_owned()
-}
-
-fn installer(s: &Shared, id: &str) -> Value {
-    let r = s.api.admin("GET", &format!("/api/installers/{id}"), None);
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
+    crate::installer::repo_installer(s, &format!("capps{}/api", unique_id()))
 }
 
 fn an_admin_sees_an_app_as_set_and_rotates_its_webhook_secret(s: &Shared) {
@@ -157,7 +145,7 @@ fn an_admin_starts_opens_and_uninstalls_a_repo_installer(s: &Shared) {
         "{setup}"
     );
     assert_eq!(setup[1], "_blank");
-    let status = installer(s, &id);
+    let status = installer_status(s, &id);
     assert_eq!(
         (status["repository"].as_str(), status["phase"].as_str()),
         (Some(repo.as_str()), Some("awaiting_app"))
@@ -182,7 +170,7 @@ fn an_admin_starts_opens_and_uninstalls_a_repo_installer(s: &Shared) {
     b.wait_text("[data-testid=installer-phase]", "uninstalled");
     b.wait("[data-testid=uninstalled-at]");
     assert!(!b.has("[data-testid=uninstall]"));
-    assert_eq!(installer(s, &id)["phase"], "uninstalled");
+    assert_eq!(installer_status(s, &id)["phase"], "uninstalled");
     b.click("a[href='#/installers']");
     b.wait_text(&row, "uninstalled");
 }
@@ -211,7 +199,7 @@ fn a_viewer_sees_no_rotate_start_or_uninstall_control(s: &Shared) {
     b.wait_text("[data-testid=installer-phase]", "awaiting_app");
     assert!(!b.has("[data-testid=uninstall]") && !b.has("[data-testid=confirm-uninstall]"));
     no_write_buttons(&b);
-    assert_eq!(installer(s, &id)["phase"], "awaiting_app");
+    assert_eq!(installer_status(s, &id)["phase"], "awaiting_app");
 }
 
 fn apps_and_installers_fit_360_px(s: &Shared) {

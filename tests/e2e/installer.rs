@@ -65,13 +65,15 @@ fn create(s: &Shared, body: Value) -> Resp {
     s.api.admin("POST", "/api/installers", Some(&body))
 }
 
-fn repo_installer(s: &Shared, repo: &str) -> String {
+/// A repo installer started through the API: its id.
+pub(crate) fn repo_installer(s: &Shared, repo: &str) -> String {
     let r = create(s, json!({"mode": "repo", "repository": repo}));
     assert_eq!(r.status, 201, "{}", r.text());
     r.json()["id"].as_str().unwrap().to_owned()
 }
 
-fn status(s: &Shared, id: &str) -> Value {
+/// An installer's status as the API answers it.
+pub(crate) fn status(s: &Shared, id: &str) -> Value {
     let r = s.api.admin("GET", &format!("/api/installers/{id}"), None);
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()

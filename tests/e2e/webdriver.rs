@@ -240,12 +240,7 @@ impl Browser {
 
     /// The page's HTML as it is now (for failure messages), cut to 2,000 characters.
     pub fn source(&self) -> String {
-        let html = send("GET", &format!("{}/source", self.url), None);
-        html.as_str()
-            .unwrap_or_default()
-            .chars()
-            .take(2000)
-            .collect()
+        self.html().chars().take(2000).collect()
     }
 
     /// Whether an element matching `css` is on the page now.
