@@ -184,7 +184,11 @@ fn an_admin_creates_copies_and_revokes_a_service_key_shown_once(s: &Shared) {
         copied == json!(key) || selected == json!(key),
         "{said:?}: neither the clipboard ({copied}) nor the selection ({selected}) holds the key"
     );
+    // The screenshot is kept in docs/: the key is blurred for it (a style, not the text).
+    let key_style = "document.querySelector('[data-testid=new-key]').style.filter = arguments[0];";
+    b.run(key_style, json!(["blur(6px)"]));
     shot(&b, "tenant");
+    b.run(key_style, json!([""]));
     no_secret_in_storage_or_url(&b, &key);
 
     // It is the listed key and it works for the tenant's workload.
